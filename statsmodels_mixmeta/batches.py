@@ -1,0 +1,162 @@
+"""
+Stacking of independent groups into equal-size batches.
+
+The likelihood of the model is a sum over independent outer groups.  Each
+group ``i`` contributes a vector of ``n_i`` observed outcome values (the
+"long" format: one entry per observed outcome of each row), so the work is
+organised by group size: groups with the same ``n_i`` are stacked into 3-D
+arrays once, and every later evaluation of the likelihood works on a handful
+of stacks instead of looping over groups.
+
+A :class:`GroupBatch` holds, for ``g`` groups of ``n`` values each,
+
+* ``y``: ``(g, n)`` outcome values,
+* ``X``: ``(g, n, p)`` fixed-effects design,
+* ``S``: ``(g, n, n)`` known within-group covariance,
+* ``Z``: one ``(g, n, r_l)`` random-effects design per grouping level,
+* ``same_group``: one ``(g, n, n)`` boolean mask per level telling which
+  pairs of values share a level-``l`` group (``None`` for the outer level,
+  where every pair does).
+
+so that the marginal covariance of the stacked groups is
+
+.. math:: \\Sigma = S + \\sum_l (Z_l \\Psi_l Z_l') \\circ M_l .
+
+Nothing here knows about formulas, pandas or likelihoods.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class GroupBatch:
+    """Groups of equal size stacked along the first axis."""
+
+    groups: np.ndarray       # (g,) outer-group codes
+    index: np.ndarray        # (g, n) positions of the values in long order
+    y: np.ndarray            # (g, n)
+    X: np.ndarray            # (g, n, p)
+    S: np.ndarray            # (g, n, n)
+    Z: tuple                 # per level (g, n, r_l)
+    same_group: tuple        # per level (g, n, n) bool, or None
+
+    @property
+    def size(self):
+        """Number of values per group in this batch."""
+        return self.y.shape[1]
+
+
+@dataclass(frozen=True)
+class LongData:
+    """
+    Observed outcome values in long format, one entry per observed value.
+
+    Parameters
+    ----------
+    y : ndarray, (N,)
+    X : ndarray, (N, p)
+    group : ndarray of int, (N,)
+        Outer-group code of every value, ``0 .. n_groups - 1``.
+    Z : tuple of ndarray
+        Random-effects design of every level, each ``(N, r_l)``.
+    level_codes : tuple
+        For every level, the integer code of the level-``l`` group of each
+        value (``None`` for the outer level).
+    row : ndarray of int, (N,)
+        Data row the value comes from.
+    outcome : ndarray of int, (N,)
+        Outcome (column of y) of the value.
+    """
+
+    y: np.ndarray
+    X: np.ndarray
+    group: np.ndarray
+    Z: tuple
+    level_codes: tuple
+    row: np.ndarray
+    outcome: np.ndarray
+
+    @property
+    def n_values(self):
+        return self.y.shape[0]
+
+
+def group_layout(group, n_groups):
+    """
+    Order values by group and describe each group's slice.
+
+    Returns
+    -------
+    order : ndarray
+        Long positions sorted by group (stable, so that within a group
+        values keep their row order).
+    starts, sizes : ndarray
+        Start (in ``order``) and size of every group.
+    """
+    sizes = np.bincount(group, minlength=n_groups)
+    if np.all(np.diff(group) >= 0):
+        order = np.arange(group.shape[0])
+    else:
+        order = np.argsort(group, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    return order, starts, sizes
+
+
+def build_batches(long, n_groups, within_cov=None, group_cov=None):
+    """
+    Stack the groups of ``long`` into batches of equal size.
+
+    Exactly one of ``within_cov`` and ``group_cov`` gives the known
+    covariance.
+
+    Parameters
+    ----------
+    long : LongData
+    n_groups : int
+    within_cov : ndarray, (n_rows, k, k), optional
+        Covariance of the outcomes of each data row; values of different rows
+        are independent.
+    group_cov : sequence of ndarray, optional
+        One full covariance matrix per outer group, covering the group's
+        values in long order.
+
+    Returns
+    -------
+    list of GroupBatch
+    """
+    order, starts, sizes = group_layout(long.group, n_groups)
+    batches = []
+    for size in np.unique(sizes[sizes > 0]):
+        groups = np.flatnonzero(sizes == size)
+        index = order[starts[groups][:, None] + np.arange(size)]
+        if within_cov is not None:
+            S = _block_diagonal_rows(within_cov, long.row[index],
+                                     long.outcome[index])
+        else:
+            S = np.stack([group_cov[i] for i in groups])
+        same_group = tuple(
+            None if codes is None
+            else codes[index][:, :, None] == codes[index][:, None, :]
+            for codes in long.level_codes)
+        batches.append(GroupBatch(
+            groups=groups, index=index, y=long.y[index], X=long.X[index],
+            S=S, Z=tuple(z[index] for z in long.Z), same_group=same_group))
+    return batches
+
+
+def _block_diagonal_rows(within_cov, rows, outcomes):
+    """Covariance of stacked values whose rows are independent."""
+    cov = within_cov[rows[:, :, None], outcomes[:, :, None],
+                     outcomes[:, None, :]]
+    if rows.shape[1] > 1:
+        cov = np.where(rows[:, :, None] == rows[:, None, :], cov, 0.0)
+    return cov
+
+
+def scatter(batches, values, n_values):
+    """Put per-value results of each batch, ``(g, n)``, back in long order."""
+    out = np.empty(n_values)
+    for batch, value in zip(batches, values):
+        out[batch.index] = value
+    return out
