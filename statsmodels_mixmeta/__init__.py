@@ -1,0 +1,21 @@
+"""
+statsmodels-mixmeta: the extended mixed-effects framework for meta-analysis
+(Sera, Armstrong, Blangiardo & Gasparrini, Statistics in Medicine 2019) as a
+statsmodels extension.
+
+Importing the package makes ``statsmodels.formula.api.mixmeta`` available,
+the same function as :meth:`MixMeta.from_formula`.
+"""
+import statsmodels.formula.api as _smf
+
+from . import datasets
+from .model import MixMeta
+from .results import MixMetaResults
+
+mixmeta = MixMeta.from_formula
+_smf.mixmeta = mixmeta
+if "mixmeta" not in _smf.__all__:
+    _smf.__all__.append("mixmeta")
+
+__all__ = ["MixMeta", "MixMetaResults", "datasets", "mixmeta"]
+__version__ = "0.1.0"

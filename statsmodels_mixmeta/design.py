@@ -1,0 +1,191 @@
+"""
+Validated model inputs: outcomes, predictors, known covariances, names.
+
+Turns array input (already evaluated formulas included) into a
+:class:`Design`: ``endog`` ``(n, k)`` with NaN for missing outcomes,
+``exog`` ``(n, p)``, ``within_cov`` ``(n, k, k)`` and the names of rows,
+outcomes and coefficients; applies the missing-data rule and checks that the
+fixed effects are estimable.  Also lays the observed values out in "long"
+format (one entry per observed outcome value), the input of
+:mod:`statsmodels_mixmeta.batches`.
+
+Coefficients are ordered outcome-major: all ``p`` terms of outcome 1, then of
+outcome 2, ...; the design row of outcome ``j`` of row ``u`` is
+``kron(e_j, x_u)``.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .covariance import check_within_cov, within_cov_from_input
+
+MISSING_OPTIONS = ("drop", "raise", "none")
+
+
+@dataclass(frozen=True)
+class Design:
+    """Outcomes, predictors and known covariances of the rows used."""
+
+    endog: np.ndarray          # (n, k), NaN where an outcome is missing
+    exog: np.ndarray           # (n, p)
+    within_cov: np.ndarray     # (n, k, k)
+    outcome_names: tuple
+    term_names: tuple
+    row_labels: tuple
+
+    @property
+    def observed(self):
+        return ~np.isnan(self.endog)
+
+    @property
+    def n_outcomes(self):
+        return self.endog.shape[1]
+
+    @property
+    def n_terms(self):
+        return self.exog.shape[1]
+
+    @property
+    def n_coef(self):
+        return self.n_outcomes * self.n_terms
+
+    @property
+    def param_names(self):
+        return coefficient_names(self.outcome_names, self.term_names)
+
+    def long_format(self):
+        """
+        Observed values in row order, with their design rows.
+
+        Returns
+        -------
+        y : ndarray, (N,)
+        X : ndarray, (N, k * p)
+        row, outcome : ndarray of int, (N,)
+        """
+        row, outcome = np.nonzero(self.observed)
+        y = self.endog[row, outcome]
+        X = expand_exog(self.exog[row], outcome, self.n_outcomes)
+        return y, X, row, outcome
+
+
+def coefficient_names(outcome_names, term_names):
+    """``"{term}"`` for one outcome, ``"{outcome}:{term}"`` for several."""
+    if len(outcome_names) == 1:
+        return [str(t) for t in term_names]
+    return [f"{o}:{t}" for o in outcome_names for t in term_names]
+
+
+def expand_exog(exog_rows, outcome, n_outcomes):
+    """Rows ``kron(e_outcome, x)`` of the multivariate design."""
+    if n_outcomes == 1:
+        return np.asarray(exog_rows, dtype=float)
+    n, p = exog_rows.shape
+    X = np.zeros((n, n_outcomes * p))
+    X[np.arange(n)[:, None], outcome[:, None] * p + np.arange(p)] = exog_rows
+    return X
+
+
+def rows_to_keep(endog, exog, missing, row_labels, extra=()):
+    """
+    The missing-data rule.
+
+    A row is unusable when a predictor (or an ``extra`` row-wise array, e.g.
+    a grouping variable) is missing, or when all its outcomes are missing.
+    Rows with some outcomes missing are kept.  ``missing="drop"`` drops
+    unusable rows; ``"raise"`` raises naming them; ``"none"`` raises for
+    missing predictors and keeps rows without outcomes (they contribute no
+    values).
+    """
+    if missing not in MISSING_OPTIONS:
+        raise ValueError(
+            f"missing must be one of {MISSING_OPTIONS}, got {missing!r}")
+    bad_pred = np.isnan(exog).any(axis=1)
+    for arr in extra:
+        bad_pred |= _row_has_nan(arr)
+    no_outcome = np.isnan(endog).all(axis=1)
+    if missing == "drop":
+        return ~(bad_pred | no_outcome)
+    if bad_pred.any():
+        raise ValueError(
+            "missing values in predictors at rows "
+            f"{_first_labels(row_labels, bad_pred)}; use missing='drop' to "
+            "drop them")
+    if missing == "raise" and no_outcome.any():
+        raise ValueError(
+            "all outcomes are missing at rows "
+            f"{_first_labels(row_labels, no_outcome)}; use missing='drop' to "
+            "drop them")
+    return np.ones(endog.shape[0], dtype=bool)
+
+
+def build_design(endog, exog, S, Scor, outcome_names, term_names,
+                 row_labels):
+    """
+    Validate the rows kept and assemble a :class:`Design`.
+
+    ``S`` and ``Scor`` are already restricted to the kept rows.
+    """
+    endog = np.asarray(endog, dtype=float)
+    if endog.ndim == 1:
+        endog = endog[:, None]
+    exog = np.asarray(exog, dtype=float)
+    n, k = endog.shape
+    if exog.ndim != 2 or exog.shape[0] != n:
+        raise ValueError(
+            f"exog must have one row per outcome row: endog has {n} rows, "
+            f"exog has shape {exog.shape}")
+    if S is None:
+        raise ValueError(
+            "S, the known within-study (co)variances, is required")
+    within_cov = within_cov_from_input(S, k, Scor=Scor)
+    if within_cov.shape[0] != n:
+        raise ValueError(
+            f"S must have one row per outcome row: endog has {n} rows, S has "
+            f"{within_cov.shape[0]}")
+    check_within_cov(within_cov, ~np.isnan(endog), row_labels=row_labels)
+    design = Design(endog, exog, within_cov, tuple(outcome_names),
+                    tuple(term_names), tuple(row_labels))
+    return design
+
+
+def check_estimable(X_long, param_names):
+    """
+    Raise when the fixed effects cannot be estimated.
+
+    Names the collinear coefficients of a rank-deficient design.
+    """
+    n_values, n_coef = X_long.shape
+    if n_values < n_coef:
+        raise ValueError(
+            f"fewer observed outcome values ({n_values}) than fixed "
+            f"coefficients ({n_coef}): {', '.join(param_names)}")
+    scale = np.sqrt((X_long ** 2).sum(axis=0))
+    scale[scale == 0] = 1.0
+    xtx = (X_long / scale).T @ (X_long / scale)
+    eigval, eigvec = np.linalg.eigh(xtx)
+    null = eigval < 1e-10 * max(eigval.max(), 1.0)
+    if null.any():
+        involved = np.abs(eigvec[:, null]).max(axis=1) > 1e-6
+        names = [name for name, hit in zip(param_names, involved) if hit]
+        raise ValueError(
+            "the fixed-effects design is rank deficient: these coefficients "
+            f"are collinear (or never observed): {', '.join(names)}")
+
+
+def _row_has_nan(arr):
+    arr = np.asarray(arr)
+    if arr.dtype.kind in "fc":
+        return np.isnan(arr.reshape(arr.shape[0], -1)).any(axis=1)
+    if arr.dtype.kind == "O":
+        flat = arr.reshape(arr.shape[0], -1)
+        return np.array([any(v is None or v != v for v in r) for r in flat])
+    return np.zeros(arr.shape[0], dtype=bool)
+
+
+def _first_labels(labels, mask, limit=5):
+    hits = [str(lab) for lab, m in zip(labels, mask) if m]
+    text = ", ".join(hits[:limit])
+    if len(hits) > limit:
+        text += f" and {len(hits) - limit} more"
+    return text

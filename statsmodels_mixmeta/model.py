@@ -1,0 +1,524 @@
+"""
+The MixMeta model: a statsmodels ``LikelihoodModel`` for meta-analysis with
+known within-study covariances.
+
+For outer groups ``i`` (in a standard meta-analysis, each study),
+
+.. math::
+
+    y_i = X_i \\beta + Z_i b_i + \\epsilon_i, \\qquad
+    b_i \\sim N(0, \\Psi), \\qquad \\epsilon_i \\sim N(0, S_i),
+
+with ``S_i`` known.  With ``k`` outcomes, ``X_i = x_i' \\otimes I_k`` (each
+outcome has its own coefficients, ordered outcome-major) and ``Z_i = I_k``
+restricted to the observed outcomes.  ``Psi`` has one of the structures of
+:mod:`statsmodels_mixmeta.structures`.
+
+The model's parameters, as seen by statsmodels' optimisers, are the
+structure parameters ``theta`` of ``Psi``: ``loglike(theta)`` is the
+(restricted) log-likelihood with the fixed effects profiled out by GLS
+(:mod:`statsmodels_mixmeta.likelihood`).  The fitted results report the fixed
+effects as ``params``, as R's mixmeta does.
+
+References
+----------
+Sera F, Armstrong B, Blangiardo M, Gasparrini A. An extended mixed-effects
+framework for meta-analysis. Statistics in Medicine 2019; 38: 5429-5444.
+"""
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import linalg
+from statsmodels.base.model import LikelihoodModel
+from statsmodels.tools.numdiff import approx_fprime
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+from . import design as _design
+from . import estimators
+from . import formula as _formula
+from .batches import LongData, build_batches
+from .likelihood import ProfiledLikelihood
+from .results import MixMetaResults, MixMetaResultsWrapper
+from .structures import make_structure
+
+METHODS = ("reml", "ml", "fixed", "mm", "vc")
+START_PSI_SCALE = 0.001
+
+
+class MixMeta(LikelihoodModel):
+    """
+    Mixed-effects meta-analysis and meta-regression with known within-study
+    (co)variances.
+
+    Parameters
+    ----------
+    endog : array_like
+        Outcomes, ``(n,)`` or ``(n, k)``; NaN marks a missing outcome.
+    exog : array_like, optional
+        Study-level predictors ``(n, p)``, including the intercept column.
+        ``None`` means an intercept only.
+    S : array_like
+        Known within-study (co)variances: ``(n,)`` variances (``k = 1``);
+        ``(n, k)`` variances with correlations from ``Scor``;
+        ``(n, k(k+1)/2)`` lower triangles taken by column (for ``k = 2``:
+        var1, cov12, var2); or ``(n, k, k)`` matrices.  With
+        :meth:`from_formula`, a column name or list of column names.
+    method : {"reml", "ml", "fixed", "mm", "vc"}
+        Estimator: restricted or full maximum likelihood, fixed effects,
+        multivariate method of moments (Jackson, White & Riley 2013) or
+        variance components.
+    bscov : str
+        Structure of ``Psi``: "unstr", "diag", "id", "cs", "hcs", "ar1",
+        "har1", "prop", "cor" or "fixed".
+    psi_fix : array_like, optional
+        The known matrix of the "prop", "cor" and "fixed" structures.
+    init_psi : array_like, optional
+        Starting value of ``Psi`` for ML/REML (default ``0.001 I``).
+    Scor : float or array_like, optional
+        Within-study correlations when ``S`` gives variances only: a scalar,
+        ``k(k-1)/2`` values, or one row per study.
+    missing : {"drop", "raise", "none"}
+        Rows with a missing predictor, or with all outcomes missing, are
+        dropped (default), or raise an error.  Rows with some outcomes
+        missing are always kept.
+    vc_adjust : bool
+        For ``method="vc"``, standardise residuals by their leverage.
+    **kwargs
+        Passed to statsmodels' ``Model`` (``formula``, ``model_spec``, ...).
+    """
+
+    _formula_max_endog = None
+
+    def __init__(self, endog, exog=None, S=None, method="reml",
+                 bscov="unstr", psi_fix=None, init_psi=None, Scor=None,
+                 missing="drop", vc_adjust=True, **kwargs):
+        method = _check_option("method", method, METHODS)
+        outcome_names, row_labels = _outcome_names(endog), _row_labels(endog)
+        endog_arr = np.asarray(endog, dtype=float)
+        n_rows = endog_arr.shape[0]
+        intercept_only = exog is None
+        if intercept_only:
+            exog = (pd.DataFrame({"Intercept": np.ones(n_rows)},
+                                 index=getattr(endog, "index", None))
+                    if isinstance(endog, (pd.Series, pd.DataFrame))
+                    else np.ones((n_rows, 1)))
+        exog_arr = np.asarray(exog, dtype=float)
+        if exog_arr.ndim == 1:
+            exog_arr = exog_arr[:, None]
+        if exog_arr.shape[0] != n_rows:
+            raise ValueError(
+                f"endog has {n_rows} rows but exog has {exog_arr.shape[0]}")
+        S = _rows_of(S, n_rows, "S")
+        keep = _design.rows_to_keep(
+            endog_arr.reshape(n_rows, -1), exog_arr, missing, row_labels)
+        super().__init__(_take(endog, keep), _take(exog, keep),
+                         missing="none", **kwargs)
+        k = 1 if endog_arr.ndim == 1 else endog_arr.shape[1]
+        self.method = method
+        self.vc_adjust = vc_adjust
+        self.bscov = bscov
+        self.design = _design.build_design(
+            endog_arr.reshape(n_rows, -1)[keep], exog_arr[keep],
+            None if S is None else S[keep], _scor_rows(Scor, n_rows, k, keep),
+            outcome_names or _default_outcome_names(k),
+            ["Intercept"] if intercept_only else self.data.xnames,
+            [lab for lab, kp in zip(row_labels, keep) if kp])
+        self.data.param_names = self.design.param_names
+        y_long, X_long, row, outcome = self.design.long_format()
+        _design.check_estimable(X_long, self.design.param_names)
+        self.psi_structure = (None if method == "fixed" else
+                              make_structure(bscov, k, psi_fix))
+        self.init_psi = init_psi
+        levels = () if method == "fixed" else (np.eye(k)[outcome],)
+        self.long = LongData(y_long, X_long, row, levels,
+                             (None,) * len(levels), row, outcome)
+        self.n_groups = self.design.endog.shape[0]
+        self.nobs = float(y_long.shape[0])
+        self.k_fe = X_long.shape[1]
+        self.k_psi = 0 if self.psi_structure is None else \
+            self.psi_structure.n_params
+        self._batches = build_batches(self.long, self.n_groups,
+                                      within_cov=self.design.within_cov)
+        self._memo = (None, None)
+
+    # ------------------------------------------------------------------
+    @classmethod
+    def from_formula(cls, formula, data, S=None, subset=None, Scor=None,
+                     missing="drop", eval_env=0, **kwargs):
+        """
+        Create a model from a formula and a data frame.
+
+        Parameters
+        ----------
+        formula : str
+            ``"y ~ x1 + x2"``; several outcomes as ``"y1 + y2 ~ x"``.
+        data : pandas.DataFrame
+        S : str, list of str or array_like
+            Column name(s) of the within-study (co)variances in ``data``
+            (see :class:`MixMeta` for the layouts), or an array with one row
+            per row of ``data``.
+        subset : array_like, optional
+            Rows of ``data`` to use (as ``data.loc[subset]``).
+        Scor : float, str or array_like, optional
+            Within-study correlations; a column name gives one per study.
+        missing : {"drop", "raise", "none"}
+        eval_env : int
+            Frames above the caller in which to look up names used in the
+            formula that are not columns of ``data``.
+        **kwargs
+            Other arguments of :class:`MixMeta`.
+        """
+        if subset is not None:
+            data = data.loc[subset]
+        endog, exog, spec, positions = _formula.model_frames(
+            formula, data, missing=missing, eval_env=eval_env + 1)
+        S = _from_data(S, data, positions, "S")
+        Scor = _from_data(Scor, data, positions, "Scor")
+        mod = cls(endog, exog, S=S, Scor=Scor, missing=missing,
+                  formula=formula, model_spec=spec, **kwargs)
+        mod.data.frame = data
+        return mod
+
+    # ------------------------------------------------------------------
+    @property
+    def n_outcomes(self):
+        return self.design.n_outcomes
+
+    def psis(self, params):
+        """The Psi of every level at structure parameters ``params``."""
+        if self.psi_structure is None:
+            return ()
+        return (self.psi_structure.psi(np.asarray(params, dtype=float)),)
+
+    def psi_jacobians(self, params):
+        if self.psi_structure is None:
+            return []
+        return [self.psi_structure.jacobian(np.asarray(params, dtype=float))]
+
+    def profiled_likelihood(self, reml=None):
+        """The profiled objective as an object of the kernels module."""
+        if reml is None:
+            reml = self.method == "reml"
+        return ProfiledLikelihood(self._batches, reml)
+
+    def _state(self, params):
+        params = np.asarray(params, dtype=float)
+        key = params.tobytes()
+        if self._memo[0] != key:
+            self._memo = (key, self._objective.evaluate(self.psis(params)))
+        return self._memo[1]
+
+    @property
+    def _objective(self):
+        lik = self.__dict__.get("_objective_cache")
+        if lik is None:
+            lik = self.profiled_likelihood()
+            self.__dict__["_objective_cache"] = lik
+        return lik
+
+    def loglike(self, params):
+        """Profiled (restricted) log-likelihood at structure parameters."""
+        try:
+            return self._state(params).llf
+        except np.linalg.LinAlgError:
+            return -np.inf
+
+    def score(self, params):
+        """Analytic gradient of :meth:`loglike`."""
+        state = self._state(params)
+        grads = self._objective.psi_gradient(state)
+        jacs = self.psi_jacobians(params)
+        return np.concatenate([np.einsum("rs,trs->t", g, j)
+                               for g, j in zip(grads, jacs)] or [[]])
+
+    def information(self, params):
+        """Expected (Fisher) information of the structure parameters."""
+        return self._objective.information(self._state(params),
+                                           self.psi_jacobians(params))
+
+    def hessian(self, params):
+        """Hessian of :meth:`loglike`, by differencing the analytic score."""
+        return approx_fprime(np.asarray(params, dtype=float), self.score,
+                             centered=True)
+
+    # ------------------------------------------------------------------
+    def start_params(self, igls_iter=10):
+        """
+        Starting structure parameters.
+
+        From ``init_psi`` (default ``0.001 I``), ``igls_iter`` Fisher-scoring
+        steps on the free entries of Psi, then the structure's parameters of
+        the result.
+        """
+        k = self.n_outcomes
+        psi = (START_PSI_SCALE * np.eye(k) if self.init_psi is None
+               else np.atleast_2d(np.asarray(self.init_psi, dtype=float)))
+        if self.psi_structure.n_params == 0:
+            return np.array([])
+        if igls_iter > 0:
+            psi = self._entrywise_scoring(psi, igls_iter)
+        return self.psi_structure.start(psi)
+
+    def _entrywise_scoring(self, psi, max_iter, tol=1e-5):
+        """Fisher scoring on the free entries of Psi, kept PSD."""
+        basis = symmetric_basis(psi.shape[0])
+        lik = self._objective
+        for _ in range(max_iter):
+            state = lik.evaluate((psi,))
+            grad = np.einsum("rs,trs->t", lik.psi_gradient(state)[0], basis)
+            info = lik.information(state, [basis])
+            step = linalg.lstsq(info, grad, cond=1e-12)[0]
+            psi = nearest_psd(psi + np.einsum("t,trs->rs", step, basis))
+            if np.dot(grad, step) < tol:
+                break
+        return psi
+
+    def fit(self, start_params=None, method="newton", maxiter=100,
+            scoring_iter=10, igls_iter=10, disp=False, full_output=True,
+            **kwargs):
+        """
+        Fit the model.
+
+        ML and REML start from ``init_psi`` (default ``0.001 I``) with up to
+        ``igls_iter`` Fisher-scoring steps on the free entries of Psi, each
+        projected onto the positive semi-definite matrices (the analogue of
+        R's IGLS start); the result is mapped into the chosen structure and
+        refined by up to ``scoring_iter`` scoring steps on the structure
+        parameters (step halving), before handing over to
+        statsmodels' optimiser machinery (``LikelihoodModel.fit``) to finish
+        and certify the optimum.  The default finisher is Newton's method
+        with the Hessian obtained by differencing the analytic score; should
+        it end anywhere but at a maximum at least as high as its start, BFGS
+        takes over from the scoring point.  Fixed effects, method of moments
+        and variance components are computed directly.
+
+        Parameters
+        ----------
+        start_params : array_like, optional
+            Starting structure parameters (overrides ``init_psi``).
+        method : str
+            Optimiser passed to ``LikelihoodModel.fit`` ("newton", "bfgs",
+            "lbfgs", "nm", ...).
+        maxiter : int
+            Maximum iterations of that optimiser.
+        scoring_iter : int
+            Maximum Fisher-scoring iterations before it.
+        igls_iter : int
+            Maximum iterations of the start on the free entries of Psi.
+        disp, full_output, **kwargs
+            Passed to ``LikelihoodModel.fit`` (e.g. ``tol`` for Newton,
+            ``gtol`` for BFGS).
+
+        Returns
+        -------
+        MixMetaResults
+        """
+        if self.method == "fixed":
+            return self._results((), (), None, True, {})
+        if self.method in ("mm", "vc"):
+            psi, info = self._moment_estimate()
+            return self._results((psi,), np.array([]), None,
+                                 info.get("converged", True), info)
+        if start_params is not None:
+            theta = np.asarray(start_params, dtype=float)
+        else:
+            theta = self.start_params(igls_iter)
+        if theta.size == 0:
+            return self._results(self.psis(theta), theta,
+                                 self._state(theta), True, {})
+        theta, n_scoring = self._fisher_scoring(theta, scoring_iter)
+        theta_opt, retvals = self._optimize(theta, method, maxiter, disp,
+                                            full_output, kwargs)
+        if method != "bfgs" and not self._improves(theta_opt, theta,
+                                                   retvals):
+            theta_opt, retvals = self._optimize(theta, "bfgs", maxiter,
+                                                disp, full_output, {})
+            retvals["fallback"] = "bfgs"
+        retvals["scoring_iterations"] = n_scoring
+        converged = self._is_stationary(theta_opt)
+        if not converged:
+            warnings.warn(
+                f"the {self.method.upper()} optimiser ({method}) stopped "
+                "before convergence; increase maxiter or try another method",
+                ConvergenceWarning, stacklevel=2)
+        return self._results(self.psis(theta_opt), theta_opt,
+                             self._state(theta_opt), converged, retvals)
+
+    def _optimize(self, theta, method, maxiter, disp, full_output, kwargs):
+        kwargs = dict(kwargs)
+        if method == "newton":
+            kwargs.setdefault("tol", 1e-10)
+        elif method in ("bfgs", "lbfgs", "cg", "ncg"):
+            kwargs.setdefault("gtol", 1e-10)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            try:
+                mlefit = super().fit(start_params=theta, method=method,
+                                     maxiter=maxiter, disp=disp,
+                                     full_output=full_output,
+                                     skip_hessian=True, **kwargs)
+            except np.linalg.LinAlgError as err:
+                # statsmodels' Newton inverts its last Hessian, singular
+                # when Psi is on a boundary: leave it to the fallback
+                return theta, {"converged": False, "error": str(err)}
+        return (np.asarray(mlefit.params, dtype=float),
+                dict(mlefit.mle_retvals or {}))
+
+    def _improves(self, theta_opt, theta_start, retvals):
+        """The optimiser converged to a point no worse than its start."""
+        llf_opt = self.loglike(theta_opt)
+        return (bool(retvals.get("converged", False))
+                and np.isfinite(llf_opt)
+                and llf_opt >= self.loglike(theta_start) - 1e-10
+                and self._is_stationary(theta_opt))
+
+    def _fisher_scoring(self, theta, max_iter, tol=1e-5):
+        """
+        Fisher scoring with step halving, stopped once the expected gain of
+        a step falls below ``tol``; returns the last point.
+        """
+        llf = self.loglike(theta)
+        if not np.isfinite(llf):
+            raise ValueError(
+                "the starting Psi gives a marginal covariance that is not "
+                "positive definite; give another init_psi")
+        for iteration in range(max_iter):
+            grad = self.score(theta)
+            step = linalg.lstsq(self.information(theta), grad,
+                                cond=1e-12)[0]
+            if np.dot(grad, step) < tol:
+                return theta, iteration
+            length = 1.0
+            while length > 1e-3:
+                trial = theta + length * step
+                llf_trial = self.loglike(trial)
+                if llf_trial >= llf:
+                    break
+                length /= 2
+            else:
+                return theta, iteration
+            theta, llf = trial, llf_trial
+        return theta, max_iter
+
+    def _is_stationary(self, theta, tol=1e-6):
+        """The score is negligible relative to the scale of the problem."""
+        grad = self.score(theta)
+        return bool(np.all(np.abs(grad) <= tol * max(1.0, self.nobs ** 0.5)))
+
+    def _moment_estimate(self):
+        d = self.design
+        if self.method == "mm":
+            return estimators.method_of_moments(d.endog, d.exog,
+                                                d.within_cov), {}
+        psi, n_iter, converged = estimators.variance_components(
+            d.endog, d.exog, d.within_cov, adjust=self.vc_adjust)
+        if not converged:
+            warnings.warn("variance components did not converge",
+                          ConvergenceWarning, stacklevel=3)
+        return psi, {"iterations": n_iter, "converged": converged}
+
+    def _results(self, psis, theta, state, converged, retvals):
+        if state is None:
+            state = ProfiledLikelihood(self._batches, reml=False).evaluate(
+                psis)
+        res = MixMetaResults(self, state, theta, converged, retvals)
+        return MixMetaResultsWrapper(res)
+
+    def predict(self, params, exog=None):
+        """Linear predictor ``(n, k)`` of ``exog`` at fixed effects params."""
+        exog = self.design.exog if exog is None else np.asarray(exog, float)
+        k, p = self.n_outcomes, self.design.n_terms
+        return exog @ np.asarray(params).reshape(k, p).T
+
+
+def symmetric_basis(dim):
+    """``E_ab + E_ba`` (``E_aa`` on the diagonal) for the free entries."""
+    rows, cols = np.tril_indices(dim)
+    basis = np.zeros((rows.size, dim, dim))
+    basis[np.arange(rows.size), rows, cols] = 1.0
+    basis[np.arange(rows.size), cols, rows] = 1.0
+    return basis
+
+
+def nearest_psd(matrix, floor=1e-8):
+    """Symmetric matrix with eigenvalues raised to a small positive floor."""
+    matrix = (matrix + matrix.T) / 2
+    eigval, eigvec = np.linalg.eigh(matrix)
+    scale = max(np.abs(eigval).max(), 1.0)
+    eigval = np.maximum(eigval, floor * scale)
+    return (eigvec * eigval) @ eigvec.T
+
+
+def _check_option(name, value, valid):
+    if not isinstance(value, str) or value.lower() not in valid:
+        raise ValueError(
+            f"unknown {name} {value!r}; valid values are {', '.join(valid)}")
+    return value.lower()
+
+
+def _outcome_names(endog):
+    if isinstance(endog, pd.DataFrame):
+        return [str(c) for c in endog.columns]
+    if isinstance(endog, pd.Series) and endog.name is not None:
+        return [str(endog.name)]
+    return None
+
+
+def _default_outcome_names(k):
+    return ["y"] if k == 1 else [f"y{j + 1}" for j in range(k)]
+
+
+def _row_labels(endog):
+    if isinstance(endog, (pd.Series, pd.DataFrame)):
+        return list(endog.index)
+    return list(range(np.shape(endog)[0]))
+
+
+def _take(arr, keep):
+    if keep.all():
+        return arr
+    if isinstance(arr, (pd.Series, pd.DataFrame)):
+        return arr.iloc[np.flatnonzero(keep)]
+    return np.asarray(arr)[keep]
+
+
+def _rows_of(S, n_rows, what):
+    if S is None:
+        return None
+    S = np.asarray(S, dtype=float)
+    if S.ndim == 0 or S.shape[0] != n_rows:
+        raise ValueError(
+            f"{what} must have one row per study: endog has {n_rows} rows, "
+            f"{what} has shape {S.shape}")
+    return S
+
+
+def _scor_rows(Scor, n_rows, k, keep):
+    """Restrict per-study correlations to the kept rows."""
+    if Scor is None or np.ndim(Scor) == 0:
+        return Scor
+    Scor = np.asarray(Scor, dtype=float)
+    n_pairs = k * (k - 1) // 2
+    per_study = Scor.ndim == 2 or (Scor.shape[0] == n_rows
+                                   and Scor.shape[0] != n_pairs)
+    if per_study:
+        if Scor.shape[0] != n_rows:
+            raise ValueError(
+                f"Scor has {Scor.shape[0]} rows; per-study correlations need "
+                f"one row per study ({n_rows})")
+        return Scor.reshape(n_rows, -1)[keep]
+    return Scor
+
+
+def _from_data(value, data, positions, what):
+    """Column(s) of ``data`` by name, or an array aligned to its rows."""
+    if value is None or np.ndim(value) == 0 and not isinstance(value, str):
+        return value
+    names = [value] if isinstance(value, str) else value
+    if all(isinstance(v, str) for v in names):
+        return _formula.columns_of(data, names, positions, what)
+    arr = np.asarray(value, dtype=float)
+    if arr.shape[0] == len(data):
+        return arr[positions]
+    return arr

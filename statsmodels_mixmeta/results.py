@@ -1,0 +1,204 @@
+"""
+Results of a fitted MixMeta model.
+
+Everything the fit produced is passed to ``__init__``; every other quantity is
+computed on first use and cached (``cache_readonly``).
+"""
+import numpy as np
+import pandas as pd
+from statsmodels.base.model import LikelihoodModelResults
+from statsmodels.base.wrapper import populate_wrapper, union_dicts
+from statsmodels.base.model import LikelihoodResultsWrapper
+
+try:  # statsmodels >= 0.15
+    from statsmodels.tools._decorators import cache_readonly
+except ImportError:  # pragma: no cover
+    from statsmodels.tools.decorators import cache_readonly
+
+from . import prediction
+
+
+class MixMetaResults(LikelihoodModelResults):
+    """
+    Results of a mixed-effects meta-analysis.
+
+    ``params`` are the fixed effects, ordered outcome-major and named
+    ``"{outcome}:{term}"`` (``"{term}"`` for one outcome); ``bse``,
+    ``tvalues`` (z statistics), ``pvalues``, ``conf_int()`` and
+    ``cov_params()`` follow, normal-based.  The between-study covariance is
+    ``psi``; its structure parameters, as optimised, are ``theta``.
+
+    Attributes
+    ----------
+    psi : DataFrame
+        Estimated Psi with outcome labels.
+    theta : ndarray
+        Structure parameters of Psi (empty for fixed effects, "mm" and "vc").
+    llf : float
+        (Restricted) log-likelihood; NaN for "mm" and "vc", which do not
+        maximise one (as R's mixmeta).
+    converged : bool
+    nobs : float
+        Number of observed outcome values.
+    n_groups : int
+        Number of independent (outer) groups.
+    mle_retvals : dict
+        What the optimiser reported.
+    """
+
+    def __init__(self, model, state, theta, converged, retvals):
+        super().__init__(model, state.beta,
+                         normalized_cov_params=state.cov_beta, scale=1.0)
+        self._state = state
+        self.theta = np.asarray(theta, dtype=float)
+        self.psis = state.psis
+        self.converged = converged
+        self.mle_retvals = retvals
+        self.method = model.method
+        self.bscov = None if model.psi_structure is None else model.bscov
+        self.nobs = model.nobs
+        self.n_groups = model.n_groups
+        self.k_fe = model.k_fe
+        self.k_psi = model.k_psi
+        self.use_t = False
+        self.df_resid = self.nobs - self.k_fe
+        self.df_model = self.k_fe - 1
+
+    @cache_readonly
+    def llf(self):
+        """(Restricted) log-likelihood; NaN for "mm" and "vc"."""
+        if self.method in ("mm", "vc"):
+            return np.nan
+        return self._state.llf
+
+    # ---------------------------------------------------------------- Psi
+    @cache_readonly
+    def psi(self):
+        """Estimated between-study covariance, labelled by outcome."""
+        names = list(self.model.design.outcome_names)
+        if not self.psis:
+            return pd.DataFrame(np.zeros((len(names), len(names))),
+                                index=names, columns=names)
+        return pd.DataFrame(self.psis[0], index=names, columns=names)
+
+    # ---------------------------------------------------- fit statistics
+    @cache_readonly
+    def df_loglike(self):
+        """Number of parameters: fixed effects plus Psi parameters."""
+        return self.k_fe + self.k_psi
+
+    @cache_readonly
+    def aic(self):
+        return -2 * self.llf + 2 * self.df_loglike
+
+    @cache_readonly
+    def bic(self):
+        """BIC with ``N`` values (ML) or ``N - p`` (REML), as R's mixmeta."""
+        n = self.nobs - (self.k_fe if self.method == "reml" else 0)
+        return -2 * self.llf + np.log(n) * self.df_loglike
+
+    # ------------------------------------------------------ heterogeneity
+    def q_test(self):
+        """
+        Cochran's Q test of heterogeneity of the fixed-effects model.
+
+        Returns
+        -------
+        QTestResult
+            ``statistic``, ``df``, ``pvalue`` and ``names``: overall first,
+            then per outcome when there are several.
+        """
+        return self._q_test
+
+    @cache_readonly
+    def _q_test(self):
+        from . import heterogeneity
+        d = self.model.design
+        return heterogeneity.cochran_q(d.endog, d.exog, d.within_cov,
+                                       outcome_names=d.outcome_names)
+
+    @cache_readonly
+    def i2(self):
+        """I-squared of :meth:`q_test` as fractions, overall first."""
+        from . import heterogeneity
+        q = self._q_test
+        return pd.Series(heterogeneity.i_squared(q), index=list(q.names),
+                         name="I2")
+
+    # ------------------------------------------------------ predictions
+    @cache_readonly
+    def fittedvalues(self):
+        """Fixed-part predictions ``(n, k)``; NaN where an outcome is missing."""
+        d = self.model.design
+        fitted = self.model.predict(self.params)
+        fitted[~d.observed] = np.nan
+        return self._frame(fitted)
+
+    @cache_readonly
+    def resid(self):
+        """Observed minus fitted outcomes ``(n, k)``."""
+        return self._frame(self.model.design.endog) - self.fittedvalues
+
+    def _frame(self, values):
+        d = self.model.design
+        return pd.DataFrame(values, index=list(d.row_labels),
+                            columns=list(d.outcome_names))
+
+    def get_prediction(self, exog=None, alpha=0.05):
+        """
+        Predictions of the fixed part with standard errors.
+
+        Parameters
+        ----------
+        exog : array_like or DataFrame, optional
+            New predictor values: a data frame with the formula's variables
+            for a formula model, otherwise rows of the design matrix.  The
+            default is the rows used in the fit.
+        alpha : float
+            Confidence intervals are ``1 - alpha``.
+
+        Returns
+        -------
+        PredictionResults
+        """
+        return prediction.fixed_prediction(self, exog, alpha)
+
+    def blup(self, se=False):
+        """
+        Best linear unbiased predictions ``X beta + Z b`` of the rows used.
+
+        Parameters
+        ----------
+        se : bool
+            Also return their standard errors.
+
+        Returns
+        -------
+        DataFrame, or (DataFrame, DataFrame) with ``se=True``.
+        """
+        values, errors = prediction.blup(self)
+        if se:
+            return self._frame(values), self._frame(errors)
+        return self._frame(values)
+
+    def random_effects(self):
+        """Predicted random effects ``b_i`` of each group, ``(m, k)``."""
+        return self._frame(prediction.random_effects(self))
+
+    # --------------------------------------------------------- summary
+    def summary(self, alpha=0.05):
+        """A statsmodels-style summary of the fit."""
+        from .summary import summarize
+        return summarize(self, alpha)
+
+
+class MixMetaResultsWrapper(LikelihoodResultsWrapper):
+    # already labelled (n, k) frames: not to be squeezed into rows
+    _attrs = {"fittedvalues": None, "resid": None}
+    _wrap_attrs = union_dicts(LikelihoodResultsWrapper._wrap_attrs, _attrs)
+    _methods = {}
+    _wrap_methods = union_dicts(LikelihoodResultsWrapper._wrap_methods,
+                                _methods)
+
+
+populate_wrapper(MixMetaResultsWrapper, MixMetaResults)
