@@ -39,6 +39,7 @@ from . import estimators
 from . import formula as _formula
 from .batches import LongData, build_batches
 from .likelihood import ProfiledLikelihood
+from .univariate import UnivariateLikelihood
 from .results import MixMetaResults, MixMetaResultsWrapper
 from .structures import make_structure
 
@@ -196,10 +197,25 @@ class MixMeta(LikelihoodModel):
             return []
         return [self.psi_structure.jacobian(np.asarray(params, dtype=float))]
 
-    def profiled_likelihood(self, reml=None):
-        """The profiled objective as an object of the kernels module."""
+    def profiled_likelihood(self, reml=None, batched=False):
+        """
+        The profiled objective: an object with ``evaluate(psis)``,
+        ``loglike(psis)``, ``psi_gradient(state)`` and
+        ``information(state, psi_jacobians)``.
+
+        One outcome with one value per group uses the fully vectorised
+        kernel of :mod:`statsmodels_mixmeta.univariate` unless ``batched``.
+        """
         if reml is None:
             reml = self.method == "reml"
+        one_value_groups = (len(self._batches) == 1
+                            and self._batches[0].size == 1)
+        if one_value_groups and self.n_outcomes == 1 and not batched:
+            long = self.long
+            z = long.Z[0][:, 0] if long.Z else None
+            return UnivariateLikelihood(
+                long.y, long.X, self.design.within_cov[long.row, 0, 0], z,
+                reml)
         return ProfiledLikelihood(self._batches, reml)
 
     def _state(self, params):
@@ -238,9 +254,28 @@ class MixMeta(LikelihoodModel):
                                            self.psi_jacobians(params))
 
     def hessian(self, params):
-        """Hessian of :meth:`loglike`, by differencing the analytic score."""
-        return approx_fprime(np.asarray(params, dtype=float), self.score,
-                             centered=True)
+        """
+        Hessian of :meth:`loglike`.
+
+        Analytic for one outcome with one value per group (the chain rule
+        through the structure, whose second derivatives are differenced
+        from its analytic Jacobian); otherwise the analytic score is
+        differenced.
+        """
+        params = np.asarray(params, dtype=float)
+        psi_hessian = getattr(self._objective, "psi_hessian", None)
+        if psi_hessian is None or params.size == 0:
+            return approx_fprime(params, self.score, centered=True)
+        state = self._state(params)
+        jac = self.psi_jacobians(params)[0][:, 0, 0]
+        grad = self._objective.psi_gradient(state)[0][0, 0]
+        step = 1e-6 * np.maximum(np.abs(params), 1e-3)
+        second = np.array([
+            (self.psi_structure.jacobian(params + np.eye(params.size)[t] * h)
+             - self.psi_structure.jacobian(params - np.eye(params.size)[t]
+                                           * h))[:, 0, 0] / (2 * h)
+            for t, h in enumerate(step)])
+        return psi_hessian(state) * np.outer(jac, jac) + grad * second
 
     # ------------------------------------------------------------------
     def start_params(self, igls_iter=10):
@@ -413,15 +448,11 @@ class MixMeta(LikelihoodModel):
                                                 d.within_cov), {}
         psi, n_iter, converged = estimators.variance_components(
             d.endog, d.exog, d.within_cov, adjust=self.vc_adjust)
-        if not converged:
-            warnings.warn("variance components did not converge",
-                          ConvergenceWarning, stacklevel=3)
         return psi, {"iterations": n_iter, "converged": converged}
 
     def _results(self, psis, theta, state, converged, retvals):
         if state is None:
-            state = ProfiledLikelihood(self._batches, reml=False).evaluate(
-                psis)
+            state = self.profiled_likelihood(reml=False).evaluate(psis)
         res = MixMetaResults(self, state, theta, converged, retvals)
         return MixMetaResultsWrapper(res)
 

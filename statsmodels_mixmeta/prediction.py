@@ -87,7 +87,7 @@ def random_effects(results):
     model = results.model
     k = model.n_outcomes
     effects = np.zeros((model.n_groups, k))
-    state = results._state
+    state = results._batched_state
     if not state.psis:
         return effects
     psi = state.psis[0]
@@ -120,7 +120,7 @@ def _blup_standard_errors(results):
     """Prediction-error standard errors of the BLUPs, (n, k)."""
     model = results.model
     k, p = model.n_outcomes, model.design.n_terms
-    state = results._state
+    state = results._batched_state
     cov_beta = state.cov_beta
     exog = model.design.exog
     rows_X = np.einsum("jc,np->njcp", np.eye(k), exog).reshape(-1, k, k * p)

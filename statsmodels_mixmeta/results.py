@@ -71,6 +71,14 @@ class MixMetaResults(LikelihoodModelResults):
             return np.nan
         return self._state.llf
 
+    @cache_readonly
+    def _batched_state(self):
+        """The fit's GLS state on the stacked batches (for BLUPs)."""
+        if hasattr(self._state, "whitened"):
+            return self._state
+        lik = self.model.profiled_likelihood(batched=True)
+        return lik.evaluate(self._state.psis)
+
     # ---------------------------------------------------------------- Psi
     @cache_readonly
     def psi(self):

@@ -209,7 +209,7 @@ class PsiStructure(abc.ABC):
         """int : Length of ``theta``."""
 
     def _check_theta(self, theta):
-        theta = np.atleast_1d(np.asarray(theta, dtype=float))
+        theta = np.asarray(theta, dtype=float).reshape(-1)
         if theta.shape != (self.n_params,):
             raise ValueError(
                 f"bscov='{self.name}' with dim {self.dim} needs theta of "
@@ -313,8 +313,11 @@ class Unstructured(PsiStructure):
 
     def _lower_indices(self):
         """Row and column of each theta entry in L (column-major vech)."""
-        cols, rows = np.triu_indices(self.dim)
-        return rows, cols
+        cached = self.__dict__.get("_lower_index_cache")
+        if cached is None:
+            cols, rows = np.triu_indices(self.dim)
+            cached = self.__dict__["_lower_index_cache"] = (rows, cols)
+        return cached
 
     def _psi_and_jacobian(self, theta):
         rows, cols = self._lower_indices()
