@@ -449,7 +449,10 @@ def within_cov_from_input(S, k, Scor=None, row_labels=None):
         )
 
     n_rows = S.shape[0]
-    row_labels = list(range(n_rows)) if row_labels is None else list(row_labels)
+    if row_labels is None:
+        row_labels = np.arange(n_rows)
+    elif not isinstance(row_labels, np.ndarray):
+        row_labels = np.asarray(list(row_labels), dtype=object)
     if len(row_labels) != n_rows:
         raise ValueError(
             f"row_labels has {len(row_labels)} labels for {n_rows} rows of S"
@@ -498,7 +501,10 @@ def _check_shapes(within_cov, observed, row_labels, outcome_labels):
             f"observed must have shape (n, k) = ({n_rows}, {k}) to match "
             f"within_cov; got {observed.shape}"
         )
-    row_labels = list(range(n_rows)) if row_labels is None else list(row_labels)
+    if row_labels is None:
+        row_labels = np.arange(n_rows)
+    elif not isinstance(row_labels, np.ndarray):
+        row_labels = np.asarray(list(row_labels), dtype=object)
     if len(row_labels) != n_rows:
         raise ValueError(
             f"row_labels has {len(row_labels)} labels for {n_rows} rows"
@@ -653,6 +659,8 @@ def check_within_cov(within_cov, observed, row_labels=None,
     )
     _check_complete(within_cov, observed, row_labels, outcome_labels)
     _check_variances(within_cov, observed, row_labels, outcome_labels)
+    if within_cov.shape[1] == 1:
+        return  # a 1 x 1 block with a non-negative variance is PSD
     smallest, tolerance = _smallest_observed_eigenvalues(within_cov, observed)
     bad_rows = np.flatnonzero(smallest < -tolerance)
     if bad_rows.size:

@@ -10,6 +10,8 @@ A multivariate model writes its outcomes on the left as a sum,
 missing values dropped; outcomes are evaluated with missing values kept,
 because a study with some outcomes missing still contributes the others.
 """
+import sys
+
 import numpy as np
 import pandas as pd
 from statsmodels.formula._manager import FormulaManager
@@ -52,17 +54,28 @@ def model_frames(formula, data, missing="drop", eval_env=0):
         To rebuild identical predictor columns from new data.
     positions : ndarray of int
         Positions in ``data`` of the rows returned.
+    namespace : dict
+        The names visible where the formula was written, to evaluate it on
+        new data later.
     """
     if not isinstance(data, pd.DataFrame):
         data = pd.DataFrame(data)
     lhs, rhs = split_formula(formula)
     frame = data.reset_index(drop=True)
-    depth = eval_env + 1
+    caller = sys._getframe(eval_env + 1)
+    namespace = {**caller.f_globals, **caller.f_locals}
     mgr = FormulaManager()
-    action = "raise" if missing in ("raise", "none") else "drop"
+    depth = eval_env + 1 if mgr.engine == "patsy" else namespace
     exog = mgr.get_matrices("~ " + rhs, frame, eval_env=depth,
-                            na_action=mgr.get_na_action(action))
+                            na_action=mgr.get_na_action("drop"))
     model_spec = mgr.spec
+    if missing in ("raise", "none") and exog.shape[0] < frame.shape[0]:
+        dropped = np.setdiff1d(np.arange(frame.shape[0]), exog.index)
+        labels = ", ".join(str(v) for v in data.index[dropped][:5])
+        more = f" and {dropped.size - 5} more" if dropped.size > 5 else ""
+        raise ValueError(
+            f"missing values in predictors at rows {labels}{more}; use "
+            "missing='drop' to drop them")
     keep_na = (mgr.get_na_action("drop", types=[]) if mgr.engine == "patsy"
                else "ignore")
     endog = mgr.get_matrices("~ 0 + " + lhs, frame, eval_env=depth,
@@ -72,15 +85,22 @@ def model_frames(formula, data, missing="drop", eval_env=0):
     labels = data.index[positions]
     endog.index = labels
     exog.index = labels
-    return endog, exog, model_spec, positions
+    return endog, exog, model_spec, positions, namespace
 
 
-def new_exog(model_spec, data):
-    """Predictor matrix for new data, with the columns of the fitted model."""
+def new_exog(model_spec, data, namespace=None):
+    """
+    Predictor matrix for new data, with the columns of the fitted model.
+
+    ``namespace`` holds the names the formula could see when it was fitted
+    (formulaic's model spec does not keep them; patsy's does).
+    """
     mgr = FormulaManager()
     if not isinstance(data, pd.DataFrame):
         data = pd.DataFrame(data)
+    context = namespace if (namespace and mgr.engine == "formulaic") else 0
     exog = mgr.get_matrices(model_spec, data, prediction=True,
+                            eval_env=context,
                             na_action=mgr.get_na_action("raise"))
     return np.asarray(exog, dtype=float)
 

@@ -123,8 +123,8 @@ class MixMeta(LikelihoodModel):
             endog_arr.reshape(n_rows, -1)[keep], exog_arr[keep],
             None if S is None else S[keep], _scor_rows(Scor, n_rows, k, keep),
             outcome_names or _default_outcome_names(k),
-            ["Intercept"] if intercept_only else self.data.xnames,
-            [lab for lab, kp in zip(row_labels, keep) if kp])
+            _term_names(exog, self.data, intercept_only),
+            row_labels[keep])
         self.data.param_names = self.design.param_names
         y_long, X_long, row, outcome = self.design.long_format()
         _design.check_estimable(X_long, self.design.param_names)
@@ -139,9 +139,17 @@ class MixMeta(LikelihoodModel):
         self.k_fe = X_long.shape[1]
         self.k_psi = 0 if self.psi_structure is None else \
             self.psi_structure.n_params
-        self._batches = build_batches(self.long, self.n_groups,
-                                      within_cov=self.design.within_cov)
-        self._memo = (None, None)
+        self._memo = {}
+
+    @property
+    def _batches(self):
+        """Groups stacked by size, built on first use."""
+        batches = self.__dict__.get("_batch_cache")
+        if batches is None:
+            batches = build_batches(self.long, self.n_groups,
+                                    within_cov=self.design.within_cov)
+            self.__dict__["_batch_cache"] = batches
+        return batches
 
     # ------------------------------------------------------------------
     @classmethod
@@ -172,13 +180,14 @@ class MixMeta(LikelihoodModel):
         """
         if subset is not None:
             data = data.loc[subset]
-        endog, exog, spec, positions = _formula.model_frames(
+        endog, exog, spec, positions, namespace = _formula.model_frames(
             formula, data, missing=missing, eval_env=eval_env + 1)
         S = _from_data(S, data, positions, "S")
         Scor = _from_data(Scor, data, positions, "Scor")
         mod = cls(endog, exog, S=S, Scor=Scor, missing=missing,
                   formula=formula, model_spec=spec, **kwargs)
         mod.data.frame = data
+        mod.formula_namespace = namespace
         return mod
 
     # ------------------------------------------------------------------
@@ -208,8 +217,7 @@ class MixMeta(LikelihoodModel):
         """
         if reml is None:
             reml = self.method == "reml"
-        one_value_groups = (len(self._batches) == 1
-                            and self._batches[0].size == 1)
+        one_value_groups = self.long.n_values == self.n_groups
         if one_value_groups and self.n_outcomes == 1 and not batched:
             long = self.long
             z = long.Z[0][:, 0] if long.Z else None
@@ -218,12 +226,16 @@ class MixMeta(LikelihoodModel):
                 reml)
         return ProfiledLikelihood(self._batches, reml)
 
-    def _state(self, params):
-        params = np.asarray(params, dtype=float)
-        key = params.tobytes()
-        if self._memo[0] != key:
-            self._memo = (key, self._objective.evaluate(self.psis(params)))
-        return self._memo[1]
+    def _state(self, params, memo_size=4):
+        """GLS state at ``params``, remembering the last few evaluated."""
+        key = np.asarray(params, dtype=float).tobytes()
+        state = self._memo.get(key)
+        if state is None:
+            state = self._objective.evaluate(self.psis(params))
+            if len(self._memo) >= memo_size:
+                self._memo.pop(next(iter(self._memo)))
+            self._memo[key] = state
+        return state
 
     @property
     def _objective(self):
@@ -383,9 +395,11 @@ class MixMeta(LikelihoodModel):
     def _optimize(self, theta, method, maxiter, disp, full_output, kwargs):
         kwargs = dict(kwargs)
         if method == "newton":
-            kwargs.setdefault("tol", 1e-10)
-        elif method in ("bfgs", "lbfgs", "cg", "ncg"):
+            kwargs.setdefault("tol", 1e-8)
+        elif method in ("bfgs", "cg"):
             kwargs.setdefault("gtol", 1e-10)
+        elif method == "lbfgs":
+            kwargs.setdefault("pgtol", 1e-10)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             try:
@@ -496,14 +510,30 @@ def _outcome_names(endog):
     return None
 
 
+def _term_names(exog, data, intercept_only):
+    """Predictor names: the frame's, or statsmodels' const, x1, x2, ..."""
+    if intercept_only:
+        return ["Intercept"]
+    if isinstance(exog, pd.DataFrame):
+        return [str(c) for c in exog.columns]
+    names, j = [], 1
+    for i in range(data.exog.shape[1]):
+        if i == data.const_idx:
+            names.append("const")
+        else:
+            names.append(f"x{j}")
+            j += 1
+    return names
+
+
 def _default_outcome_names(k):
     return ["y"] if k == 1 else [f"y{j + 1}" for j in range(k)]
 
 
 def _row_labels(endog):
     if isinstance(endog, (pd.Series, pd.DataFrame)):
-        return list(endog.index)
-    return list(range(np.shape(endog)[0]))
+        return np.asarray(endog.index)
+    return np.arange(np.shape(endog)[0])
 
 
 def _take(arr, keep):

@@ -57,7 +57,8 @@ def new_design_rows(results, exog):
     spec = getattr(model.data, "model_spec", None)
     if spec is not None and isinstance(exog, (pd.DataFrame, dict)):
         frame = pd.DataFrame(exog)
-        return _formula.new_exog(spec, frame), list(frame.index)
+        namespace = getattr(model, "formula_namespace", None)
+        return _formula.new_exog(spec, frame, namespace), list(frame.index)
     arr = np.atleast_2d(np.asarray(exog, dtype=float))
     if arr.shape[1] != model.design.n_terms:
         raise ValueError(
@@ -103,11 +104,10 @@ def blup(results):
     BLUPs ``x' beta + b_i`` of every row and outcome, and their standard
     errors, for the single-level model.
 
-    The standard error is that of the prediction error of the BLUP: with
-    ``P_i = Sigma_i^{-1} - Sigma_i^{-1} X_i V X_i' Sigma_i^{-1}`` and
-    ``C_i = X_i`` rows of the fixed part, the variance of
-    ``x'(beta_hat - beta) + (b_hat - b)`` is computed from
-    ``Psi - Psi Z' P Z Psi`` and the covariance of ``beta_hat``.
+    The standard errors are R mixmeta's: the variance of the fixed part,
+    ``x' V(beta) x``, plus the conditional variance of the random effect,
+    ``Psi - Psi Z' Sigma^{-1} Z Psi``.  (This leaves out the covariance
+    between ``beta_hat`` and ``b_hat``, as R does.)
     """
     model = results.model
     fitted_all = model.predict(results.params)
@@ -132,12 +132,7 @@ def _blup_standard_errors(results):
     for batch, wb in zip(model._batches, state.whitened):
         Zw = wb.Z[0]                                   # L^-1 Z, (g, n, k)
         ZWZ = np.swapaxes(Zw, 1, 2) @ Zw               # Z' W Z
-        ZWX = np.swapaxes(Zw, 1, 2) @ wb.X             # Z' W X
-        # prediction error of x'beta_hat + b_hat - (x'beta + b)
-        A = np.eye(k) - psi @ ZWZ                      # (g, k, k)
-        G = rows_X[batch.groups] - np.einsum("rs,gst->grt", psi, ZWX)
-        var_b = np.einsum("rs,gst->grt", psi, A.transpose(0, 2, 1))
-        cross = np.einsum("grt,tu,gsu->grs", G, cov_beta, G)
-        out[batch.groups] = np.sqrt(np.diagonal(var_b + cross, axis1=1,
-                                                axis2=2))
+        var_b = psi - psi @ ZWZ @ psi                  # (g, k, k)
+        out[batch.groups] = np.sqrt(
+            np.diagonal(var_b, axis1=1, axis2=2) + fixed_var[batch.groups])
     return out

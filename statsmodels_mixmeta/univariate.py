@@ -36,6 +36,7 @@ class ScalarState:
     llf: float
     weights: np.ndarray      # w_i
     resid: np.ndarray        # r_i
+    leverage: np.ndarray = None  # x_i' F^{-1} x_i, filled on first use
 
 
 class UnivariateLikelihood:
@@ -86,8 +87,11 @@ class UnivariateLikelihood:
         return self.evaluate(psis).llf
 
     def _leverage(self, state):
-        """``x_i' F^{-1} x_i`` of every value."""
-        return np.einsum("np,np->n", self.X @ state.cov_beta, self.X)
+        """``x_i' F^{-1} x_i`` of every value (cached on the state)."""
+        if state.leverage is None:
+            state.leverage = np.einsum("np,np->n", self.X @ state.cov_beta,
+                                       self.X)
+        return state.leverage
 
     def psi_gradient(self, state):
         w, r = state.weights, state.resid
