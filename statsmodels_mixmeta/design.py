@@ -63,7 +63,12 @@ class Design:
         X : ndarray, (N, k * p)
         row, outcome : ndarray of int, (N,)
         """
-        row, outcome = np.nonzero(self.observed)
+        n, k = self.endog.shape
+        observed = self.observed
+        if k == 1 and observed.all():
+            return (self.endog[:, 0], self.exog, np.arange(n),
+                    np.zeros(n, dtype=np.intp))
+        row, outcome = np.nonzero(observed)
         y = self.endog[row, outcome]
         X = expand_exog(self.exog[row], outcome, self.n_outcomes)
         return y, X, row, outcome
@@ -150,6 +155,26 @@ def build_design(endog, exog, S, Scor, outcome_names, term_names,
     return design
 
 
+def constant_column(exog):
+    """
+    Index of the first constant, non-zero column of ``exog``, or None.
+
+    Read off ``X'X`` and the column sums (a column is constant when its
+    sum of squares equals its squared sum over ``n``), with no pass over
+    the rows along the slow axis.
+    """
+    n = exog.shape[0]
+    if n == 0:
+        return None
+    sums = exog.T @ np.ones(n)
+    squares = np.einsum("ij,ij->j", exog, exog) if exog.flags.f_contiguous \
+        else np.diag(exog.T @ exog)
+    spread = squares - sums ** 2 / n
+    constant = (spread <= 1e-12 * np.maximum(squares, 1e-300)) & (sums != 0)
+    hits = np.flatnonzero(constant)
+    return int(hits[0]) if hits.size else None
+
+
 def check_estimable(X_long, param_names):
     """
     Raise when the fixed effects cannot be estimated.
@@ -161,9 +186,10 @@ def check_estimable(X_long, param_names):
         raise ValueError(
             f"fewer observed outcome values ({n_values}) than fixed "
             f"coefficients ({n_coef}): {', '.join(param_names)}")
-    scale = np.sqrt((X_long ** 2).sum(axis=0))
+    xtx = X_long.T @ X_long
+    scale = np.sqrt(np.diag(xtx))
     scale[scale == 0] = 1.0
-    xtx = (X_long / scale).T @ (X_long / scale)
+    xtx = xtx / np.outer(scale, scale)
     eigval, eigvec = np.linalg.eigh(xtx)
     null = eigval < 1e-10 * max(eigval.max(), 1.0)
     if null.any():

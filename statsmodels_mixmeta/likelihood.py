@@ -88,7 +88,7 @@ def marginal_cov(batch, psis):
     """``Sigma = S + sum_l (Z_l Psi_l Z_l') o M_l`` for a batch."""
     sigma = batch.S.copy()
     for Z, mask, psi in zip(batch.Z, batch.same_group, psis):
-        part = np.einsum("gnr,rs,gms->gnm", Z, psi, Z, optimize=True)
+        part = (Z @ psi) @ np.swapaxes(Z, 1, 2)
         sigma += part if mask is None else part * mask
     return sigma
 
@@ -190,9 +190,9 @@ class ProfiledLikelihood:
                 else:
                     if full_b is None:
                         full_b = self._weight_matrix(wb, rw, state.cov_beta)
+                    Z = batch.Z[lev]
                     grads[lev] = grads[lev] + np.einsum(
-                        "gnr,gnm,gms->rs", batch.Z[lev], full_b * mask,
-                        batch.Z[lev], optimize=True)
+                        "gnr,gns->rs", (full_b * mask) @ Z, Z)
         return [-0.5 * g for g in grads]
 
     def _gradient_unmasked(self, Zw, wb, rw, cov_beta):
@@ -201,17 +201,15 @@ class ProfiledLikelihood:
         u = np.einsum("gnr,gn->gr", Zw, rw)
         out -= u.T @ u
         if self.reml:
-            K = np.einsum("gnr,gnp->grp", Zw, wb.X)
-            out -= np.einsum("grp,pq,gsq->rs", K, cov_beta, K,
-                             optimize=True)
+            K = np.swapaxes(Zw, 1, 2) @ wb.X
+            out -= np.einsum("grp,gsp->rs", K @ cov_beta, K)
         return out
 
     def _weight_matrix(self, wb, rw, cov_beta):
         """``B_i`` of the module docstring for a whole batch, ``(g, n, n)``."""
         inner = np.eye(rw.shape[1]) - rw[:, :, None] * rw[:, None, :]
         if self.reml:
-            inner -= np.einsum("gnp,pq,gmq->gnm", wb.X, cov_beta, wb.X,
-                               optimize=True)
+            inner -= (wb.X @ cov_beta) @ np.swapaxes(wb.X, 1, 2)
         return np.swapaxes(wb.inv_chol, 1, 2) @ inner @ wb.inv_chol
 
     # ------------------------------------------------------------------
@@ -229,13 +227,35 @@ class ProfiledLikelihood:
         -------
         ndarray, (T, T) with ``T = sum_l T_l``.
         """
+        return self._second_order(state, psi_jacobians, observed=False)
+
+    def hessian(self, state, psi_jacobians):
+        """
+        Observed Hessian of the profiled objective in the structure
+        parameters, except the term ``sum_l <dl/dPsi_l, d2Psi_l>`` of
+        structures that are not linear in their parameters (the caller adds
+        it).  For ML and REML alike
+
+        .. math:: H_{st} = I_{st} - \\sum_i (W_i \\Sigma_s W_i r_i)'
+                  \\Sigma_t W_i r_i + a_s' F^{-1} a_t,
+                  \\qquad a_s = X' W \\Sigma_s W r,
+
+        with ``I`` the expected information of the same estimator.
+        """
+        return self._second_order(state, psi_jacobians, observed=True)
+
+    def _second_order(self, state, psi_jacobians, observed):
         n_par = sum(j.shape[0] for j in psi_jacobians)
         info = np.zeros((n_par, n_par))
         if n_par == 0:
             return info
         cov_beta = state.cov_beta
-        H = np.zeros((n_par, self.n_fixed, self.n_fixed))
-        for batch, wb in zip(self.batches, state.whitened):
+        p = self.n_fixed
+        H = np.zeros((n_par, p, p))
+        resid_products = np.zeros((n_par, n_par))
+        cross = np.zeros((n_par, p))
+        for batch, wb, rw in zip(self.batches, state.whitened,
+                                 state.resid_w):
             A = self._whitened_derivatives(batch, wb, psi_jacobians)
             Af = A.reshape(n_par, -1)
             info += Af @ Af.T
@@ -244,11 +264,19 @@ class ProfiledLikelihood:
                 R = Q @ cov_beta
                 info -= 2.0 * (R.reshape(n_par, -1)
                                @ Q.reshape(n_par, -1).T)
-                H += np.einsum("gnp,tgnq->tpq", wb.X, Q, optimize=True)
+                H += np.einsum("gnp,tgnq->tpq", wb.X, Q)
+            if observed:
+                u = (A @ rw[:, :, None])[..., 0]              # (T, g, n)
+                uf = u.reshape(n_par, -1)
+                resid_products += uf @ uf.T
+                cross += np.einsum("gnp,tgn->tp", wb.X, u)
         if self.reml:
             J = cov_beta @ H
             info += np.einsum("sab,tba->st", J, J)
-        return 0.5 * info
+        info *= 0.5
+        if not observed:
+            return info
+        return info - resid_products + cross @ cov_beta @ cross.T
 
     @staticmethod
     def _whitened_derivatives(batch, wb, psi_jacobians):
@@ -260,12 +288,10 @@ class ProfiledLikelihood:
             mask = batch.same_group[lev]
             if mask is None:
                 Zw = wb.Z[lev]
-                parts.append(np.einsum("gnr,trs,gms->tgnm", Zw, jac, Zw,
-                                       optimize=True))
+                parts.append((Zw @ jac[:, None]) @ np.swapaxes(Zw, 1, 2))
             else:
                 Z = batch.Z[lev]
-                d_sigma = np.einsum("gnr,trs,gms->tgnm", Z, jac, Z,
-                                    optimize=True) * mask
+                d_sigma = ((Z @ jac[:, None]) @ np.swapaxes(Z, 1, 2)) * mask
                 parts.append(wb.inv_chol @ d_sigma
                              @ np.swapaxes(wb.inv_chol, 1, 2))
         return np.concatenate(parts, axis=0)

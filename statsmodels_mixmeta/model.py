@@ -113,18 +113,23 @@ class MixMeta(LikelihoodModel):
         S = _rows_of(S, n_rows, "S")
         keep = _design.rows_to_keep(
             endog_arr.reshape(n_rows, -1), exog_arr, missing, row_labels)
+        # the constant is found from X'X below, not by another scan of X
+        kwargs.setdefault("hasconst", False)
         super().__init__(_take(endog, keep), _take(exog, keep),
                          missing="none", **kwargs)
         k = 1 if endog_arr.ndim == 1 else endog_arr.shape[1]
         self.method = method
         self.vc_adjust = vc_adjust
         self.bscov = bscov
+        subset = (lambda a: a) if keep.all() else (lambda a: a[keep])
+        exog_used = subset(exog_arr)
         self.design = _design.build_design(
-            endog_arr.reshape(n_rows, -1)[keep], exog_arr[keep],
-            None if S is None else S[keep], _scor_rows(Scor, n_rows, k, keep),
+            subset(endog_arr.reshape(n_rows, -1)), exog_used,
+            None if S is None else subset(S),
+            _scor_rows(Scor, n_rows, k, keep),
             outcome_names or _default_outcome_names(k),
-            _term_names(exog, self.data, intercept_only),
-            row_labels[keep])
+            _term_names(exog, exog_used, intercept_only),
+            subset(row_labels))
         self.data.param_names = self.design.param_names
         y_long, X_long, row, outcome = self.design.long_format()
         _design.check_estimable(X_long, self.design.param_names)
@@ -267,27 +272,34 @@ class MixMeta(LikelihoodModel):
 
     def hessian(self, params):
         """
-        Hessian of :meth:`loglike`.
+        Analytic Hessian of :meth:`loglike`.
 
-        Analytic for one outcome with one value per group (the chain rule
-        through the structure, whose second derivatives are differenced
-        from its analytic Jacobian); otherwise the analytic score is
-        differenced.
+        The kernels give the observed second derivatives through ``Psi``;
+        the curvature of the structure itself (``d2Psi / dtheta2``, which
+        needs no data) is differenced from its analytic Jacobian.
         """
         params = np.asarray(params, dtype=float)
-        psi_hessian = getattr(self._objective, "psi_hessian", None)
-        if psi_hessian is None or params.size == 0:
-            return approx_fprime(params, self.score, centered=True)
+        if params.size == 0:
+            return np.zeros((0, 0))
         state = self._state(params)
-        jac = self.psi_jacobians(params)[0][:, 0, 0]
-        grad = self._objective.psi_gradient(state)[0][0, 0]
-        step = 1e-6 * np.maximum(np.abs(params), 1e-3)
-        second = np.array([
-            (self.psi_structure.jacobian(params + np.eye(params.size)[t] * h)
-             - self.psi_structure.jacobian(params - np.eye(params.size)[t]
-                                           * h))[:, 0, 0] / (2 * h)
-            for t, h in enumerate(step)])
-        return psi_hessian(state) * np.outer(jac, jac) + grad * second
+        hess = self._objective.hessian(state, self.psi_jacobians(params))
+        grads = self._objective.psi_gradient(state)
+        return hess + self._structure_curvature(params, grads)
+
+    def _structure_curvature(self, params, psi_gradients):
+        """``sum_l <dl/dPsi_l, d2Psi_l / dtheta_s dtheta_t>``."""
+        n_par = params.size
+        out = np.zeros((n_par, n_par))
+        steps = 1e-5 * np.maximum(np.abs(params), 1e-2)
+        for s, h in enumerate(steps):
+            shift = np.zeros(n_par)
+            shift[s] = h
+            second = [(jp - jm) / (2 * h) for jp, jm in zip(
+                self.psi_jacobians(params + shift),
+                self.psi_jacobians(params - shift))]
+            out[s] = np.concatenate([np.einsum("rs,trs->t", g, d)
+                                     for g, d in zip(psi_gradients, second)])
+        return (out + out.T) / 2
 
     # ------------------------------------------------------------------
     def start_params(self, igls_iter=10):
@@ -307,7 +319,7 @@ class MixMeta(LikelihoodModel):
             psi = self._entrywise_scoring(psi, igls_iter)
         return self.psi_structure.start(psi)
 
-    def _entrywise_scoring(self, psi, max_iter, tol=1e-5):
+    def _entrywise_scoring(self, psi, max_iter, tol=1e-3):
         """Fisher scoring on the free entries of Psi, kept PSD."""
         basis = symmetric_basis(psi.shape[0])
         lik = self._objective
@@ -416,10 +428,11 @@ class MixMeta(LikelihoodModel):
 
     def _improves(self, theta_opt, theta_start, retvals):
         """The optimiser converged to a point no worse than its start."""
-        llf_opt = self.loglike(theta_opt)
+        llf_opt, llf_start = self.loglike(theta_opt), self.loglike(theta_start)
+        rounding = 1e-12 * max(1.0, abs(llf_start))
         return (bool(retvals.get("converged", False))
                 and np.isfinite(llf_opt)
-                and llf_opt >= self.loglike(theta_start) - 1e-10
+                and llf_opt >= llf_start - 1e-10 - rounding
                 and self._is_stationary(theta_opt))
 
     def _fisher_scoring(self, theta, max_iter, tol=1e-5):
@@ -510,15 +523,16 @@ def _outcome_names(endog):
     return None
 
 
-def _term_names(exog, data, intercept_only):
+def _term_names(exog, exog_used, intercept_only):
     """Predictor names: the frame's, or statsmodels' const, x1, x2, ..."""
     if intercept_only:
         return ["Intercept"]
     if isinstance(exog, pd.DataFrame):
         return [str(c) for c in exog.columns]
+    const_idx = _design.constant_column(exog_used)
     names, j = [], 1
-    for i in range(data.exog.shape[1]):
-        if i == data.const_idx:
+    for i in range(exog_used.shape[1]):
+        if i == const_idx:
             names.append("const")
         else:
             names.append(f"x{j}")

@@ -57,6 +57,9 @@ class UnivariateLikelihood:
         self.z2 = None if z is None else z * z
         self.reml = reml
         self.n_values, self.n_fixed = X.shape
+        # reused (N, p) work array: fresh temporaries of that size cost
+        # page faults on every evaluation of a large meta-regression
+        self._work = np.empty_like(X, dtype=float)
         if reml:
             self.logdet_xtx = np.linalg.slogdet(X.T @ X)[1]
 
@@ -66,7 +69,7 @@ class UnivariateLikelihood:
         if not np.all(sigma > 0):
             raise np.linalg.LinAlgError("marginal variance is not positive")
         w = 1.0 / sigma
-        Xw = self.X * w[:, None]
+        Xw = np.multiply(self.X, w[:, None], out=self._work)
         chol = np.linalg.cholesky(Xw.T @ self.X)
         inv_chol = np.linalg.inv(chol)
         cov_beta = inv_chol.T @ inv_chol
@@ -86,11 +89,15 @@ class UnivariateLikelihood:
     def loglike(self, psis):
         return self.evaluate(psis).llf
 
+    def _weighted_cross_product(self, weights):
+        """``X' diag(weights) X``."""
+        return np.multiply(self.X, weights[:, None], out=self._work).T @ self.X
+
     def _leverage(self, state):
         """``x_i' F^{-1} x_i`` of every value (cached on the state)."""
         if state.leverage is None:
-            state.leverage = np.einsum("np,np->n", self.X @ state.cov_beta,
-                                       self.X)
+            XV = np.matmul(self.X, state.cov_beta, out=self._work)
+            state.leverage = np.einsum("np,np->n", XV, self.X)
         return state.leverage
 
     def psi_gradient(self, state):
@@ -114,11 +121,17 @@ class UnivariateLikelihood:
         value = (0.5 * z4w2.sum() - np.dot(z4w2 * w, r * r)
                  + u @ state.cov_beta @ u)
         if self.reml:
-            M = (self.X * (z2 * w * w)[:, None]).T @ self.X
+            M = self._weighted_cross_product(z2 * w * w)
             J = state.cov_beta @ M
             value += (0.5 * np.einsum("ab,ba->", J, J)
                       - np.dot(z4w2 * w, self._leverage(state)))
         return value
+
+    def hessian(self, state, psi_jacobians):
+        """Observed Hessian in the structure parameters, as
+        :meth:`statsmodels_mixmeta.likelihood.ProfiledLikelihood.hessian`."""
+        jac = psi_jacobians[0][:, 0, 0] if psi_jacobians else np.empty(0)
+        return self.psi_hessian(state) * np.outer(jac, jac)
 
     def information(self, state, psi_jacobians):
         jac = psi_jacobians[0][:, 0, 0] if psi_jacobians else np.empty(0)
@@ -129,7 +142,7 @@ class UnivariateLikelihood:
         value = np.dot(wz2, wz2)
         if self.reml:
             value -= 2.0 * np.dot(wz2 * wz2 * w, self._leverage(state))
-            M = (self.X * (wz2 * w)[:, None]).T @ self.X
+            M = self._weighted_cross_product(wz2 * w)
             J = state.cov_beta @ M
             value += np.einsum("ab,ba->", J, J)
         return 0.5 * value * np.outer(jac, jac)

@@ -1,0 +1,117 @@
+"""
+README.rst cannot rot: its Python blocks run, in order, in one namespace; the
+numbers its prose quotes are asserted; ``python -m statsmodels_mixmeta`` runs;
+and the test command it shows is the one ``.ci/run`` runs.
+"""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.rst"
+CI_RUN = ROOT / ".ci" / "run"
+
+DIRECTIVE = re.compile(r"^\.\. code-block:: (\w+)\s*$")
+
+
+def code_blocks(language):
+    """The bodies of README's ``.. code-block:: <language>`` blocks, in order."""
+    lines = README.read_text(encoding="utf-8").splitlines()
+    blocks = []
+    i = 0
+    while i < len(lines):
+        match = DIRECTIVE.match(lines[i])
+        i += 1
+        if not match or match.group(1) != language:
+            continue
+        body = []
+        while i < len(lines) and (not lines[i].strip()
+                                  or lines[i].startswith(" ")):
+            body.append(lines[i])
+            i += 1
+        text = "\n".join(body).strip("\n")
+        indent = min(len(line) - len(line.lstrip())
+                     for line in text.splitlines() if line.strip())
+        blocks.append("\n".join(line[indent:] for line in text.splitlines()))
+    return blocks
+
+
+@pytest.fixture(scope="module")
+def namespace():
+    """Run every Python block of README.rst in order, in one namespace."""
+    blocks = code_blocks("python")
+    assert len(blocks) >= 10
+    ns = {"__name__": "__readme__"}
+    for number, block in enumerate(blocks, 1):
+        code = compile(block, f"README.rst python block {number}", "exec")
+        exec(code, ns)
+    return ns
+
+
+def test_python_blocks_run(namespace):
+    for name in ("meta", "res", "biv", "fits", "arr", "p53_fit", "state"):
+        assert name in namespace, f"README no longer defines {name!r}"
+
+
+def test_numbers_quoted_in_prose(namespace):
+    text = README.read_text(encoding="utf-8")
+    res, meta = namespace["res"], namespace["meta"]
+    # "falls by 0.0315 per degree ... (standard error 0.0063)"
+    assert "0.0315" in text and "0.0063" in text
+    assert res.params["ablat"] == pytest.approx(-0.0315338, abs=1e-6)
+    assert res.bse["ablat"] == pytest.approx(0.0063, abs=5e-5)
+    # "drops from 0.338 to 0.0504"
+    assert "0.338 to 0.0504" in text
+    assert meta.psi.iloc[0, 0] == pytest.approx(0.338, abs=5e-4)
+    assert res.psi.iloc[0, 0] == pytest.approx(0.0504, abs=5e-5)
+    # smoking: "31 of 72 values are observed"
+    assert "31 of 72 values" in text
+    smoking = namespace["fits"]["unstr"]
+    assert (smoking.nobs, smoking.n_groups) == (31, 24)
+
+
+def test_claims_in_comments(namespace):
+    biv, arr, model = namespace["biv"], namespace["arr"], namespace["model"]
+    assert list(biv.params.index) == ["PD:Intercept", "PD:year",
+                                      "AL:Intercept", "AL:year"]
+    assert list(arr.model.data.param_names) == ["y1:const", "y1:x1",
+                                                "y2:const", "y2:x1"]
+    np.testing.assert_allclose(np.asarray(arr.params),
+                               np.asarray(biv.params), rtol=1e-8)
+    assert model.loglike(biv.theta) == pytest.approx(biv.llf, abs=1e-12)
+    assert np.all(np.abs(model.score(biv.theta)) < 1e-6)
+    assert namespace["state"].llf < biv.llf
+
+
+def test_main_module_runs(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "statsmodels_mixmeta"],
+                         cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "MixMeta" in out.stdout
+    assert "-0.0315" in out.stdout                      # bcg: ablat
+    assert "PD" in out.stdout and "AL" in out.stdout    # berkey98
+
+
+def test_test_command_is_what_ci_runs():
+    ci_lines = [line.strip() for line in CI_RUN.read_text().splitlines()
+                if line.strip().startswith("python ")]
+    readme_test = [block for block in code_blocks("bash") if "pytest" in block]
+    assert len(readme_test) == 1
+    assert readme_test[0] == " && ".join(ci_lines)
+
+
+def test_set_up_has_two_one_line_commands():
+    text = README.read_text(encoding="utf-8")
+    set_up = text[text.index("\nSet-up\n"):text.index("\nA short tour\n")]
+    commands = [line.strip() for line in set_up.splitlines()
+                if line.startswith("    ")]
+    assert commands == [
+        "python -m pip install . && python -m statsmodels_mixmeta",
+        'python -m pip install -q -e ".[test,formulaic]" '
+        "&& python -m pytest -q tests",
+    ]
