@@ -29,7 +29,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import linalg
 from statsmodels.base.model import LikelihoodModel
 from statsmodels.tools.numdiff import approx_fprime
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
@@ -288,18 +287,8 @@ class MixMeta(LikelihoodModel):
 
     def _structure_curvature(self, params, psi_gradients):
         """``sum_l <dl/dPsi_l, d2Psi_l / dtheta_s dtheta_t>``."""
-        n_par = params.size
-        out = np.zeros((n_par, n_par))
-        steps = 1e-5 * np.maximum(np.abs(params), 1e-2)
-        for s, h in enumerate(steps):
-            shift = np.zeros(n_par)
-            shift[s] = h
-            second = [(jp - jm) / (2 * h) for jp, jm in zip(
-                self.psi_jacobians(params + shift),
-                self.psi_jacobians(params - shift))]
-            out[s] = np.concatenate([np.einsum("rs,trs->t", g, d)
-                                     for g, d in zip(psi_gradients, second)])
-        return (out + out.T) / 2
+        second = self.psi_structure.curvature(params)
+        return np.einsum("rs,turs->tu", psi_gradients[0], second)
 
     # ------------------------------------------------------------------
     def start_params(self, igls_iter=10):
@@ -327,7 +316,7 @@ class MixMeta(LikelihoodModel):
             state = lik.evaluate((psi,))
             grad = np.einsum("rs,trs->t", lik.psi_gradient(state)[0], basis)
             info = lik.information(state, [basis])
-            step = linalg.lstsq(info, grad, cond=1e-12)[0]
+            step = np.linalg.lstsq(info, grad, rcond=1e-12)[0]
             psi = nearest_psd(psi + np.einsum("t,trs->rs", step, basis))
             if np.dot(grad, step) < tol:
                 break
@@ -407,7 +396,7 @@ class MixMeta(LikelihoodModel):
     def _optimize(self, theta, method, maxiter, disp, full_output, kwargs):
         kwargs = dict(kwargs)
         if method == "newton":
-            kwargs.setdefault("tol", 1e-8)
+            kwargs.setdefault("tol", 1e-6)
         elif method in ("bfgs", "cg"):
             kwargs.setdefault("gtol", 1e-10)
         elif method == "lbfgs":
@@ -447,8 +436,8 @@ class MixMeta(LikelihoodModel):
                 "positive definite; give another init_psi")
         for iteration in range(max_iter):
             grad = self.score(theta)
-            step = linalg.lstsq(self.information(theta), grad,
-                                cond=1e-12)[0]
+            step = np.linalg.lstsq(self.information(theta), grad,
+                                   rcond=1e-12)[0]
             if np.dot(grad, step) < tol:
                 return theta, iteration
             length = 1.0

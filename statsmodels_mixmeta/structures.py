@@ -247,6 +247,24 @@ class PsiStructure(abc.ABC):
         """
         return self._psi_and_jacobian(self._check_theta(theta))[1]
 
+    def curvature(self, theta):
+        """
+        Second derivatives ``d2Psi / dtheta_s dtheta_t``, shape
+        ``(n_params, n_params, dim, dim)``.
+
+        By central differences of the analytic Jacobian (exact to rounding
+        for structures that are quadratic in ``theta``, which override it).
+        """
+        theta = self._check_theta(theta)
+        out = np.empty((self.n_params,) + (self.n_params, self.dim, self.dim))
+        steps = 1e-5 * np.maximum(np.abs(theta), 1e-2)
+        for s, h in enumerate(steps):
+            shift = np.zeros(self.n_params)
+            shift[s] = h
+            out[s] = (self._psi_and_jacobian(theta + shift)[1]
+                      - self._psi_and_jacobian(theta - shift)[1]) / (2 * h)
+        return (out + out.transpose(1, 0, 2, 3)) / 2
+
     @abc.abstractmethod
     def _psi_and_jacobian(self, theta):
         """Return ``(psi, jacobian)`` for a validated ``theta``."""
@@ -328,6 +346,16 @@ class Unstructured(PsiStructure):
         jacobian[idx, rows, :] = lower[:, cols].T
         jacobian[idx, :, rows] += lower[:, cols].T
         return lower @ lower.T, jacobian
+
+    def curvature(self, theta):
+        """Constant second derivatives of ``L L'``: ``E_s E_t' + E_t E_s'``."""
+        self._check_theta(theta)
+        rows, cols = self._lower_indices()
+        n = self.n_params
+        units = np.zeros((n, self.dim, self.dim))
+        units[np.arange(n), rows, cols] = 1.0
+        products = np.einsum("sab,tcb->stac", units, units)
+        return products + products.transpose(1, 0, 2, 3)
 
     def _start(self, psi):
         scale = np.max(np.diag(psi)) if np.max(np.diag(psi)) > 0 else 1.0
