@@ -28,7 +28,7 @@ class Design:
 
     endog: np.ndarray          # (n, k), NaN where an outcome is missing
     exog: np.ndarray           # (n, p)
-    within_cov: np.ndarray     # (n, k, k)
+    within_cov: np.ndarray     # (n, k, k); None when given per group
     outcome_names: tuple
     term_names: tuple
     row_labels: tuple
@@ -125,11 +125,13 @@ def rows_to_keep(endog, exog, missing, row_labels, extra=()):
 
 
 def build_design(endog, exog, S, Scor, outcome_names, term_names,
-                 row_labels):
+                 row_labels, known_cov_given=False):
     """
     Validate the rows kept and assemble a :class:`Design`.
 
-    ``S`` and ``Scor`` are already restricted to the kept rows.
+    ``S`` and ``Scor`` are already restricted to the kept rows.  With
+    ``known_cov_given`` the known covariance comes per group instead
+    (``addS``), and ``within_cov`` is None.
     """
     endog = np.asarray(endog, dtype=float)
     if endog.ndim == 1:
@@ -140,9 +142,13 @@ def build_design(endog, exog, S, Scor, outcome_names, term_names,
         raise ValueError(
             f"exog must have one row per outcome row: endog has {n} rows, "
             f"exog has shape {exog.shape}")
+    if known_cov_given:
+        return Design(endog, exog, None, tuple(outcome_names),
+                      tuple(term_names), tuple(row_labels))
     if S is None:
         raise ValueError(
-            "S, the known within-study (co)variances, is required")
+            "S, the known within-study (co)variances, is required (or addS, "
+            "one covariance matrix per group)")
     within_cov = within_cov_from_input(S, k, Scor=Scor)
     if within_cov.shape[0] != n:
         raise ValueError(

@@ -118,3 +118,44 @@ def columns_of(data, names, positions, what):
             f"{what} names columns not in data: {', '.join(map(str, absent))}")
     values = data[names].iloc[positions]
     return values.to_numpy(dtype=float)
+
+
+def random_frames(terms, data, positions, namespace, eval_env=0):
+    """
+    Grouping labels and random-effects designs of the levels of ``random``.
+
+    Parameters
+    ----------
+    terms : list of RandomTerm
+        From :func:`statsmodels_mixmeta.levels.parse_random`.
+    data : pandas.DataFrame
+    positions : ndarray of int
+        Rows of ``data`` used by the fixed part.
+    namespace : dict
+        Names visible where the formula was written.
+
+    Returns
+    -------
+    groups : DataFrame
+        One column of labels per level, outer to inner (missing labels
+        kept as missing, for the model's missing-data rule).
+    designs : list of DataFrame
+        Each level's random predictors (NaN where they cannot be
+        evaluated).
+    """
+    absent = [t.group for t in terms if t.group not in data.columns]
+    if absent:
+        raise ValueError(
+            f"random names grouping variables not in data: {absent}")
+    frame = data.reset_index(drop=True)
+    mgr = FormulaManager()
+    context = eval_env + 1 if mgr.engine == "patsy" else namespace
+    designs = []
+    for term in terms:
+        z = mgr.get_matrices(term.formula, frame, eval_env=context,
+                             na_action=mgr.get_na_action("drop"))
+        z = z.reindex(pd.RangeIndex(frame.shape[0])).iloc[positions]
+        z.index = data.index[positions]
+        designs.append(z)
+    groups = data[[t.group for t in terms]].iloc[positions]
+    return groups.astype(object).where(groups.notna(), np.nan), designs

@@ -36,6 +36,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from . import design as _design
 from . import estimators
 from . import formula as _formula
+from . import levels as _levels
 from .batches import LongData, build_batches
 from .likelihood import ProfiledLikelihood
 from .univariate import UnivariateLikelihood
@@ -92,11 +93,13 @@ class MixMeta(LikelihoodModel):
 
     def __init__(self, endog, exog=None, S=None, method="reml",
                  bscov="unstr", psi_fix=None, init_psi=None, Scor=None,
-                 missing="drop", vc_adjust=True, **kwargs):
+                 missing="drop", vc_adjust=True, groups=None, exog_re=None,
+                 addS=None, **kwargs):
         method = _check_option("method", method, METHODS)
         outcome_names, row_labels = _outcome_names(endog), _row_labels(endog)
         endog_arr = np.asarray(endog, dtype=float)
         n_rows = endog_arr.shape[0]
+        k = 1 if endog_arr.ndim == 1 else endog_arr.shape[1]
         intercept_only = exog is None
         if intercept_only:
             exog = (pd.DataFrame({"Intercept": np.ones(n_rows)},
@@ -109,14 +112,24 @@ class MixMeta(LikelihoodModel):
         if exog_arr.shape[0] != n_rows:
             raise ValueError(
                 f"endog has {n_rows} rows but exog has {exog_arr.shape[0]}")
+        group_arr, level_names = _grouping(groups, n_rows)
+        re_arrays, re_names = _random_designs(exog_re, n_rows,
+                                              len(level_names))
+        if addS is not None and S is not None:
+            raise ValueError("give either S or addS, not both")
+        if method in ("mm", "vc") and (groups is not None or
+                                       addS is not None):
+            raise ValueError(
+                f"method={method!r} is available only for single-level "
+                "models without addS; use 'reml' or 'ml'")
         S = _rows_of(S, n_rows, "S")
         keep = _design.rows_to_keep(
-            endog_arr.reshape(n_rows, -1), exog_arr, missing, row_labels)
+            endog_arr.reshape(n_rows, -1), exog_arr, missing, row_labels,
+            extra=([] if group_arr is None else [group_arr]) + re_arrays)
         # the constant is found from X'X below, not by another scan of X
         kwargs.setdefault("hasconst", False)
         super().__init__(_take(endog, keep), _take(exog, keep),
                          missing="none", **kwargs)
-        k = 1 if endog_arr.ndim == 1 else endog_arr.shape[1]
         self.method = method
         self.vc_adjust = vc_adjust
         self.bscov = bscov
@@ -128,37 +141,74 @@ class MixMeta(LikelihoodModel):
             _scor_rows(Scor, n_rows, k, keep),
             outcome_names or _default_outcome_names(k),
             _term_names(exog, exog_used, intercept_only),
-            subset(row_labels))
+            subset(row_labels), known_cov_given=addS is not None)
         self.data.param_names = self.design.param_names
         y_long, X_long, row, outcome = self.design.long_format()
         _design.check_estimable(X_long, self.design.param_names)
-        self.psi_structure = (None if method == "fixed" else
-                              make_structure(bscov, k, psi_fix))
-        self.init_psi = init_psi
-        levels = () if method == "fixed" else (np.eye(k)[outcome],)
-        self.long = LongData(y_long, X_long, row, levels,
-                             (None,) * len(levels), row, outcome)
-        self.n_groups = self.design.endog.shape[0]
+        self._layout_levels(
+            None if group_arr is None else subset(group_arr), level_names,
+            [subset(z) for z in re_arrays], re_names, row, outcome)
+        self.random = _random_part(
+            [] if method == "fixed" else self.level_names,
+            bscov, psi_fix, k, self.effect_names)
+        self.psi_structure = (self.random.structures[0]
+                              if self.random.n_levels == 1 else None)
+        self.init_psi = _levels.per_level(init_psi, self.level_names,
+                                          "init_psi")
+        n_random = self.random.n_levels
+        self.long = LongData(y_long, X_long, self.row_groups[0][row],
+                             tuple(self.random_designs[:n_random]),
+                             tuple(None if lev == 0 else codes[row]
+                                   for lev, codes in
+                                   enumerate(self.row_groups[:n_random])),
+                             row, outcome)
+        self.group_cov = (None if addS is None else
+                          _added_within_cov(addS, self.outer_labels,
+                                            self.row_groups[0][row]))
+        self.n_groups = len(self.outer_labels)
         self.nobs = float(y_long.shape[0])
         self.k_fe = X_long.shape[1]
-        self.k_psi = 0 if self.psi_structure is None else \
-            self.psi_structure.n_params
+        self.k_psi = self.random.n_params
         self._memo = {}
+
+    def _layout_levels(self, group_arr, level_names, re_arrays, re_names,
+                       row, outcome):
+        """Grouping codes per row and random designs per level."""
+        k = self.design.n_outcomes
+        n = self.design.endog.shape[0]
+        if group_arr is None:
+            self.row_groups = [np.arange(n)]
+            self.outer_labels = np.asarray(self.design.row_labels)
+        else:
+            self.row_groups, self.outer_labels = _levels.level_codes(
+                group_arr)
+        self.level_names = level_names
+        self.random_designs = [
+            _levels.expand_random_design(z[row], outcome, k)
+            for z in re_arrays]
+        # without random=, Psi is labelled by outcome (one effect each)
+        self.effect_names = [
+            list(self.design.outcome_names) if group_arr is None else
+            _levels.random_effect_names(self.design.outcome_names, names)
+            for names in re_names]
 
     @property
     def _batches(self):
         """Groups stacked by size, built on first use."""
         batches = self.__dict__.get("_batch_cache")
         if batches is None:
-            batches = build_batches(self.long, self.n_groups,
-                                    within_cov=self.design.within_cov)
+            batches = build_batches(
+                self.long, self.n_groups,
+                within_cov=(self.design.within_cov if self.group_cov is None
+                            else None),
+                group_cov=self.group_cov)
             self.__dict__["_batch_cache"] = batches
         return batches
 
     # ------------------------------------------------------------------
     @classmethod
     def from_formula(cls, formula, data, S=None, subset=None, Scor=None,
-                     missing="drop", eval_env=0, **kwargs):
+                     random=None, missing="drop", eval_env=0, **kwargs):
         """
         Create a model from a formula and a data frame.
 
@@ -175,6 +225,12 @@ class MixMeta(LikelihoodModel):
             Rows of ``data`` to use (as ``data.loc[subset]``).
         Scor : float, str or array_like, optional
             Within-study correlations; a column name gives one per study.
+        random : str, list or dict, optional
+            The random part and its grouping levels, outer to inner:
+            ``"~ z | g"``, ``"~ 1 | g1/g2"`` (nested), a list of one-sided
+            formulas with their groups, or ``{"g1": "~ 1", "g2": "~ z"}``
+            (see :mod:`statsmodels_mixmeta.levels`).  Without it every row
+            is its own group with one random effect per outcome.
         missing : {"drop", "raise", "none"}
         eval_env : int
             Frames above the caller in which to look up names used in the
@@ -188,6 +244,11 @@ class MixMeta(LikelihoodModel):
             formula, data, missing=missing, eval_env=eval_env + 1)
         S = _from_data(S, data, positions, "S")
         Scor = _from_data(Scor, data, positions, "Scor")
+        if random is not None:
+            terms = _levels.parse_random(random)
+            groups, designs = _formula.random_frames(
+                terms, data, positions, namespace, eval_env=eval_env + 1)
+            kwargs.update(groups=groups, exog_re=designs)
         mod = cls(endog, exog, S=S, Scor=Scor, missing=missing,
                   formula=formula, model_spec=spec, **kwargs)
         mod.data.frame = data
@@ -201,14 +262,11 @@ class MixMeta(LikelihoodModel):
 
     def psis(self, params):
         """The Psi of every level at structure parameters ``params``."""
-        if self.psi_structure is None:
-            return ()
-        return (self.psi_structure.psi(np.asarray(params, dtype=float)),)
+        return self.random.psis(params)
 
     def psi_jacobians(self, params):
-        if self.psi_structure is None:
-            return []
-        return [self.psi_structure.jacobian(np.asarray(params, dtype=float))]
+        """``dPsi_l / dtheta_l`` of every level."""
+        return self.random.jacobians(params)
 
     def profiled_likelihood(self, reml=None, batched=False):
         """
@@ -221,9 +279,11 @@ class MixMeta(LikelihoodModel):
         """
         if reml is None:
             reml = self.method == "reml"
-        one_value_groups = self.long.n_values == self.n_groups
-        if one_value_groups and self.n_outcomes == 1 and not batched:
-            long = self.long
+        long = self.long
+        scalar = (long.n_values == self.n_groups and self.n_outcomes == 1
+                  and self.random.n_levels <= 1 and self.group_cov is None
+                  and all(z.shape[1] == 1 for z in long.Z))
+        if scalar and not batched:
             z = long.Z[0][:, 0] if long.Z else None
             return UnivariateLikelihood(
                 long.y, long.X, self.design.within_cov[long.row, 0, 0], z,
@@ -287,40 +347,46 @@ class MixMeta(LikelihoodModel):
 
     def _structure_curvature(self, params, psi_gradients):
         """``sum_l <dl/dPsi_l, d2Psi_l / dtheta_s dtheta_t>``."""
-        second = self.psi_structure.curvature(params)
-        return np.einsum("rs,turs->tu", psi_gradients[0], second)
+        return self.random.curvature(params, psi_gradients)
 
     # ------------------------------------------------------------------
     def start_params(self, igls_iter=10):
         """
         Starting structure parameters.
 
-        From ``init_psi`` (default ``0.001 I``), ``igls_iter`` Fisher-scoring
-        steps on the free entries of Psi, then the structure's parameters of
-        the result.
+        From ``init_psi`` (default ``0.001 I`` at every level),
+        ``igls_iter`` Fisher-scoring steps on the free entries of the Psi's,
+        then the structures' parameters of the result.
         """
-        k = self.n_outcomes
-        psi = (START_PSI_SCALE * np.eye(k) if self.init_psi is None
-               else np.atleast_2d(np.asarray(self.init_psi, dtype=float)))
-        if self.psi_structure.n_params == 0:
+        psis = self.random.initial_psis(self.init_psi, START_PSI_SCALE)
+        if self.random.n_params == 0:
             return np.array([])
         if igls_iter > 0:
-            psi = self._entrywise_scoring(psi, igls_iter)
-        return self.psi_structure.start(psi)
+            psis = self._entrywise_scoring(psis, igls_iter)
+        return self.random.start(psis)
 
-    def _entrywise_scoring(self, psi, max_iter, tol=1e-3):
-        """Fisher scoring on the free entries of Psi, kept PSD."""
-        basis = symmetric_basis(psi.shape[0])
+    def _entrywise_scoring(self, psis, max_iter, tol=1e-3):
+        """Fisher scoring on the free entries of each free Psi, kept PSD."""
+        free = [s.n_params > 0 for s in self.random.structures]
+        bases = [symmetric_basis(p.shape[0]) if f
+                 else np.zeros((0,) + p.shape) for p, f in zip(psis, free)]
+        sizes = np.cumsum([0] + [b.shape[0] for b in bases])
         lik = self._objective
         for _ in range(max_iter):
-            state = lik.evaluate((psi,))
-            grad = np.einsum("rs,trs->t", lik.psi_gradient(state)[0], basis)
-            info = lik.information(state, [basis])
+            state = lik.evaluate(tuple(psis))
+            grad = np.concatenate([
+                np.einsum("rs,trs->t", g, b)
+                for g, b in zip(lik.psi_gradient(state), bases)])
+            info = lik.information(state, bases)
             step = np.linalg.lstsq(info, grad, rcond=1e-12)[0]
-            psi = nearest_psd(psi + np.einsum("t,trs->rs", step, basis))
+            psis = [nearest_psd(p + np.einsum("t,trs->rs",
+                                              step[a:b], basis))
+                    if f else p
+                    for p, basis, f, a, b in zip(psis, bases, free,
+                                                 sizes[:-1], sizes[1:])]
             if np.dot(grad, step) < tol:
                 break
-        return psi
+        return psis
 
     def fit(self, start_params=None, method="newton", maxiter=100,
             scoring_iter=10, igls_iter=10, disp=False, full_output=True,
@@ -384,6 +450,7 @@ class MixMeta(LikelihoodModel):
                                                 disp, full_output, {})
             retvals["fallback"] = "bfgs"
         retvals["scoring_iterations"] = n_scoring
+        theta_opt = self._settle_on_boundary(theta_opt)
         converged = self._is_stationary(theta_opt)
         if not converged:
             warnings.warn(
@@ -453,9 +520,56 @@ class MixMeta(LikelihoodModel):
         return theta, max_iter
 
     def _is_stationary(self, theta, tol=1e-6):
-        """The score is negligible relative to the scale of the problem."""
+        """
+        First-order optimality: the score is negligible, except that a
+        standard deviation resting on its kinked boundary at 0 only needs
+        the likelihood not to rise when it moves away from 0.
+        """
         grad = self.score(theta)
-        return bool(np.all(np.abs(grad) <= tol * max(1.0, self.nobs ** 0.5)))
+        tol = tol * max(1.0, self.nobs ** 0.5)
+        at_zero = self._at_kinked_boundary(theta)
+        outward = grad[at_zero] * np.where(theta[at_zero] < 0, -1.0, 1.0)
+        return bool(np.all(np.abs(grad[~at_zero]) <= tol)
+                    and np.all(outward <= tol))
+
+    def _at_kinked_boundary(self, theta, rtol=1e-3):
+        scale = max(1.0, np.abs(theta).max()) if theta.size else 1.0
+        return self.random.kinked() & (np.abs(theta) <= rtol * scale)
+
+    def _settle_on_boundary(self, theta, max_iter=50):
+        """
+        Where an optimiser stalls beside a kinked boundary (a standard
+        deviation of hcs, har1 or cor near 0), put those parameters on the
+        boundary and finish the others by Newton steps with step halving.
+        """
+        at_zero = self._at_kinked_boundary(theta)
+        if not at_zero.any() or self._is_stationary(theta):
+            return theta
+        trial = np.where(at_zero, 0.0, theta)
+        free = ~at_zero
+        llf = self.loglike(trial)
+        for _ in range(max_iter):
+            grad = self.score(trial)[free]
+            hess = self.hessian(trial)[np.ix_(free, free)]
+            if np.all(np.linalg.eigvalsh(hess) < 0):
+                step = np.linalg.solve(-hess, grad)
+            else:
+                info = self.information(trial)[np.ix_(free, free)]
+                step = np.linalg.lstsq(info, grad, rcond=1e-12)[0]
+            length = 1.0
+            while length > 1e-4:
+                candidate = trial.copy()
+                candidate[free] += length * step
+                llf_candidate = self.loglike(candidate)
+                if llf_candidate >= llf:
+                    break
+                length /= 2
+            else:
+                break
+            trial, llf = candidate, llf_candidate
+            if self._is_stationary(trial):
+                break
+        return trial if llf >= self.loglike(theta) - 1e-10 else theta
 
     def _moment_estimate(self):
         d = self.design
@@ -477,6 +591,113 @@ class MixMeta(LikelihoodModel):
         exog = self.design.exog if exog is None else np.asarray(exog, float)
         k, p = self.n_outcomes, self.design.n_terms
         return exog @ np.asarray(params).reshape(k, p).T
+
+
+def _grouping(groups, n_rows):
+    """Group labels ``(n, L)``, outer to inner, and the level names."""
+    if groups is None:
+        return None, [None]
+    if isinstance(groups, pd.DataFrame):
+        names = [str(c) for c in groups.columns]
+        labels = groups.to_numpy(dtype=object)
+    elif isinstance(groups, pd.Series):
+        names = ["group" if groups.name is None else str(groups.name)]
+        labels = groups.to_numpy(dtype=object)[:, None]
+    else:
+        labels = np.asarray(groups, dtype=object)
+        labels = labels[:, None] if labels.ndim == 1 else labels
+        names = (["group"] if labels.shape[1] == 1 else
+                 [f"group{i + 1}" for i in range(labels.shape[1])])
+    if labels.shape[0] != n_rows:
+        raise ValueError(
+            f"groups must have one row per outcome row: endog has {n_rows} "
+            f"rows, groups has {labels.shape[0]}")
+    return labels, names
+
+
+def _random_designs(exog_re, n_rows, n_levels):
+    """Random-effects design ``(n, q_l)`` and term names of every level."""
+    if exog_re is None:
+        return [np.ones((n_rows, 1))] * n_levels, [["Intercept"]] * n_levels
+    items = (list(exog_re) if isinstance(exog_re, (list, tuple))
+             else [exog_re] * n_levels)
+    if len(items) != n_levels:
+        raise ValueError(
+            f"exog_re has {len(items)} designs for {n_levels} grouping "
+            "levels")
+    arrays, names = [], []
+    for z in items:
+        if isinstance(z, pd.DataFrame):
+            names.append([str(c) for c in z.columns])
+        z = np.asarray(z, dtype=float)
+        z = z[:, None] if z.ndim == 1 else z
+        if len(names) < len(arrays) + 1:
+            names.append([f"z{j + 1}" for j in range(z.shape[1])])
+        if z.shape[0] != n_rows:
+            raise ValueError(
+                f"exog_re must have one row per outcome row ({n_rows}); "
+                f"got {z.shape[0]}")
+        arrays.append(z)
+    return arrays, names
+
+
+def _random_part(level_names, bscov, psi_fix, k, effect_names):
+    """One Psi structure per grouping level."""
+    bscovs = _levels.per_level(bscov, level_names, "bscov")
+    fixes = _levels.per_level(psi_fix, level_names, "psi_fix")
+    structures = []
+    for name, b, fix, labels in zip(level_names, bscovs, fixes,
+                                    effect_names):
+        try:
+            structures.append(make_structure(b, len(labels), fix))
+        except ValueError as err:
+            where = "" if name is None else f" (level {name!r})"
+            raise ValueError(f"{err}{where}") from None
+    return _levels.RandomPart(level_names, structures,
+                              effect_names[:len(level_names)])
+
+
+def _added_within_cov(addS, outer_labels, group_of_value):
+    """
+    Validate ``addS``: one full within-group covariance per outer group,
+    keyed by group label (dict) or in sorted label order (list).
+    """
+    sizes = np.bincount(group_of_value, minlength=len(outer_labels))
+    if isinstance(addS, dict):
+        by_text = {str(key): value for key, value in addS.items()}
+        missing = [lab for lab in outer_labels
+                   if lab not in addS and str(lab) not in by_text]
+        if missing:
+            raise ValueError(
+                f"addS has no matrix for groups {missing[:5]}")
+        matrices = [addS[lab] if lab in addS else by_text[str(lab)]
+                    for lab in outer_labels]
+    else:
+        matrices = list(addS)
+        if len(matrices) != len(outer_labels):
+            raise ValueError(
+                f"addS has {len(matrices)} matrices for {len(outer_labels)} "
+                "groups (give them in sorted group order, or as a dict)")
+    out = []
+    for label, size, matrix in zip(outer_labels, sizes, matrices):
+        matrix = np.atleast_2d(np.asarray(matrix, dtype=float))
+        if matrix.shape != (size, size):
+            raise ValueError(
+                f"addS for group {label!r} is {matrix.shape[0]}x"
+                f"{matrix.shape[1]}; the group has {size} observed values, "
+                f"so it must be {size}x{size}")
+        if not np.all(np.isfinite(matrix)):
+            raise ValueError(f"addS for group {label!r} has missing values")
+        if not np.allclose(matrix, matrix.T, rtol=1e-10, atol=1e-14):
+            raise ValueError(f"addS for group {label!r} is not symmetric")
+        smallest = np.linalg.eigvalsh(matrix)[0] if size else 0.0
+        scale = max(1.0, np.abs(np.diag(matrix)).max()) if size else 1.0
+        if smallest < -1e-10 * scale:
+            raise ValueError(
+                f"addS for group {label!r} is not positive semi-definite; "
+                f"smallest eigenvalue {smallest:.6g}")
+        out.append((matrix + matrix.T) / 2)
+    return out
 
 
 def symmetric_basis(dim):

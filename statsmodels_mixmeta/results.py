@@ -55,7 +55,7 @@ class MixMetaResults(LikelihoodModelResults):
         self.converged = converged
         self.mle_retvals = retvals
         self.method = model.method
-        self.bscov = None if model.psi_structure is None else model.bscov
+        self.bscov = None if model.random.n_levels == 0 else model.bscov
         self.nobs = model.nobs
         self.n_groups = model.n_groups
         self.k_fe = model.k_fe
@@ -82,12 +82,24 @@ class MixMetaResults(LikelihoodModelResults):
     # ---------------------------------------------------------------- Psi
     @cache_readonly
     def psi(self):
-        """Estimated between-study covariance, labelled by outcome."""
-        names = list(self.model.design.outcome_names)
-        if not self.psis:
+        """
+        Estimated random-effects covariance.
+
+        A DataFrame labelled by outcome (and random term) when the model has
+        one grouping level; a dict of DataFrames keyed by grouping factor,
+        outer to inner, when it has several.  A fixed-effects fit gives a
+        zero ``k x k`` frame.
+        """
+        random = self.model.random
+        if random.n_levels == 0:
+            names = list(self.model.design.outcome_names)
             return pd.DataFrame(np.zeros((len(names), len(names))),
                                 index=names, columns=names)
-        return pd.DataFrame(self.psis[0], index=names, columns=names)
+        frames = [pd.DataFrame(psi, index=labels, columns=labels)
+                  for psi, labels in zip(self.psis, random.effect_names)]
+        if random.n_levels == 1:
+            return frames[0]
+        return dict(zip(random.level_names, frames))
 
     # ---------------------------------------------------- fit statistics
     @cache_readonly

@@ -247,6 +247,15 @@ class PsiStructure(abc.ABC):
         """
         return self._psi_and_jacobian(self._check_theta(theta))[1]
 
+    def kinked(self):
+        """
+        Parameters that enter Psi through their absolute value with a
+        non-zero slope at 0 (the standard deviations of ``hcs``, ``har1``
+        and ``cor``): ``sd = 0`` is then a boundary where the likelihood may
+        have a kink, and an optimum there need not have a zero score.
+        """
+        return np.zeros(self.n_params, dtype=bool)
+
     def curvature(self, theta):
         """
         Second derivatives ``d2Psi / dtheta_s dtheta_t``, shape
@@ -444,6 +453,10 @@ class _CorrelationFamily(PsiStructure):
         a_jacobian = np.outer(np.abs(sd), np.abs(sd)) * dcorr
         return psi, np.concatenate([sd_jacobian, a_jacobian[None]])
 
+    def kinked(self):
+        return np.append(np.full(self.n_params - 1, self.heterogeneous),
+                         False)
+
     def _start(self, psi):
         sd, corr = _sd_and_corr(psi)
         if not self.heterogeneous:
@@ -545,6 +558,9 @@ class FixedCorrelation(PsiStructure):
     @property
     def n_params(self):
         return self.dim
+
+    def kinked(self):
+        return np.full(self.n_params, self.dim > 1)
 
     def _psi_and_jacobian(self, theta):
         return _scale_correlation(theta, self.psi_fix)
