@@ -334,6 +334,17 @@ def cochran_q(y, X, within_cov, outcome_names=None):
     return QTestResult(statistic, df, stats.chi2.sf(statistic, df), names)
 
 
+def q_from_residuals(statistic, df):
+    """
+    The overall Q test from a weighted residual sum of squares already
+    computed (e.g. with a known covariance per group, ``addS``).
+    """
+    statistic = np.array([float(statistic)])
+    df = np.array([int(round(df))])
+    return QTestResult(statistic, df, stats.chi2.sf(statistic, df),
+                       ("overall",))
+
+
 def i_squared(q):
     """
     Higgins and Thompson's I² for every entry of a Q test.

@@ -179,10 +179,13 @@ class MixMeta(LikelihoodModel):
         if group_arr is None:
             self.row_groups = [np.arange(n)]
             self.outer_labels = np.asarray(self.design.row_labels)
+            self.group_labels = self.outer_labels[:, None]
         else:
             self.row_groups, self.outer_labels = _levels.level_codes(
                 group_arr)
+            self.group_labels = group_arr
         self.level_names = level_names
+        self.row_random = re_arrays
         self.random_designs = [
             _levels.expand_random_design(z[row], outcome, k)
             for z in re_arrays]

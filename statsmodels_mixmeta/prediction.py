@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from . import formula as _formula
+from .likelihood import marginal_cov, whiten
 
 
 @dataclass(frozen=True)
@@ -84,55 +85,120 @@ def fixed_prediction(results, exog=None, alpha=0.05):
 
 
 def random_effects(results):
-    """Predicted random effects of each group (single-level model), (m, k)."""
+    """
+    Predicted random effects of every level, ``b = Psi_l sum z (Sigma^-1 r)``
+    over the values of each level-``l`` group: a list of ``(groups_l, r_l)``
+    arrays, groups in code order.
+    """
     model = results.model
-    k = model.n_outcomes
-    effects = np.zeros((model.n_groups, k))
     state = results._batched_state
-    if not state.psis:
-        return effects
-    psi = state.psis[0]
+    n_levels = model.random.n_levels
+    sums = [np.zeros((model.row_groups[lev].max() + 1, psi.shape[0]))
+            for lev, psi in zip(range(n_levels), state.psis)]
     for batch, wb, rw in zip(model._batches, state.whitened, state.resid_w):
-        weighted = np.einsum("gmn,gm->gn", wb.inv_chol, rw)     # Sigma^-1 r
-        effects[batch.groups] = np.einsum(
-            "gnr,gn->gr", batch.Z[0], weighted) @ psi
-    return effects
+        weighted = np.einsum("gmn,gm->gn", wb.inv_chol, rw)   # Sigma^-1 r
+        rows = model.long.row[batch.index]
+        for lev in range(n_levels):
+            codes = model.row_groups[lev][rows].ravel()
+            contrib = (batch.Z[lev] * weighted[..., None]).reshape(
+                codes.size, -1)
+            for col in range(contrib.shape[1]):
+                sums[lev][:, col] += np.bincount(
+                    codes, contrib[:, col], minlength=sums[lev].shape[0])
+    return [total @ psi for total, psi in zip(sums, state.psis)]
 
 
-def blup(results):
+def blup(results, level=None):
     """
-    BLUPs ``x' beta + b_i`` of every row and outcome, and their standard
-    errors, for the single-level model.
+    BLUPs ``x' beta + sum_{l <= level} z_l' b_l`` of every row and outcome,
+    and their standard errors, ``(n, k)`` each.
 
-    The standard errors are R mixmeta's: the variance of the fixed part,
-    ``x' V(beta) x``, plus the conditional variance of the random effect,
-    ``Psi - Psi Z' Sigma^{-1} Z Psi``.  (This leaves out the covariance
-    between ``beta_hat`` and ``b_hat``, as R does.)
+    With ``C`` the covariance between the random part at every (row,
+    outcome) of a group and the group's observed values, the random part is
+    predicted by ``C Sigma^-1 r`` with conditional variance
+    ``Var(random part) - C Sigma^-1 C'``.  The standard errors are R
+    mixmeta's: that variance plus the variance ``x' V(beta) x`` of the fixed
+    part (leaving out their covariance, as R does).
+
+    An outer-level BLUP (``level`` below the number of levels) is R
+    mixmeta's: the prediction is recomputed with the marginal covariance of
+    the levels up to ``level`` only, ``S + sum_{l <= level} Z Psi_l Z'``,
+    as if the inner levels were absent (this is not the conditional mean of
+    the outer effects under the full model).
+
+    Parameters
+    ----------
+    level : int, optional
+        Levels included, counted from the outermost (1); the default is all.
     """
     model = results.model
-    fitted_all = model.predict(results.params)
-    values = fitted_all + random_effects(results)
-    errors = _blup_standard_errors(results)
-    return values, errors
-
-
-def _blup_standard_errors(results):
-    """Prediction-error standard errors of the BLUPs, (n, k)."""
-    model = results.model
-    k, p = model.n_outcomes, model.design.n_terms
+    n_levels = model.random.n_levels
+    level = n_levels if level is None else int(level)
+    if not 0 <= level <= n_levels or (level == 0 and n_levels):
+        raise ValueError(
+            f"level must be between 1 (outermost) and {n_levels}; got "
+            f"{level}")
+    k = model.n_outcomes
+    n_rows = model.design.endog.shape[0]
+    fixed = model.predict(results.params)
+    fixed_se = fixed_prediction(results).se.to_numpy()
+    random_part = np.zeros((n_rows, k))
+    random_var = np.zeros((n_rows, k))
     state = results._batched_state
-    cov_beta = state.cov_beta
-    exog = model.design.exog
-    rows_X = np.einsum("jc,np->njcp", np.eye(k), exog).reshape(-1, k, k * p)
-    fixed_var = np.einsum("njc,cd,njd->nj", rows_X, cov_beta, rows_X)
-    if not state.psis:
-        return np.sqrt(fixed_var)
-    psi = state.psis[0]
-    out = np.empty((model.n_groups, k))
-    for batch, wb in zip(model._batches, state.whitened):
-        Zw = wb.Z[0]                                   # L^-1 Z, (g, n, k)
-        ZWZ = np.swapaxes(Zw, 1, 2) @ Zw               # Z' W Z
-        var_b = psi - psi @ ZWZ @ psi                  # (g, k, k)
-        out[batch.groups] = np.sqrt(
-            np.diagonal(var_b, axis1=1, axis2=2) + fixed_var[batch.groups])
-    return out
+    whitened, residuals = state.whitened, state.resid_w
+    if level < n_levels:
+        psis = state.psis[:level] + tuple(np.zeros_like(p)
+                                          for p in state.psis[level:])
+        beta = np.asarray(results.params)
+        whitened = [whiten(b, marginal_cov(b, psis)) for b in model._batches]
+        residuals = [wb.resid(beta) for wb in whitened]
+    for batch, wb, rw in zip(model._batches, whitened, residuals):
+        rows, outcomes, valid = _group_positions(model, batch, k)
+        cross = np.zeros(rows.shape + (batch.size,))
+        total = np.zeros(rows.shape)
+        value_rows = model.long.row[batch.index]
+        for lev in range(level):
+            psi = state.psis[lev]
+            Zf = _full_random_design(model, lev, rows, outcomes, k)
+            part = (Zf @ psi) @ np.swapaxes(batch.Z[lev], 1, 2)
+            if lev > 0:
+                codes = model.row_groups[lev]
+                part = part * (codes[rows][:, :, None]
+                               == codes[value_rows][:, None, :])
+            cross += part
+            total += np.einsum("gpr,rs,gps->gp", Zf, psi, Zf)
+        W = wb.inv_chol @ np.swapaxes(cross, 1, 2)             # (g, n, P)
+        predicted = np.einsum("gnp,gn->gp", W, rw)
+        variance = total - (W ** 2).sum(axis=1)
+        random_part[rows[valid], outcomes[valid]] = predicted[valid]
+        random_var[rows[valid], outcomes[valid]] = variance[valid]
+    return (fixed + random_part,
+            np.sqrt(fixed_se ** 2 + np.maximum(random_var, 0.0)))
+
+
+def _group_positions(model, batch, k):
+    """
+    Every (row, outcome) of each group of a batch, padded to the largest
+    number of rows: ``rows``, ``outcomes`` and ``valid``, each ``(g, P)``.
+    """
+    rows = model.long.row[batch.index]                          # (g, n)
+    first = np.ones(rows.shape, dtype=bool)
+    first[:, 1:] = rows[:, 1:] != rows[:, :-1]
+    rank = np.cumsum(first, axis=1) - 1
+    n_pad = rank.max() + 1
+    padded = np.full((rows.shape[0], n_pad), -1)
+    group_index = np.broadcast_to(np.arange(rows.shape[0])[:, None],
+                                  rows.shape)
+    padded[group_index[first], rank[first]] = rows[first]
+    valid = np.repeat(padded >= 0, k, axis=1)
+    full_rows = np.repeat(np.where(padded >= 0, padded, 0), k, axis=1)
+    outcomes = np.tile(np.arange(k), n_pad)[None, :].repeat(rows.shape[0], 0)
+    return full_rows, outcomes, valid
+
+
+def _full_random_design(model, lev, rows, outcomes, k):
+    """``kron(e_outcome, z_row)`` of level ``lev`` at every position."""
+    z = model.row_random[lev][rows.ravel()]
+    from .levels import expand_random_design
+    full = expand_random_design(z, outcomes.ravel(), k)
+    return full.reshape(rows.shape + (full.shape[1],))

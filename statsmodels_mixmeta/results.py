@@ -16,6 +16,7 @@ except ImportError:  # pragma: no cover
     from statsmodels.tools.decorators import cache_readonly
 
 from . import prediction
+from .likelihood import ProfiledLikelihood
 
 
 class MixMetaResults(LikelihoodModelResults):
@@ -133,9 +134,17 @@ class MixMetaResults(LikelihoodModelResults):
     @cache_readonly
     def _q_test(self):
         from . import heterogeneity
-        d = self.model.design
-        return heterogeneity.cochran_q(d.endog, d.exog, d.within_cov,
-                                       outcome_names=d.outcome_names)
+        model = self.model
+        d = model.design
+        if model.group_cov is None:
+            return heterogeneity.cochran_q(d.endog, d.exog, d.within_cov,
+                                           outcome_names=d.outcome_names)
+        # known covariance per group (addS): the overall Q of the
+        # fixed-effects GLS fit with Sigma_i = S_i
+        fixed = ProfiledLikelihood(model._batches, reml=False).evaluate(())
+        return heterogeneity.q_from_residuals(
+            sum(float(np.sum(r ** 2)) for r in fixed.resid_w),
+            model.nobs - model.k_fe)
 
     @cache_readonly
     def i2(self):
@@ -183,27 +192,56 @@ class MixMetaResults(LikelihoodModelResults):
         """
         return prediction.fixed_prediction(self, exog, alpha)
 
-    def blup(self, se=False):
+    def blup(self, level=None, se=False):
         """
-        Best linear unbiased predictions ``X beta + Z b`` of the rows used.
+        Best linear unbiased predictions of the rows used.
+
+        ``x' beta`` plus the predicted random effects of the levels up to
+        ``level``, for every outcome of every row (also outcomes that a
+        row does not report).
 
         Parameters
         ----------
+        level : int, optional
+            Grouping levels to include, counted from the outermost (1); the
+            default includes all (the innermost BLUPs).
         se : bool
-            Also return their standard errors.
+            Also return the standard errors (R mixmeta's formula, see
+            :func:`statsmodels_mixmeta.prediction.blup`).
 
         Returns
         -------
-        DataFrame, or (DataFrame, DataFrame) with ``se=True``.
+        DataFrame ``(n, k)``, or a pair (values, standard errors).
         """
-        values, errors = prediction.blup(self)
+        values, errors = prediction.blup(self, level)
         if se:
             return self._frame(values), self._frame(errors)
         return self._frame(values)
 
     def random_effects(self):
-        """Predicted random effects ``b_i`` of each group, ``(m, k)``."""
-        return self._frame(prediction.random_effects(self))
+        """
+        Predicted random effects of each group.
+
+        A DataFrame (groups by random effects) for a model with one level; a
+        dict of them keyed by grouping factor, outer to inner, for several.
+        Inner groups are labelled by the labels of all levels up to theirs.
+        """
+        model = self.model
+        frames = []
+        for lev, effects in enumerate(prediction.random_effects(self)):
+            codes = model.row_groups[lev]
+            first = np.unique(codes, return_index=True)[1]
+            labels = model.group_labels[first, :lev + 1]
+            index = (pd.Index(labels[:, 0]) if lev == 0 else
+                     pd.MultiIndex.from_arrays(labels.T.tolist(),
+                                               names=model.level_names[
+                                                   :lev + 1]))
+            frames.append(pd.DataFrame(effects, index=index,
+                                       columns=model.random.effect_names[
+                                           lev]))
+        if len(frames) == 1:
+            return frames[0]
+        return dict(zip(model.level_names, frames))
 
     # --------------------------------------------------------- summary
     def summary(self, alpha=0.05):
