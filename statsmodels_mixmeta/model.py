@@ -392,7 +392,7 @@ class MixMeta(LikelihoodModel):
         return psis
 
     def fit(self, start_params=None, method="newton", maxiter=100,
-            scoring_iter=10, igls_iter=10, disp=False, full_output=True,
+            scoring_iter=50, igls_iter=10, disp=False, full_output=True,
             **kwargs):
         """
         Fit the model.
@@ -401,13 +401,12 @@ class MixMeta(LikelihoodModel):
         ``igls_iter`` Fisher-scoring steps on the free entries of Psi, each
         projected onto the positive semi-definite matrices (the analogue of
         R's IGLS start); the result is mapped into the chosen structure and
-        refined by up to ``scoring_iter`` scoring steps on the structure
-        parameters (step halving), before handing over to
-        statsmodels' optimiser machinery (``LikelihoodModel.fit``) to finish
-        and certify the optimum.  The default finisher is Newton's method
-        with the Hessian obtained by differencing the analytic score; should
-        it end anywhere but at a maximum at least as high as its start, BFGS
-        takes over from the scoring point.  Fixed effects, method of moments
+        refined by up to ``scoring_iter`` damped, modified Newton steps on
+        the structure parameters (see ``_damped_newton``), before handing
+        over to statsmodels' optimiser machinery (``LikelihoodModel.fit``)
+        to finish and certify the optimum.  The default finisher is Newton's
+        method with the analytic Hessian; should it end anywhere but at a
+        maximum at least as high as its start, BFGS takes over from there.  Fixed effects, method of moments
         and variance components are computed directly.
 
         Parameters
@@ -420,7 +419,7 @@ class MixMeta(LikelihoodModel):
         maxiter : int
             Maximum iterations of that optimiser.
         scoring_iter : int
-            Maximum Fisher-scoring iterations before it.
+            Maximum damped Newton steps before it.
         igls_iter : int
             Maximum iterations of the start on the free entries of Psi.
         disp, full_output, **kwargs
@@ -444,7 +443,7 @@ class MixMeta(LikelihoodModel):
         if theta.size == 0:
             return self._results(self.psis(theta), theta,
                                  self._state(theta), True, {})
-        theta, n_scoring = self._fisher_scoring(theta, scoring_iter)
+        theta, n_scoring = self._damped_newton(theta, scoring_iter)
         theta_opt, retvals = self._optimize(theta, method, maxiter, disp,
                                             full_output, kwargs)
         if method != "bfgs" and not self._improves(theta_opt, theta,
@@ -494,25 +493,33 @@ class MixMeta(LikelihoodModel):
                 and llf_opt >= llf_start - 1e-10 - rounding
                 and self._is_stationary(theta_opt))
 
-    def _fisher_scoring(self, theta, max_iter, tol=1e-5):
+    def _damped_newton(self, theta, max_iter, free=None):
         """
-        Fisher scoring with step halving, stopped once the expected gain of
-        a step falls below ``tol``; returns the last point.
+        Modified Newton steps with step halving until the score is
+        stationary, over ``free`` parameters only, if given: the observed
+        Hessian with its eigenvalues replaced by minus their absolute values,
+        so every step is an ascent direction that is Newton's own where the
+        surface is concave.  Returns the last point and the number of steps.
         """
+        free = np.ones(theta.size, dtype=bool) if free is None else free
         llf = self.loglike(theta)
         if not np.isfinite(llf):
             raise ValueError(
                 "the starting Psi gives a marginal covariance that is not "
                 "positive definite; give another init_psi")
         for iteration in range(max_iter):
-            grad = self.score(theta)
-            step = np.linalg.lstsq(self.information(theta), grad,
-                                   rcond=1e-12)[0]
-            if np.dot(grad, step) < tol:
+            if self._is_stationary(theta):
                 return theta, iteration
+            grad = self.score(theta)[free]
+            eigval, eigvec = np.linalg.eigh(self.hessian(theta)[np.ix_(free,
+                                                                       free)])
+            curvature = np.maximum(np.abs(eigval),
+                                   1e-8 * max(np.abs(eigval).max(), 1e-12))
+            step = eigvec @ ((eigvec.T @ grad) / curvature)
             length = 1.0
-            while length > 1e-3:
-                trial = theta + length * step
+            while length > 1e-4:
+                trial = theta.copy()
+                trial[free] += length * step
                 llf_trial = self.loglike(trial)
                 if llf_trial >= llf:
                     break
@@ -543,36 +550,15 @@ class MixMeta(LikelihoodModel):
         """
         Where an optimiser stalls beside a kinked boundary (a standard
         deviation of hcs, har1 or cor near 0), put those parameters on the
-        boundary and finish the others by Newton steps with step halving.
+        boundary and finish the others by damped Newton steps.
         """
         at_zero = self._at_kinked_boundary(theta)
         if not at_zero.any() or self._is_stationary(theta):
             return theta
-        trial = np.where(at_zero, 0.0, theta)
-        free = ~at_zero
-        llf = self.loglike(trial)
-        for _ in range(max_iter):
-            grad = self.score(trial)[free]
-            hess = self.hessian(trial)[np.ix_(free, free)]
-            if np.all(np.linalg.eigvalsh(hess) < 0):
-                step = np.linalg.solve(-hess, grad)
-            else:
-                info = self.information(trial)[np.ix_(free, free)]
-                step = np.linalg.lstsq(info, grad, rcond=1e-12)[0]
-            length = 1.0
-            while length > 1e-4:
-                candidate = trial.copy()
-                candidate[free] += length * step
-                llf_candidate = self.loglike(candidate)
-                if llf_candidate >= llf:
-                    break
-                length /= 2
-            else:
-                break
-            trial, llf = candidate, llf_candidate
-            if self._is_stationary(trial):
-                break
-        return trial if llf >= self.loglike(theta) - 1e-10 else theta
+        trial, _ = self._damped_newton(np.where(at_zero, 0.0, theta),
+                                       max_iter, free=~at_zero)
+        return trial if self.loglike(trial) >= self.loglike(theta) - 1e-10 \
+            else theta
 
     def _moment_estimate(self):
         d = self.design
