@@ -14,13 +14,15 @@ A :class:`GroupBatch` holds, for ``g`` groups of ``n`` values each,
 * ``X``: ``(g, n, p)`` fixed-effects design,
 * ``S``: ``(g, n, n)`` known within-group covariance,
 * ``Z``: one ``(g, n, r_l)`` random-effects design per grouping level,
-* ``same_group``: one ``(g, n, n)`` boolean mask per level telling which
-  pairs of values share a level-``l`` group (``None`` for the outer level,
-  where every pair does).
+* ``Z_expanded``: the same design spread over the ``C_l`` level-``l``
+  groups inside each outer group, ``(g, n, C_l r_l)``: value ``v`` of inner
+  group ``c`` has its row of ``Z`` in column block ``c`` and zeros elsewhere
+  (``C = 1`` for the outer level),
 
 so that the marginal covariance of the stacked groups is
 
-.. math:: \\Sigma = S + \\sum_l (Z_l \\Psi_l Z_l') \\circ M_l .
+.. math:: \\Sigma = S + \\sum_l \\tilde Z_l (I_{C_l} \\otimes \\Psi_l)
+          \\tilde Z_l' .
 
 Nothing here knows about formulas, pandas or likelihoods.
 """
@@ -39,7 +41,7 @@ class GroupBatch:
     X: np.ndarray            # (g, n, p)
     S: np.ndarray            # (g, n, n)
     Z: tuple                 # per level (g, n, r_l)
-    same_group: tuple        # per level (g, n, n) bool, or None
+    Z_expanded: tuple        # per level (g, n, C_l * r_l)
 
     @property
     def size(self):
@@ -135,14 +137,37 @@ def build_batches(long, n_groups, within_cov=None, group_cov=None):
                                      long.outcome[index])
         else:
             S = np.stack([group_cov[i] for i in groups])
-        same_group = tuple(
-            None if codes is None
-            else codes[index][:, :, None] == codes[index][:, None, :]
-            for codes in long.level_codes)
+        Z = tuple(z[index] for z in long.Z)
+        expanded = tuple(
+            z if codes is None else expand_by_inner_group(z, codes[index])
+            for z, codes in zip(Z, long.level_codes))
         batches.append(GroupBatch(
             groups=groups, index=index, y=long.y[index], X=long.X[index],
-            S=S, Z=tuple(z[index] for z in long.Z), same_group=same_group))
+            S=S, Z=Z, Z_expanded=expanded))
     return batches
+
+
+def inner_group_index(codes):
+    """
+    Number each row's level groups ``0 .. C - 1`` within the row, ``(g, n)``
+    codes to local indices, and return them with ``C`` (the largest count).
+    """
+    order = np.argsort(codes, axis=1, kind="stable")
+    ordered = np.take_along_axis(codes, order, axis=1)
+    new = np.ones(codes.shape, dtype=bool)
+    new[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    local = np.empty_like(order)
+    np.put_along_axis(local, order, np.cumsum(new, axis=1) - 1, axis=1)
+    return local, int(local.max()) + 1
+
+
+def expand_by_inner_group(Z, codes):
+    """``Z`` ``(g, n, r)`` spread into column blocks by inner group."""
+    g, n, r = Z.shape
+    local, n_inner = inner_group_index(codes)
+    out = np.zeros((g, n, n_inner, r))
+    out[np.arange(g)[:, None], np.arange(n)[None, :], local] = Z
+    return out.reshape(g, n, n_inner * r)
 
 
 def _block_diagonal_rows(within_cov, rows, outcomes):

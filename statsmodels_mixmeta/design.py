@@ -106,16 +106,22 @@ def rows_to_keep(endog, exog, missing, row_labels, extra=()):
         raise ValueError(
             f"missing must be one of {MISSING_OPTIONS}, got {missing!r}")
     bad_pred = np.isnan(exog).any(axis=1)
+    bad_group = np.zeros_like(bad_pred)
     for arr in extra:
-        bad_pred |= _row_has_nan(arr)
+        bad_group = bad_group | _row_has_nan(arr)
     no_outcome = np.isnan(endog).all(axis=1)
     if missing == "drop":
-        return ~(bad_pred | no_outcome)
+        return ~(bad_pred | bad_group | no_outcome)
     if bad_pred.any():
         raise ValueError(
             "missing values in predictors at rows "
             f"{_first_labels(row_labels, bad_pred)}; use missing='drop' to "
             "drop them")
+    if bad_group.any():
+        raise ValueError(
+            "missing values in grouping variables or random predictors at "
+            f"rows {_first_labels(row_labels, bad_group)}; use "
+            "missing='drop' to drop them")
     if missing == "raise" and no_outcome.any():
         raise ValueError(
             "all outcomes are missing at rows "

@@ -129,8 +129,12 @@ def random_effect_names(outcome_names, term_names):
 
 def per_level(value, level_names, what):
     """
-    Spread a per-level option: one value for all levels, a list in level
-    order, or a dict keyed by grouping factor.
+    Spread a per-level option over the levels.
+
+    A dict is keyed by grouping factor (levels not named get ``None``); a
+    list or tuple with one entry per level, when there are several levels,
+    gives them in level order; anything else (a scalar, a string, an
+    ndarray) applies to every level.
     """
     n = len(level_names)
     if isinstance(value, dict):
@@ -140,25 +144,17 @@ def per_level(value, level_names, what):
                 f"{what} is keyed by {unknown}, which are not grouping "
                 f"levels; the levels are {list(level_names)}")
         return [value.get(name) for name in level_names]
-    if isinstance(value, (list, tuple)) and n > 1 and len(value) == n \
-            and not _is_matrix_rows(value):
+    if isinstance(value, (list, tuple)) and n > 1:
+        if len(value) != n:
+            raise ValueError(
+                f"{what} has {len(value)} entries for {n} grouping levels "
+                f"{list(level_names)}; give one per level, a dict keyed by "
+                "level, or an array for all levels")
         return list(value)
-    if isinstance(value, (list, tuple)) and len(value) not in (n,) \
-            and all(isinstance(v, str) for v in value):
-        raise ValueError(
-            f"{what} has {len(value)} entries for {n} grouping levels "
-            f"{list(level_names)}")
     if isinstance(value, (list, tuple)) and n == 1 and len(value) == 1 \
             and isinstance(value[0], str):
         return list(value)
     return [value] * n
-
-
-def _is_matrix_rows(value):
-    """A list of numbers or of equal-length number lists is one matrix."""
-    return all(np.isscalar(v) and not isinstance(v, str) for v in value) or \
-        all(isinstance(v, (list, tuple)) and v and np.isscalar(v[0])
-            for v in value)
 
 
 class RandomPart:
@@ -231,13 +227,20 @@ class RandomPart:
         """``init_psi`` of every level (default ``scale * I``); fixed
         structures keep their own Psi."""
         out = []
-        for s, init in zip(self.structures, init_psi):
+        for name, s, init in zip(self.level_names, self.structures,
+                                 init_psi):
             if s.n_params == 0:
                 out.append(s.psi(np.empty(0)))
             elif init is None:
                 out.append(scale * np.eye(s.dim))
             else:
-                out.append(np.atleast_2d(np.asarray(init, dtype=float)))
+                init = np.atleast_2d(np.asarray(init, dtype=float))
+                if init.shape != (s.dim, s.dim):
+                    where = "" if name is None else f" of level {name!r}"
+                    raise ValueError(
+                        f"init_psi{where} must be {s.dim}x{s.dim}; got "
+                        f"shape {init.shape}")
+                out.append(init)
         return out
 
     def param_names(self):

@@ -6,10 +6,12 @@ For independent outer groups ``i`` the marginal model is
 .. math::
 
     y_i \\sim N(X_i \\beta, \\Sigma_i), \\qquad
-    \\Sigma_i = S_i + \\sum_l (Z_{il} \\Psi_l Z_{il}') \\circ M_{il}
+    \\Sigma_i = S_i + \\sum_l \\tilde Z_{il} (I \\otimes \\Psi_l)
+                \\tilde Z_{il}'
 
-with ``S_i`` known, ``M_il`` the indicator of values sharing a level-``l``
-group and ``Psi_l`` the random-effects covariance of level ``l``.  For given
+with ``S_i`` known, ``Psi_l`` the random-effects covariance of level ``l``
+and ``tilde Z_il`` its design spread over the level-``l`` groups inside
+group ``i`` (see :mod:`statsmodels_mixmeta.batches`).  For given
 ``Psi`` the fixed effects are profiled out by generalised least squares,
 
 .. math::
@@ -37,7 +39,7 @@ structure objects carry the chain rule to their own parameters).  Writing
 .. math::
 
     \\frac{\\partial \\ell}{\\partial \\Psi_l} = -\\tfrac12 \\sum_i
-        Z_{il}' (B_i \\circ M_{il}) Z_{il}, \\qquad
+        \\sum_c \\tilde Z_{ilc}' B_i \\tilde Z_{ilc}, \\qquad
     B_i = W_i - W_i r_i r_i' W_i \\;[- W_i X_i F^{-1} X_i' W_i]_{REML}
 
 and the expected information of structure parameters ``s, t`` with
@@ -46,8 +48,10 @@ and the expected information of structure parameters ``s, t`` with
 ``P = W - W X F^{-1} X' W`` (REML).
 
 All computations work on whitened stacks: with ``\\Sigma = L L'``, every
-design is premultiplied by ``L^{-1}``, so sums over groups become sums over
-the flattened stack.
+design is premultiplied by ``L^{-1}``, and the derivatives reduce to
+contractions of the small blocks ``Q_lm = Y_l' Y_m``, ``K_l = Y_l' X`` and
+``u_l = Y_l' r`` of the whitened expanded designs ``Y_l``, so that no
+``n x n`` matrix is formed per parameter.
 """
 from dataclasses import dataclass
 
@@ -63,7 +67,7 @@ class WhitenedBatch:
     inv_chol: np.ndarray     # (g, n, n)
     X: np.ndarray            # (g, n, p)
     y: np.ndarray            # (g, n)
-    Z: tuple                 # per level (g, n, r)
+    Z: tuple                 # per level, expanded: (g, n, C r)
     logdet: float
 
     def resid(self, beta):
@@ -84,12 +88,24 @@ class GLSState:
 
 
 def marginal_cov(batch, psis):
-    """``Sigma = S + sum_l (Z_l Psi_l Z_l') o M_l`` for a batch."""
+    """``Sigma = S + sum_l Z~_l (I (x) Psi_l) Z~_l'`` for a batch."""
     sigma = batch.S.copy()
-    for Z, mask, psi in zip(batch.Z, batch.same_group, psis):
-        part = (Z @ psi) @ np.swapaxes(Z, 1, 2)
-        sigma += part if mask is None else part * mask
+    for Zx, psi in zip(batch.Z_expanded, psis):
+        sigma += _apply_blocks(psi, Zx) @ np.swapaxes(Zx, 1, 2)
     return sigma
+
+
+def _apply_blocks(D, M):
+    """
+    ``M (I (x) D)`` for ``M`` ``(..., C r)``: ``D`` (symmetric ``r x r``, or a
+    stack ``(T, r, r)``) applied within each of the ``C`` column blocks.
+    """
+    r = D.shape[-1]
+    blocks = M.reshape(M.shape[:-1] + (M.shape[-1] // r, r))
+    if D.ndim == 2:
+        return (blocks @ D).reshape(M.shape)
+    out = np.einsum("...cb,tab->t...ca", blocks, D)
+    return out.reshape((D.shape[0],) + M.shape)
 
 
 def whiten(batch, sigma):
@@ -109,13 +125,15 @@ def whiten(batch, sigma):
         logdet = 2.0 * np.log(sd).sum()
         scale = inv_chol[:, :, 0]
         return WhitenedBatch(inv_chol, batch.X * inv_chol, batch.y * scale,
-                             tuple(z * inv_chol for z in batch.Z), logdet)
+                             tuple(z * inv_chol for z in batch.Z_expanded),
+                             logdet)
     chol = np.linalg.cholesky(sigma)
     logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum()
     inv_chol = np.linalg.inv(chol)
     return WhitenedBatch(inv_chol, inv_chol @ batch.X,
                          np.einsum("gnm,gm->gn", inv_chol, batch.y),
-                         tuple(inv_chol @ z for z in batch.Z), logdet)
+                         tuple(inv_chol @ z for z in batch.Z_expanded),
+                         logdet)
 
 
 class ProfiledLikelihood:
@@ -133,8 +151,6 @@ class ProfiledLikelihood:
         self.reml = reml
         self.n_values = sum(b.y.size for b in batches)
         self.n_fixed = batches[0].X.shape[2]
-        self.has_masks = any(m is not None for b in batches
-                             for m in b.same_group)
         if reml:
             xtx = sum(_flat(b.X).T @ _flat(b.X) for b in batches)
             self.logdet_xtx = np.linalg.slogdet(xtx)[1]
@@ -177,40 +193,19 @@ class ProfiledLikelihood:
     # ------------------------------------------------------------------
     def psi_gradient(self, state):
         """``d llf / d Psi_l`` for every level, each ``(r_l, r_l)``."""
-        n_levels = len(state.psis)
-        grads = [0.0] * n_levels
-        for batch, wb, rw in zip(self.batches, state.whitened,
-                                 state.resid_w):
-            full_b = None
-            for lev in range(n_levels):
-                mask = batch.same_group[lev]
-                if mask is None:
-                    grads[lev] = grads[lev] + self._gradient_unmasked(
-                        wb.Z[lev], wb, rw, state.cov_beta)
-                else:
-                    if full_b is None:
-                        full_b = self._weight_matrix(wb, rw, state.cov_beta)
-                    Z = batch.Z[lev]
-                    grads[lev] = grads[lev] + np.einsum(
-                        "gnr,gns->rs", (full_b * mask) @ Z, Z)
+        grads = [0.0] * len(state.psis)
+        for wb, rw in zip(state.whitened, state.resid_w):
+            for lev, (Y, psi) in enumerate(zip(wb.Z, state.psis)):
+                r = psi.shape[0]
+                blocks = Y.reshape(Y.shape[:2] + (-1, r))      # (g, n, C, r)
+                out = np.einsum("gncr,gncs->rs", blocks, blocks)
+                u = np.einsum("gncr,gn->gcr", blocks, rw)
+                out -= np.einsum("gcr,gcs->rs", u, u)
+                if self.reml:
+                    K = np.einsum("gncr,gnp->gcrp", blocks, wb.X)
+                    out -= np.einsum("gcrp,gcsp->rs", K @ state.cov_beta, K)
+                grads[lev] = grads[lev] + out
         return [-0.5 * g for g in grads]
-
-    def _gradient_unmasked(self, Zw, wb, rw, cov_beta):
-        Zf = _flat(Zw)
-        out = Zf.T @ Zf
-        u = np.einsum("gnr,gn->gr", Zw, rw)
-        out -= u.T @ u
-        if self.reml:
-            K = np.swapaxes(Zw, 1, 2) @ wb.X
-            out -= np.einsum("grp,gsp->rs", K @ cov_beta, K)
-        return out
-
-    def _weight_matrix(self, wb, rw, cov_beta):
-        """``B_i`` of the module docstring for a whole batch, ``(g, n, n)``."""
-        inner = np.eye(rw.shape[1]) - rw[:, :, None] * rw[:, None, :]
-        if self.reml:
-            inner -= (wb.X @ cov_beta) @ np.swapaxes(wb.X, 1, 2)
-        return np.swapaxes(wb.inv_chol, 1, 2) @ inner @ wb.inv_chol
 
     # ------------------------------------------------------------------
     def information(self, state, psi_jacobians):
@@ -245,56 +240,82 @@ class ProfiledLikelihood:
         return self._second_order(state, psi_jacobians, observed=True)
 
     def _second_order(self, state, psi_jacobians, observed):
-        n_par = sum(j.shape[0] for j in psi_jacobians)
+        """
+        Expected information, or (``observed``) the data part of the
+        observed Hessian, from the blocks ``Q_lm = Y_l' Y_m``,
+        ``K_l = Y_l' X`` and ``u_l = Y_l' r`` of each group (module
+        docstring).  For parameter ``s`` of level ``l`` with
+        ``D_s = dPsi_l / dtheta_s`` and ``A_s = Y_l (I (x) D_s) Y_l'``:
+        ``tr(A_s A_t)``, ``X' A_s X``, ``X' A_s A_t X``, ``r' A_s A_t r`` and
+        ``X' A_s r`` are all contractions of those blocks.
+        """
+        levels = [lev for lev, j in enumerate(psi_jacobians) if j.shape[0]]
+        n_par = sum(psi_jacobians[lev].shape[0] for lev in levels)
         info = np.zeros((n_par, n_par))
         if n_par == 0:
             return info
+        edges = np.cumsum([0] + [psi_jacobians[lev].shape[0]
+                                 for lev in levels])
+        span = {lev: slice(a, b) for lev, a, b in
+                zip(levels, edges[:-1], edges[1:])}
         cov_beta = state.cov_beta
         p = self.n_fixed
         H = np.zeros((n_par, p, p))
+        fixed_cross = np.zeros((n_par, n_par))
         resid_products = np.zeros((n_par, n_par))
         cross = np.zeros((n_par, p))
-        for batch, wb, rw in zip(self.batches, state.whitened,
-                                 state.resid_w):
-            A = self._whitened_derivatives(batch, wb, psi_jacobians)
-            Af = A.reshape(n_par, -1)
-            info += Af @ Af.T
-            if self.reml:
-                Q = A @ wb.X                                  # (T, g, n, p)
-                R = Q @ cov_beta
-                info -= 2.0 * (R.reshape(n_par, -1)
-                               @ Q.reshape(n_par, -1).T)
-                H += np.einsum("gnp,tgnq->tpq", wb.X, Q)
-            if observed:
-                u = (A @ rw[:, :, None])[..., 0]              # (T, g, n)
-                uf = u.reshape(n_par, -1)
-                resid_products += uf @ uf.T
-                cross += np.einsum("gnp,tgn->tp", wb.X, u)
+        for wb, rw in zip(state.whitened, state.resid_w):
+            Y = {lev: wb.Z[lev] for lev in levels}
+            # D applied to K_l = Y_l' X and u_l = Y_l' r, per parameter
+            K = {lev: np.swapaxes(Y[lev], 1, 2) @ wb.X for lev in levels}
+            DK = {lev: _apply_blocks(psi_jacobians[lev],
+                                     np.swapaxes(K[lev], 1, 2)).swapaxes(2, 3)
+                  for lev in levels}
+            Du = {lev: _apply_blocks(psi_jacobians[lev],
+                                     np.einsum("gna,gn->ga", Y[lev], rw))
+                  for lev in levels}
+            for l in levels:
+                for m in levels:
+                    if m < l:
+                        continue
+                    Q = np.swapaxes(Y[l], 1, 2) @ Y[m]          # (g, a, b)
+                    DQ = _apply_blocks(psi_jacobians[l],
+                                       np.swapaxes(Q, 1, 2)).swapaxes(2, 3)
+                    QD = _apply_blocks(psi_jacobians[m], Q)
+                    # tr(A_s A_t) = sum tr(D_s Q_lm D_t Q_ml)
+                    block = np.einsum("sgab,tgab->st", DQ, QD)
+                    if self.reml:
+                        # tr(F^-1 X' A_s A_t X) = tr(F^-1 K_l' D_s Q D_t K_m)
+                        left = DK[l] @ cov_beta                  # (s,g,a,p)
+                        right = Q @ DK[m]                        # (t,g,a,p)
+                        fixed_block = np.einsum("sgap,tgap->st", left,
+                                                right)
+                    if observed:
+                        rp = np.einsum("sga,gab,tgb->st", Du[l], Q, Du[m])
+                    for target, value in (
+                            (info, block),
+                            (fixed_cross, fixed_block if self.reml
+                             else None),
+                            (resid_products, rp if observed else None)):
+                        if value is None:
+                            continue
+                        target[span[l], span[m]] += value
+                        if m != l:
+                            target[span[m], span[l]] += value.T
+            for lev in levels:
+                if self.reml:
+                    H[span[lev]] += np.einsum("gap,sgaq->spq", K[lev],
+                                              DK[lev])
+                if observed:
+                    cross[span[lev]] += np.einsum("gap,sga->sp", K[lev],
+                                                  Du[lev])
         if self.reml:
             J = cov_beta @ H
-            info += np.einsum("sab,tba->st", J, J)
+            info += -2.0 * fixed_cross + np.einsum("sab,tba->st", J, J)
         info *= 0.5
         if not observed:
             return info
         return info - resid_products + cross @ cov_beta @ cross.T
-
-    @staticmethod
-    def _whitened_derivatives(batch, wb, psi_jacobians):
-        """``L^{-1} dSigma/dtheta_t L^{-T}`` for every parameter, stacked."""
-        parts = []
-        for lev, jac in enumerate(psi_jacobians):
-            if jac.shape[0] == 0:
-                continue
-            mask = batch.same_group[lev]
-            if mask is None:
-                Zw = wb.Z[lev]
-                parts.append((Zw @ jac[:, None]) @ np.swapaxes(Zw, 1, 2))
-            else:
-                Z = batch.Z[lev]
-                d_sigma = ((Z @ jac[:, None]) @ np.swapaxes(Z, 1, 2)) * mask
-                parts.append(wb.inv_chol @ d_sigma
-                             @ np.swapaxes(wb.inv_chol, 1, 2))
-        return np.concatenate(parts, axis=0)
 
 
 def _flat(a):

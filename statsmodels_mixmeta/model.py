@@ -112,6 +112,9 @@ class MixMeta(LikelihoodModel):
         if exog_arr.shape[0] != n_rows:
             raise ValueError(
                 f"endog has {n_rows} rows but exog has {exog_arr.shape[0]}")
+        if groups is None and exog_re is not None:
+            raise ValueError("exog_re needs groups: the grouping levels of "
+                             "its random effects")
         group_arr, level_names = _grouping(groups, n_rows)
         re_arrays, re_names = _random_designs(exog_re, n_rows,
                                               len(level_names))
@@ -121,7 +124,8 @@ class MixMeta(LikelihoodModel):
                                        addS is not None):
             raise ValueError(
                 f"method={method!r} is available only for single-level "
-                "models without addS; use 'reml' or 'ml'")
+                "models without random= (groups) or addS; use 'reml' or "
+                "'ml'")
         S = _rows_of(S, n_rows, "S")
         keep = _design.rows_to_keep(
             endog_arr.reshape(n_rows, -1), exog_arr, missing, row_labels,

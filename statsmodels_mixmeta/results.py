@@ -232,7 +232,8 @@ class MixMetaResults(LikelihoodModelResults):
             codes = model.row_groups[lev]
             first = np.unique(codes, return_index=True)[1]
             labels = model.group_labels[first, :lev + 1]
-            index = (pd.Index(labels[:, 0]) if lev == 0 else
+            index = (pd.Index(labels[:, 0], name=model.level_names[0])
+                     if lev == 0 else
                      pd.MultiIndex.from_arrays(labels.T.tolist(),
                                                names=model.level_names[
                                                    :lev + 1]))
