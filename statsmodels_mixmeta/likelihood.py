@@ -104,8 +104,8 @@ def _apply_blocks(D, M):
     blocks = M.reshape(M.shape[:-1] + (M.shape[-1] // r, r))
     if D.ndim == 2:
         return (blocks @ D).reshape(M.shape)
-    out = np.einsum("...cb,tab->t...ca", blocks, D)
-    return out.reshape((D.shape[0],) + M.shape)
+    stack = D.reshape((D.shape[0],) + (1,) * (blocks.ndim - 2) + (r, r))
+    return (blocks[None] @ stack).reshape((D.shape[0],) + M.shape)
 
 
 def whiten(batch, sigma):
@@ -197,13 +197,16 @@ class ProfiledLikelihood:
         for wb, rw in zip(state.whitened, state.resid_w):
             for lev, (Y, psi) in enumerate(zip(wb.Z, state.psis)):
                 r = psi.shape[0]
-                blocks = Y.reshape(Y.shape[:2] + (-1, r))      # (g, n, C, r)
-                out = np.einsum("gncr,gncs->rs", blocks, blocks)
-                u = np.einsum("gncr,gn->gcr", blocks, rw)
-                out -= np.einsum("gcr,gcs->rs", u, u)
+                flat = Y.reshape(-1, r)                    # rows (g, n, C)
+                out = flat.T @ flat
+                u = (rw[:, None, :] @ Y).reshape(-1, r)    # (g C, r)
+                out -= u.T @ u
                 if self.reml:
-                    K = np.einsum("gncr,gnp->gcrp", blocks, wb.X)
-                    out -= np.einsum("gcrp,gcsp->rs", K @ state.cov_beta, K)
+                    K = np.swapaxes(Y, 1, 2) @ wb.X        # (g, C r, p)
+                    K = K.reshape(K.shape[0], -1, r, K.shape[2])
+                    KF = (K @ state.cov_beta)
+                    out -= (np.swapaxes(KF, 2, 3).reshape(-1, r).T
+                            @ np.swapaxes(K, 2, 3).reshape(-1, r))
                 grads[lev] = grads[lev] + out
         return [-0.5 * g for g in grads]
 
@@ -272,7 +275,7 @@ class ProfiledLikelihood:
                                      np.swapaxes(K[lev], 1, 2)).swapaxes(2, 3)
                   for lev in levels}
             Du = {lev: _apply_blocks(psi_jacobians[lev],
-                                     np.einsum("gna,gn->ga", Y[lev], rw))
+                                     (rw[:, None, :] @ Y[lev])[:, 0])
                   for lev in levels}
             for l in levels:
                 for m in levels:
@@ -283,15 +286,18 @@ class ProfiledLikelihood:
                                        np.swapaxes(Q, 1, 2)).swapaxes(2, 3)
                     QD = _apply_blocks(psi_jacobians[m], Q)
                     # tr(A_s A_t) = sum tr(D_s Q_lm D_t Q_ml)
-                    block = np.einsum("sgab,tgab->st", DQ, QD)
+                    block = (DQ.reshape(DQ.shape[0], -1)
+                             @ QD.reshape(QD.shape[0], -1).T)
                     if self.reml:
                         # tr(F^-1 X' A_s A_t X) = tr(F^-1 K_l' D_s Q D_t K_m)
                         left = DK[l] @ cov_beta                  # (s,g,a,p)
                         right = Q @ DK[m]                        # (t,g,a,p)
-                        fixed_block = np.einsum("sgap,tgap->st", left,
-                                                right)
+                        fixed_block = (left.reshape(left.shape[0], -1)
+                                       @ right.reshape(right.shape[0], -1).T)
                     if observed:
-                        rp = np.einsum("sga,gab,tgb->st", Du[l], Q, Du[m])
+                        QDu = (Q @ Du[m][..., None])[..., 0]     # (t, g, a)
+                        rp = (Du[l].reshape(Du[l].shape[0], -1)
+                              @ QDu.reshape(QDu.shape[0], -1).T)
                     for target, value in (
                             (info, block),
                             (fixed_cross, fixed_block if self.reml
