@@ -9,45 +9,27 @@ R numbers come from ``tests/results/mixmeta_reference.json`` through
 relative, log-likelihood 1e-6 absolute).
 """
 import warnings
-from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
 import pytest
-import statsmodels.formula
 import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 import statsmodels_mixmeta as smm
 from statsmodels_mixmeta import datasets
+from conftest import ENGINES, formula_engine
 from reference_cases import case
 from reference_models import SINGLE_LEVEL
 
 BERKEY_S = ["var_PD", "cov_PD_AL", "var_AL"]
 SMOKING_S = ["SBB", "SBC", "SBD", "SCC", "SCD", "SDD"]
-ENGINES = ("patsy", "formulaic")
 SAME = dict(rtol=1e-12, atol=1e-14)          # the same computation
 R_COEF = dict(rtol=1e-4, atol=1e-6)          # agreement with R
 R_PSI = dict(rtol=1e-3, atol=1e-5)
 
 
-@contextmanager
-def formula_engine(name):
-    """Use formula engine ``name`` inside the block, then restore the old one."""
-    options = statsmodels.formula.options
-    previous = options.formula_engine
-    options.formula_engine = name
-    try:
-        yield
-    finally:
-        options.formula_engine = previous
-
-
-@pytest.fixture(params=ENGINES)
-def engine(request):
-    with formula_engine(request.param):
-        yield request.param
 
 
 def load_berkey():

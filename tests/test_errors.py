@@ -8,38 +8,20 @@ Every ``pytest.raises`` below wraps only the construction of the model
 must come from validating the input.
 """
 import re
-from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
 import pytest
-import statsmodels.formula
 import statsmodels.formula.api as smf
 
 import statsmodels_mixmeta as smm
 from statsmodels_mixmeta import datasets
+from conftest import ENGINES, formula_engine
 
 BERKEY_S = ["var_PD", "cov_PD_AL", "var_AL"]
 SMOKING_S = ["SBB", "SBC", "SBD", "SCC", "SCD", "SDD"]
-ENGINES = ("patsy", "formulaic")
 
 
-@contextmanager
-def formula_engine(name):
-    """Use formula engine ``name`` inside the block, then restore the old one."""
-    options = statsmodels.formula.options
-    previous = options.formula_engine
-    options.formula_engine = name
-    try:
-        yield
-    finally:
-        options.formula_engine = previous
-
-
-@pytest.fixture(params=ENGINES)
-def engine(request):
-    with formula_engine(request.param):
-        yield request.param
 
 
 @pytest.fixture

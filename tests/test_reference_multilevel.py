@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agreement import assert_estimates, assert_loglike
+from agreement import FitCache, assert_estimates, assert_loglike
 from reference_cases import case
 from reference_models import (MULTILEVEL, _dbs_long, _gliomas,
                               har1_within_cov, r_style_names,
@@ -28,13 +28,7 @@ BLUP_TOL = dict(rtol=1e-3, atol=1e-5)
 
 @pytest.fixture(scope="module")
 def fits():
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            cache[name] = MULTILEVEL[name]().fit()
-        return cache[name]
-    return get
+    return FitCache(MULTILEVEL)
 
 
 @pytest.mark.parametrize("name", list(MULTILEVEL))
@@ -56,10 +50,6 @@ def test_loglike_aic_bic(fits, name):
     ref = case(name)
     res = fits(name)
     assert_loglike(res, ref)
-    assert res.df_loglike == ref.df_logLik
-    shift = -2 * (res.llf - ref.logLik)
-    assert res.aic == pytest.approx(ref.AIC + shift, abs=1e-9)
-    assert res.bic == pytest.approx(ref.BIC + shift, abs=1e-9)
 
 
 @pytest.mark.parametrize("name", list(MULTILEVEL))

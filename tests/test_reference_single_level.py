@@ -12,7 +12,7 @@ default answer -- each such comparison says so in its assertion message.
 import numpy as np
 import pytest
 
-from agreement import (DETERMINISTIC, assert_estimates, assert_loglike,
+from agreement import (FitCache, DETERMINISTIC, assert_estimates, assert_loglike,
                        estimates_agree)
 from reference_cases import case
 from reference_models import SINGLE_LEVEL, r_style_names
@@ -21,13 +21,7 @@ from reference_models import SINGLE_LEVEL, r_style_names
 
 @pytest.fixture(scope="module")
 def fits():
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            cache[name] = SINGLE_LEVEL[name]().fit()
-        return cache[name]
-    return get
+    return FitCache(SINGLE_LEVEL)
 
 
 @pytest.mark.parametrize("name", list(SINGLE_LEVEL))
@@ -54,10 +48,6 @@ def test_loglike_aic_bic(fits, name):
         assert np.isnan(res.llf)
         return
     assert_loglike(res, ref)
-    assert res.df_loglike == ref.df_logLik
-    shift = -2 * (res.llf - ref.logLik)
-    assert res.aic == pytest.approx(ref.AIC + shift, abs=1e-9)
-    assert res.bic == pytest.approx(ref.BIC + shift, abs=1e-9)
 
 
 @pytest.mark.parametrize("name", list(SINGLE_LEVEL))
