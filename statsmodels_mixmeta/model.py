@@ -95,6 +95,11 @@ class MixMeta(LikelihoodModel):
                  bscov="unstr", psi_fix=None, init_psi=None, Scor=None,
                  missing="drop", vc_adjust=True, groups=None, exog_re=None,
                  addS=None, **kwargs):
+        unknown = sorted(set(kwargs) - set(self._kwargs_allowed))
+        if unknown:
+            raise TypeError(
+                f"MixMeta got unexpected keyword arguments {unknown}; see "
+                "help(MixMeta) for the valid ones")
         method = _check_option("method", method, METHODS)
         outcome_names, row_labels = _outcome_names(endog), _row_labels(endog)
         endog_arr = np.asarray(endog, dtype=float)

@@ -429,3 +429,14 @@ def test_missing_raise_accepts_partly_missing_outcomes(berkey):
                         S=berkey[BERKEY_S].to_numpy(), missing="raise")
     assert model.nobs == 9
     assert model.n_groups == 5
+
+
+def test_unknown_keyword_is_an_error_not_silently_ignored():
+    # statsmodels' Model would attach an unknown keyword as an attribute; a
+    # misspelt option must not fit another model without a word
+    bcg = datasets.load_bcg()
+    with pytest.raises(TypeError, match=r"unexpected keyword arguments \['bsocv'\]"):
+        smf.mixmeta("logor ~ 1", data=bcg, S="logorvar", bsocv="diag")
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        smm.MixMeta(bcg.logor.values, None, S=bcg.logorvar.values,
+                    randm="~ 1 | trial")
