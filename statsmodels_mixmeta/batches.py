@@ -37,6 +37,7 @@ class GroupBatch:
 
     groups: np.ndarray       # (g,) outer-group codes
     index: np.ndarray        # (g, n) positions of the values in long order
+    valid: np.ndarray        # (g, n) False for padding
     y: np.ndarray            # (g, n)
     X: np.ndarray            # (g, n, p)
     S: np.ndarray            # (g, n, n)
@@ -45,8 +46,13 @@ class GroupBatch:
 
     @property
     def size(self):
-        """Number of values per group in this batch."""
+        """Number of values per group in this batch (padding included)."""
         return self.y.shape[1]
+
+    @property
+    def n_values(self):
+        """Number of real (not padded) values in this batch."""
+        return int(self.valid.sum())
 
 
 @dataclass(frozen=True)
@@ -105,12 +111,29 @@ def group_layout(group, n_groups):
     return order, starts, sizes
 
 
+def size_buckets(sizes, growth=1.3):
+    """
+    Map every group size to the size of the batch it joins: sizes within a
+    factor ``growth`` of a larger one are padded up to it, so that widely
+    spread group sizes make a dozen batches rather than dozens.
+    """
+    bucket = {}
+    top = None
+    for size in sorted(set(int(s) for s in sizes if s > 0), reverse=True):
+        if top is None or size * growth < top:
+            top = size
+        bucket[size] = top
+    return bucket
+
+
 def build_batches(long, n_groups, within_cov=None, group_cov=None):
     """
-    Stack the groups of ``long`` into batches of equal size.
+    Stack the groups of ``long`` into batches of (nearly) equal size.
 
-    Exactly one of ``within_cov`` and ``group_cov`` gives the known
-    covariance.
+    Groups shorter than their batch are padded with values that contribute
+    nothing: outcome, fixed and random designs 0, unit variance independent
+    of everything (``valid`` marks the real values).  Exactly one of
+    ``within_cov`` and ``group_cov`` gives the known covariance.
 
     Parameters
     ----------
@@ -128,21 +151,37 @@ def build_batches(long, n_groups, within_cov=None, group_cov=None):
     list of GroupBatch
     """
     order, starts, sizes = group_layout(long.group, n_groups)
+    bucket = size_buckets(sizes)
+    group_bucket = np.array([bucket.get(int(s), 0) for s in sizes])
     batches = []
-    for size in np.unique(sizes[sizes > 0]):
-        groups = np.flatnonzero(sizes == size)
-        index = order[starts[groups][:, None] + np.arange(size)]
+    for size in sorted(set(bucket.values())):
+        groups = np.flatnonzero(group_bucket == size)
+        offset = np.arange(size)
+        valid = offset[None, :] < sizes[groups][:, None]
+        # padding repeats the group's first value, then is zeroed below
+        index = order[starts[groups][:, None] + np.where(valid, offset, 0)]
         if within_cov is not None:
             S = _block_diagonal_rows(within_cov, long.row[index],
                                      long.outcome[index])
         else:
-            S = np.stack([group_cov[i] for i in groups])
-        Z = tuple(z[index] for z in long.Z)
+            S = np.zeros((groups.size, size, size))
+            for slot, i in enumerate(groups):
+                m = group_cov[i].shape[0]
+                S[slot, :m, :m] = group_cov[i]
+        pad = ~valid
+        S = np.where(pad[:, :, None] | pad[:, None, :], 0.0, S)
+        S[pad] = 0.0
+        diag = np.einsum("gnn->gn", S)
+        diag[pad] = 1.0
+        Z = tuple(np.where(valid[:, :, None], z[index], 0.0)
+                  for z in long.Z)
         expanded = tuple(
             z if codes is None else expand_by_inner_group(z, codes[index])
             for z, codes in zip(Z, long.level_codes))
         batches.append(GroupBatch(
-            groups=groups, index=index, y=long.y[index], X=long.X[index],
+            groups=groups, index=index, valid=valid,
+            y=np.where(valid, long.y[index], 0.0),
+            X=np.where(valid[:, :, None], long.X[index], 0.0),
             S=S, Z=Z, Z_expanded=expanded))
     return batches
 

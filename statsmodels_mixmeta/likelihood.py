@@ -149,7 +149,7 @@ class ProfiledLikelihood:
     def __init__(self, batches, reml):
         self.batches = batches
         self.reml = reml
-        self.n_values = sum(b.y.size for b in batches)
+        self.n_values = sum(b.n_values for b in batches)
         self.n_fixed = batches[0].X.shape[2]
         if reml:
             xtx = sum(_flat(b.X).T @ _flat(b.X) for b in batches)

@@ -184,6 +184,7 @@ def _group_positions(model, batch, k):
     rows = model.long.row[batch.index]                          # (g, n)
     first = np.ones(rows.shape, dtype=bool)
     first[:, 1:] = rows[:, 1:] != rows[:, :-1]
+    first &= batch.valid
     rank = np.cumsum(first, axis=1) - 1
     n_pad = rank.max() + 1
     padded = np.full((rows.shape[0], n_pad), -1)
