@@ -85,6 +85,7 @@ class GLSState:
     logdet_F: float
     llf: float
     resid_w: list            # whitened residuals per batch, (g, n)
+    gradient: list = None    # d llf / d Psi_l, filled on first use
 
 
 def marginal_cov(batch, psis):
@@ -193,6 +194,11 @@ class ProfiledLikelihood:
     # ------------------------------------------------------------------
     def psi_gradient(self, state):
         """``d llf / d Psi_l`` for every level, each ``(r_l, r_l)``."""
+        if state.gradient is None:
+            state.gradient = self._psi_gradient(state)
+        return state.gradient
+
+    def _psi_gradient(self, state):
         grads = [0.0] * len(state.psis)
         for wb, rw in zip(state.whitened, state.resid_w):
             for lev, (Y, psi) in enumerate(zip(wb.Z, state.psis)):

@@ -353,9 +353,12 @@ class MixMeta(LikelihoodModel):
         if params.size == 0:
             return np.zeros((0, 0))
         state = self._state(params)
-        hess = self._objective.hessian(state, self.psi_jacobians(params))
-        grads = self._objective.psi_gradient(state)
-        return hess + self._structure_curvature(params, grads)
+        if getattr(state, "hessian", None) is None:
+            hess = self._objective.hessian(state, self.psi_jacobians(params))
+            grads = self._objective.psi_gradient(state)
+            # states are remembered per parameter vector, so this is too
+            state.hessian = hess + self._structure_curvature(params, grads)
+        return state.hessian.copy()
 
     def _structure_curvature(self, params, psi_gradients):
         """``sum_l <dl/dPsi_l, d2Psi_l / dtheta_s dtheta_t>``."""

@@ -230,7 +230,20 @@ class PsiStructure(abc.ABC):
         -------
         ndarray, shape (dim, dim)
         """
-        return self._psi_and_jacobian(self._check_theta(theta))[0]
+        return self._evaluated(theta)[0]
+
+    def _evaluated(self, theta):
+        """``(psi, jacobian)`` at ``theta``, remembering the last one (the
+        optimiser asks for both, several times, at each point)."""
+        theta = self._check_theta(theta)
+        key = theta.tobytes()
+        last = self.__dict__.get("_last")
+        if last is None or last[0] != key:
+            psi, jac = self._psi_and_jacobian(theta)
+            psi.flags.writeable = False
+            jac.flags.writeable = False
+            last = self.__dict__["_last"] = (key, psi, jac)
+        return last[1], last[2]
 
     def jacobian(self, theta):
         """
@@ -245,7 +258,7 @@ class PsiStructure(abc.ABC):
         ndarray, shape (n_params, dim, dim)
             ``jacobian[t] = dPsi/dtheta_t``, each a full symmetric matrix.
         """
-        return self._psi_and_jacobian(self._check_theta(theta))[1]
+        return self._evaluated(theta)[1]
 
     def kinked(self):
         """

@@ -37,6 +37,7 @@ class ScalarState:
     weights: np.ndarray      # w_i
     resid: np.ndarray        # r_i
     leverage: np.ndarray = None  # x_i' F^{-1} x_i, filled on first use
+    gradient: list = None        # d llf / d psi, filled on first use
 
 
 class UnivariateLikelihood:
@@ -101,6 +102,11 @@ class UnivariateLikelihood:
         return state.leverage
 
     def psi_gradient(self, state):
+        if state.gradient is None:
+            state.gradient = self._psi_gradient(state)
+        return state.gradient
+
+    def _psi_gradient(self, state):
         w, r = state.weights, state.resid
         terms = w - (w * r) ** 2
         if self.reml:
