@@ -102,11 +102,14 @@ def _apply_blocks(D, M):
     stack ``(T, r, r)``) applied within each of the ``C`` column blocks.
     """
     r = D.shape[-1]
-    blocks = M.reshape(M.shape[:-1] + (M.shape[-1] // r, r))
+    flat = M.reshape(-1, r)
     if D.ndim == 2:
-        return (blocks @ D).reshape(M.shape)
-    stack = D.reshape((D.shape[0],) + (1,) * (blocks.ndim - 2) + (r, r))
-    return (blocks[None] @ stack).reshape((D.shape[0],) + M.shape)
+        return (flat @ D).reshape(M.shape)
+    # one matrix product for all parameters: [D_1 ... D_T] side by side
+    n_par = D.shape[0]
+    out = flat @ np.swapaxes(D, 0, 1).reshape(r, n_par * r)
+    out = out.reshape(M.shape[:-1] + (M.shape[-1] // r, n_par, r))
+    return np.moveaxis(out, -2, 0).reshape((n_par,) + M.shape)
 
 
 def whiten(batch, sigma):
@@ -251,12 +254,17 @@ class ProfiledLikelihood:
     def _second_order(self, state, psi_jacobians, observed):
         """
         Expected information, or (``observed``) the data part of the
-        observed Hessian, from the blocks ``Q_lm = Y_l' Y_m``,
-        ``K_l = Y_l' X`` and ``u_l = Y_l' r`` of each group (module
-        docstring).  For parameter ``s`` of level ``l`` with
-        ``D_s = dPsi_l / dtheta_s`` and ``A_s = Y_l (I (x) D_s) Y_l'``:
-        ``tr(A_s A_t)``, ``X' A_s X``, ``X' A_s A_t X``, ``r' A_s A_t r`` and
-        ``X' A_s r`` are all contractions of those blocks.
+        observed Hessian.
+
+        For parameter ``s`` of level ``l`` with ``D_s = dPsi_l / dtheta_s``
+        and ``A_s = Y_l (I (x) D_s) Y_l'``, every term -- ``tr(A_s A_t)``,
+        ``tr(F^-1 X' A_s A_t X)``, ``r' A_s A_t r``, ``X' A_s X`` and
+        ``X' A_s r`` -- is a bilinear form in ``(D_s, D_t)`` whose
+        coefficients are small moment tensors (``r^4`` entries) summed over
+        groups and pairs of inner groups, e.g.
+        ``tr(A_s A_t) = sum D_s[a,b] D_t[e,f] R[b,e,a,f]`` with
+        ``R = sum Q_cd[b,e] Q_cd[a,f]`` and ``Q = Y_l' Y_m``.  Each tensor is
+        one matrix product, whatever the number of parameters.
         """
         levels = [lev for lev, j in enumerate(psi_jacobians) if j.shape[0]]
         n_par = sum(psi_jacobians[lev].shape[0] for lev in levels)
@@ -267,60 +275,76 @@ class ProfiledLikelihood:
                                  for lev in levels])
         span = {lev: slice(a, b) for lev, a, b in
                 zip(levels, edges[:-1], edges[1:])}
-        cov_beta = state.cov_beta
+        D = {lev: psi_jacobians[lev] for lev in levels}
+        r = {lev: D[lev].shape[-1] for lev in levels}
         p = self.n_fixed
+        cov_beta = state.cov_beta
+        trace = {}
+        fixed = {}
+        resid = {}
+        H_moments = {lev: 0.0 for lev in levels}
+        cross_moments = {lev: 0.0 for lev in levels}
+        for wb, rw in zip(state.whitened, state.resid_w):
+            g = rw.shape[0]
+            Y = {lev: wb.Z[lev] for lev in levels}
+            C = {lev: Y[lev].shape[2] // r[lev] for lev in levels}
+            K = {lev: (np.swapaxes(Y[lev], 1, 2) @ wb.X).reshape(
+                g, C[lev], r[lev], p) for lev in levels}
+            u = {lev: (rw[:, None, :] @ Y[lev]).reshape(g, C[lev], r[lev])
+                 for lev in levels}
+            for lev in levels:
+                Kflat = K[lev].reshape(-1, r[lev] * p)
+                H_moments[lev] = H_moments[lev] + Kflat.T @ Kflat
+                cross_moments[lev] = cross_moments[lev] + \
+                    Kflat.T @ u[lev].reshape(-1, r[lev])
+            for i, l in enumerate(levels):
+                for m in levels[i:]:
+                    rl, rm, Cl, Cm = r[l], r[m], C[l], C[m]
+                    Q = (np.swapaxes(Y[l], 1, 2) @ Y[m]).reshape(
+                        g, Cl, rl, Cm, rm)
+                    # rows (g, c, d), columns (b, e): Q_cd[b, e]
+                    Qv = Q.transpose(0, 1, 3, 2, 4).reshape(-1, rl * rm)
+                    trace[l, m] = trace.get((l, m), 0.0) + Qv.T @ Qv
+                    if self.reml:
+                        P = ((K[m].reshape(g, Cm * rm, p) @ cov_beta)
+                             @ np.swapaxes(K[l].reshape(g, Cl * rl, p), 1, 2))
+                        Pv = P.reshape(g, Cm, rm, Cl, rl).transpose(
+                            0, 3, 1, 2, 4).reshape(-1, rm * rl)
+                        fixed[l, m] = fixed.get((l, m), 0.0) + Qv.T @ Pv
+                    if observed:
+                        ul = np.broadcast_to(u[l][:, :, None, :],
+                                             (g, Cl, Cm, rl)).reshape(-1, rl)
+                        um = np.broadcast_to(u[m][:, None, :, :],
+                                             (g, Cl, Cm, rm)).reshape(-1, rm)
+                        Qu = (Qv[:, :, None] * um[:, None, :]).reshape(
+                            Qv.shape[0], -1)
+                        resid[l, m] = resid.get((l, m), 0.0) + ul.T @ Qu
         H = np.zeros((n_par, p, p))
+        cross = np.zeros((n_par, p))
         fixed_cross = np.zeros((n_par, n_par))
         resid_products = np.zeros((n_par, n_par))
-        cross = np.zeros((n_par, p))
-        for wb, rw in zip(state.whitened, state.resid_w):
-            Y = {lev: wb.Z[lev] for lev in levels}
-            # D applied to K_l = Y_l' X and u_l = Y_l' r, per parameter
-            K = {lev: np.swapaxes(Y[lev], 1, 2) @ wb.X for lev in levels}
-            DK = {lev: _apply_blocks(psi_jacobians[lev],
-                                     np.swapaxes(K[lev], 1, 2)).swapaxes(2, 3)
-                  for lev in levels}
-            Du = {lev: _apply_blocks(psi_jacobians[lev],
-                                     (rw[:, None, :] @ Y[lev])[:, 0])
-                  for lev in levels}
-            for l in levels:
-                for m in levels:
-                    if m < l:
-                        continue
-                    Q = np.swapaxes(Y[l], 1, 2) @ Y[m]          # (g, a, b)
-                    DQ = _apply_blocks(psi_jacobians[l],
-                                       np.swapaxes(Q, 1, 2)).swapaxes(2, 3)
-                    QD = _apply_blocks(psi_jacobians[m], Q)
-                    # tr(A_s A_t) = sum tr(D_s Q_lm D_t Q_ml)
-                    block = (DQ.reshape(DQ.shape[0], -1)
-                             @ QD.reshape(QD.shape[0], -1).T)
-                    if self.reml:
-                        # tr(F^-1 X' A_s A_t X) = tr(F^-1 K_l' D_s Q D_t K_m)
-                        left = DK[l] @ cov_beta                  # (s,g,a,p)
-                        right = Q @ DK[m]                        # (t,g,a,p)
-                        fixed_block = (left.reshape(left.shape[0], -1)
-                                       @ right.reshape(right.shape[0], -1).T)
-                    if observed:
-                        QDu = (Q @ Du[m][..., None])[..., 0]     # (t, g, a)
-                        rp = (Du[l].reshape(Du[l].shape[0], -1)
-                              @ QDu.reshape(QDu.shape[0], -1).T)
-                    for target, value in (
-                            (info, block),
-                            (fixed_cross, fixed_block if self.reml
-                             else None),
-                            (resid_products, rp if observed else None)):
-                        if value is None:
-                            continue
-                        target[span[l], span[m]] += value
-                        if m != l:
-                            target[span[m], span[l]] += value.T
-            for lev in levels:
-                if self.reml:
-                    H[span[lev]] += np.einsum("gap,sgaq->spq", K[lev],
-                                              DK[lev])
-                if observed:
-                    cross[span[lev]] += np.einsum("gap,sga->sp", K[lev],
-                                                  Du[lev])
+        for (l, m), R in trace.items():
+            rl, rm = r[l], r[m]
+            blocks = [(info, np.einsum("sab,tef,beaf->st", D[l], D[m],
+                                       R.reshape(rl, rm, rl, rm)))]
+            if self.reml:
+                blocks.append((fixed_cross, np.einsum(
+                    "sab,tef,befa->st", D[l], D[m],
+                    fixed[l, m].reshape(rl, rm, rm, rl))))
+            if observed:
+                blocks.append((resid_products, np.einsum(
+                    "sab,tef,abef->st", D[l], D[m],
+                    resid[l, m].reshape(rl, rl, rm, rm))))
+            for target, value in blocks:
+                target[span[l], span[m]] += value
+                if m != l:
+                    target[span[m], span[l]] += value.T
+        for lev in levels:
+            rl = r[lev]
+            H[span[lev]] = np.einsum("sab,apbq->spq", D[lev],
+                                     H_moments[lev].reshape(rl, p, rl, p))
+            cross[span[lev]] = np.einsum(
+                "sab,apb->sp", D[lev], cross_moments[lev].reshape(rl, p, rl))
         if self.reml:
             J = cov_beta @ H
             info += -2.0 * fixed_cross + np.einsum("sab,tba->st", J, J)
