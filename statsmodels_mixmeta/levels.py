@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .structures import make_structure
+
 
 @dataclass(frozen=True)
 class RandomTerm:
@@ -251,3 +253,19 @@ class RandomPart:
                 else f"{level}:"
             names += [prefix + n for n in s.param_names(labels)]
         return names
+
+
+def random_part(level_names, bscov, psi_fix, k, effect_names):
+    """One Psi structure per grouping level."""
+    bscovs = per_level(bscov, level_names, "bscov")
+    fixes = per_level(psi_fix, level_names, "psi_fix")
+    structures = []
+    for name, b, fix, labels in zip(level_names, bscovs, fixes,
+                                    effect_names):
+        try:
+            structures.append(make_structure(b, len(labels), fix))
+        except ValueError as err:
+            where = "" if name is None else f" (level {name!r})"
+            raise ValueError(f"{err}{where}") from None
+    return RandomPart(level_names, structures,
+                              effect_names[:len(level_names)])

@@ -30,10 +30,11 @@ import warnings
 import numpy as np
 import pandas as pd
 from statsmodels.base.model import LikelihoodModel
-from statsmodels.tools.numdiff import approx_fprime
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from . import design as _design
+from . import inputs as _inputs
+from . import optimizer as _optimizer
 from . import estimators
 from . import formula as _formula
 from . import levels as _levels
@@ -41,7 +42,6 @@ from .batches import LongData, build_batches
 from .likelihood import ProfiledLikelihood
 from .univariate import UnivariateLikelihood
 from .results import MixMetaResults, MixMetaResultsWrapper
-from .structures import make_structure
 
 METHODS = ("reml", "ml", "fixed", "mm", "vc")
 START_PSI_SCALE = 0.001
@@ -100,8 +100,8 @@ class MixMeta(LikelihoodModel):
             raise TypeError(
                 f"MixMeta got unexpected keyword arguments {unknown}; see "
                 "help(MixMeta) for the valid ones")
-        method = _check_option("method", method, METHODS)
-        outcome_names, row_labels = _outcome_names(endog), _row_labels(endog)
+        method = _inputs.check_option("method", method, METHODS)
+        outcome_names, row_labels = _inputs.outcome_names(endog), _inputs.row_labels(endog)
         endog_arr = np.asarray(endog, dtype=float)
         n_rows = endog_arr.shape[0]
         k = 1 if endog_arr.ndim == 1 else endog_arr.shape[1]
@@ -120,8 +120,8 @@ class MixMeta(LikelihoodModel):
         if groups is None and exog_re is not None:
             raise ValueError("exog_re needs groups: the grouping levels of "
                              "its random effects")
-        group_arr, level_names = _grouping(groups, n_rows)
-        re_arrays, re_names = _random_designs(exog_re, n_rows,
+        group_arr, level_names = _inputs.grouping(groups, n_rows)
+        re_arrays, re_names = _inputs.random_designs(exog_re, n_rows,
                                               len(level_names))
         if addS is not None and S is not None:
             raise ValueError("give either S or addS, not both")
@@ -131,13 +131,13 @@ class MixMeta(LikelihoodModel):
                 f"method={method!r} is available only for single-level "
                 "models without random= (groups) or addS; use 'reml' or "
                 "'ml'")
-        S = _rows_of(S, n_rows, "S")
+        S = _inputs.rows_of(S, n_rows, "S")
         keep = _design.rows_to_keep(
             endog_arr.reshape(n_rows, -1), exog_arr, missing, row_labels,
             extra=([] if group_arr is None else [group_arr]) + re_arrays)
         # the constant is found from X'X below, not by another scan of X
         kwargs.setdefault("hasconst", False)
-        super().__init__(_take(endog, keep), _take(exog, keep),
+        super().__init__(_inputs.take(endog, keep), _inputs.take(exog, keep),
                          missing="none", **kwargs)
         self.method = method
         self.vc_adjust = vc_adjust
@@ -147,9 +147,9 @@ class MixMeta(LikelihoodModel):
         self.design = _design.build_design(
             subset(endog_arr.reshape(n_rows, -1)), exog_used,
             None if S is None else subset(S),
-            _scor_rows(Scor, n_rows, k, keep),
-            outcome_names or _default_outcome_names(k),
-            _term_names(exog, exog_used, intercept_only),
+            _inputs.scor_rows(Scor, n_rows, k, keep),
+            outcome_names or _inputs.default_outcome_names(k),
+            _inputs.term_names(exog, exog_used, intercept_only),
             subset(row_labels), known_cov_given=addS is not None)
         self.data.param_names = self.design.param_names
         y_long, X_long, row, outcome = self.design.long_format()
@@ -157,7 +157,7 @@ class MixMeta(LikelihoodModel):
         self._layout_levels(
             None if group_arr is None else subset(group_arr), level_names,
             [subset(z) for z in re_arrays], re_names, row, outcome)
-        self.random = _random_part(
+        self.random = _levels.random_part(
             [] if method == "fixed" else self.level_names,
             bscov, psi_fix, k, self.effect_names)
         self.psi_structure = (self.random.structures[0]
@@ -172,7 +172,7 @@ class MixMeta(LikelihoodModel):
                                    enumerate(self.row_groups[:n_random])),
                              row, outcome)
         self.group_cov = (None if addS is None else
-                          _added_within_cov(addS, self.outer_labels,
+                          _inputs.added_within_cov(addS, self.outer_labels,
                                             self.row_groups[0][row]))
         self.n_groups = len(self.outer_labels)
         self.nobs = float(y_long.shape[0])
@@ -254,8 +254,8 @@ class MixMeta(LikelihoodModel):
             data = data.loc[subset]
         endog, exog, spec, positions, namespace = _formula.model_frames(
             formula, data, missing=missing, eval_env=eval_env + 1)
-        S = _from_data(S, data, positions, "S")
-        Scor = _from_data(Scor, data, positions, "Scor")
+        S = _inputs.from_data(S, data, positions, "S")
+        Scor = _inputs.from_data(Scor, data, positions, "Scor")
         if random is not None:
             terms = _levels.parse_random(random)
             groups, designs = _formula.random_frames(
@@ -307,14 +307,16 @@ class MixMeta(LikelihoodModel):
         key = np.asarray(params, dtype=float).tobytes()
         state = self._memo.get(key)
         if state is None:
-            state = self._objective.evaluate(self.psis(params))
+            state = self.objective.evaluate(self.psis(params))
             if len(self._memo) >= memo_size:
                 self._memo.pop(next(iter(self._memo)))
             self._memo[key] = state
         return state
 
     @property
-    def _objective(self):
+    def objective(self):
+        """The profiled objective this model fits (built once; see
+        :meth:`profiled_likelihood`)."""
         lik = self.__dict__.get("_objective_cache")
         if lik is None:
             lik = self.profiled_likelihood()
@@ -331,14 +333,14 @@ class MixMeta(LikelihoodModel):
     def score(self, params):
         """Analytic gradient of :meth:`loglike`."""
         state = self._state(params)
-        grads = self._objective.psi_gradient(state)
+        grads = self.objective.psi_gradient(state)
         jacs = self.psi_jacobians(params)
         return np.concatenate([np.einsum("rs,trs->t", g, j)
                                for g, j in zip(grads, jacs)] or [[]])
 
     def information(self, params):
         """Expected (Fisher) information of the structure parameters."""
-        return self._objective.information(self._state(params),
+        return self.objective.information(self._state(params),
                                            self.psi_jacobians(params))
 
     def hessian(self, params):
@@ -354,8 +356,8 @@ class MixMeta(LikelihoodModel):
             return np.zeros((0, 0))
         state = self._state(params)
         if getattr(state, "hessian", None) is None:
-            hess = self._objective.hessian(state, self.psi_jacobians(params))
-            grads = self._objective.psi_gradient(state)
+            hess = self.objective.hessian(state, self.psi_jacobians(params))
+            grads = self.objective.psi_gradient(state)
             # states are remembered per parameter vector, so this is too
             state.hessian = hess + self._structure_curvature(params, grads)
         return state.hessian.copy()
@@ -377,31 +379,8 @@ class MixMeta(LikelihoodModel):
         if self.random.n_params == 0:
             return np.array([])
         if igls_iter > 0:
-            psis = self._entrywise_scoring(psis, igls_iter)
+            psis = _optimizer.entrywise_scoring(self, psis, igls_iter)
         return self.random.start(psis)
-
-    def _entrywise_scoring(self, psis, max_iter, tol=1e-3):
-        """Fisher scoring on the free entries of each free Psi, kept PSD."""
-        free = [s.n_params > 0 for s in self.random.structures]
-        bases = [symmetric_basis(p.shape[0]) if f
-                 else np.zeros((0,) + p.shape) for p, f in zip(psis, free)]
-        sizes = np.cumsum([0] + [b.shape[0] for b in bases])
-        lik = self._objective
-        for _ in range(max_iter):
-            state = lik.evaluate(tuple(psis))
-            grad = np.concatenate([
-                np.einsum("rs,trs->t", g, b)
-                for g, b in zip(lik.psi_gradient(state), bases)])
-            info = lik.information(state, bases)
-            step = np.linalg.lstsq(info, grad, rcond=1e-12)[0]
-            psis = [nearest_psd(p + np.einsum("t,trs->rs",
-                                              step[a:b], basis))
-                    if f else p
-                    for p, basis, f, a, b in zip(psis, bases, free,
-                                                 sizes[:-1], sizes[1:])]
-            if np.dot(grad, step) < tol:
-                break
-        return psis
 
     def fit(self, start_params=None, method="newton", maxiter=100,
             scoring_iter=50, igls_iter=10, disp=False, full_output=True,
@@ -455,7 +434,7 @@ class MixMeta(LikelihoodModel):
         if theta.size == 0:
             return self._results(self.psis(theta), theta,
                                  self._state(theta), True, {})
-        theta, n_scoring = self._damped_newton(theta, scoring_iter)
+        theta, n_scoring = _optimizer.damped_newton(self, theta, scoring_iter)
         theta_opt, retvals = self._optimize(theta, method, maxiter, disp,
                                             full_output, kwargs)
         if method != "bfgs" and not self._improves(theta_opt, theta,
@@ -464,8 +443,8 @@ class MixMeta(LikelihoodModel):
                                                 disp, full_output, {})
             retvals["fallback"] = "bfgs"
         retvals["scoring_iterations"] = n_scoring
-        theta_opt = self._settle_on_boundary(theta_opt)
-        converged = self._is_stationary(theta_opt)
+        theta_opt = _optimizer.settle_on_boundary(self, theta_opt)
+        converged = _optimizer.is_stationary(self, theta_opt)
         if not converged:
             warnings.warn(
                 f"the {self.method.upper()} optimiser ({method}) stopped "
@@ -503,74 +482,7 @@ class MixMeta(LikelihoodModel):
         return (bool(retvals.get("converged", False))
                 and np.isfinite(llf_opt)
                 and llf_opt >= llf_start - 1e-10 - rounding
-                and self._is_stationary(theta_opt))
-
-    def _damped_newton(self, theta, max_iter, free=None):
-        """
-        Modified Newton steps with step halving until the score is
-        stationary, over ``free`` parameters only, if given: the observed
-        Hessian with its eigenvalues replaced by minus their absolute values,
-        so every step is an ascent direction that is Newton's own where the
-        surface is concave.  Returns the last point and the number of steps.
-        """
-        free = np.ones(theta.size, dtype=bool) if free is None else free
-        llf = self.loglike(theta)
-        if not np.isfinite(llf):
-            raise ValueError(
-                "the starting Psi gives a marginal covariance that is not "
-                "positive definite; give another init_psi")
-        for iteration in range(max_iter):
-            if self._is_stationary(theta):
-                return theta, iteration
-            grad = self.score(theta)[free]
-            eigval, eigvec = np.linalg.eigh(self.hessian(theta)[np.ix_(free,
-                                                                       free)])
-            curvature = np.maximum(np.abs(eigval),
-                                   1e-8 * max(np.abs(eigval).max(), 1e-12))
-            step = eigvec @ ((eigvec.T @ grad) / curvature)
-            length = 1.0
-            while length > 1e-4:
-                trial = theta.copy()
-                trial[free] += length * step
-                llf_trial = self.loglike(trial)
-                if llf_trial >= llf:
-                    break
-                length /= 2
-            else:
-                return theta, iteration
-            theta, llf = trial, llf_trial
-        return theta, max_iter
-
-    def _is_stationary(self, theta, tol=1e-6):
-        """
-        First-order optimality: the score is negligible, except that a
-        standard deviation resting on its kinked boundary at 0 only needs
-        the likelihood not to rise when it moves away from 0.
-        """
-        grad = self.score(theta)
-        tol = tol * max(1.0, self.nobs ** 0.5)
-        at_zero = self._at_kinked_boundary(theta)
-        outward = grad[at_zero] * np.where(theta[at_zero] < 0, -1.0, 1.0)
-        return bool(np.all(np.abs(grad[~at_zero]) <= tol)
-                    and np.all(outward <= tol))
-
-    def _at_kinked_boundary(self, theta, rtol=1e-3):
-        scale = max(1.0, np.abs(theta).max()) if theta.size else 1.0
-        return self.random.kinked() & (np.abs(theta) <= rtol * scale)
-
-    def _settle_on_boundary(self, theta, max_iter=50):
-        """
-        Where an optimiser stalls beside a kinked boundary (a standard
-        deviation of hcs, har1 or cor near 0), put those parameters on the
-        boundary and finish the others by damped Newton steps.
-        """
-        at_zero = self._at_kinked_boundary(theta)
-        if not at_zero.any() or self._is_stationary(theta):
-            return theta
-        trial, _ = self._damped_newton(np.where(at_zero, 0.0, theta),
-                                       max_iter, free=~at_zero)
-        return trial if self.loglike(trial) >= self.loglike(theta) - 1e-10 \
-            else theta
+                and _optimizer.is_stationary(self, theta_opt))
 
     def _moment_estimate(self):
         d = self.design
@@ -592,219 +504,3 @@ class MixMeta(LikelihoodModel):
         exog = self.design.exog if exog is None else np.asarray(exog, float)
         k, p = self.n_outcomes, self.design.n_terms
         return exog @ np.asarray(params).reshape(k, p).T
-
-
-def _grouping(groups, n_rows):
-    """Group labels ``(n, L)``, outer to inner, and the level names."""
-    if groups is None:
-        return None, [None]
-    if isinstance(groups, pd.DataFrame):
-        names = [str(c) for c in groups.columns]
-        labels = groups.to_numpy(dtype=object)
-    elif isinstance(groups, pd.Series):
-        names = ["group" if groups.name is None else str(groups.name)]
-        labels = groups.to_numpy(dtype=object)[:, None]
-    else:
-        labels = np.asarray(groups, dtype=object)
-        labels = labels[:, None] if labels.ndim == 1 else labels
-        names = (["group"] if labels.shape[1] == 1 else
-                 [f"group{i + 1}" for i in range(labels.shape[1])])
-    if labels.shape[0] != n_rows:
-        raise ValueError(
-            f"groups must have one row per outcome row: endog has {n_rows} "
-            f"rows, groups has {labels.shape[0]}")
-    return labels, names
-
-
-def _random_designs(exog_re, n_rows, n_levels):
-    """Random-effects design ``(n, q_l)`` and term names of every level."""
-    if exog_re is None:
-        return [np.ones((n_rows, 1))] * n_levels, [["Intercept"]] * n_levels
-    items = (list(exog_re) if isinstance(exog_re, (list, tuple))
-             else [exog_re] * n_levels)
-    if len(items) != n_levels:
-        raise ValueError(
-            f"exog_re has {len(items)} designs for {n_levels} grouping "
-            "levels")
-    arrays, names = [], []
-    for z in items:
-        if isinstance(z, pd.DataFrame):
-            names.append([str(c) for c in z.columns])
-        z = np.asarray(z, dtype=float)
-        z = z[:, None] if z.ndim == 1 else z
-        if len(names) < len(arrays) + 1:
-            names.append([f"z{j + 1}" for j in range(z.shape[1])])
-        if z.shape[0] != n_rows:
-            raise ValueError(
-                f"exog_re must have one row per outcome row ({n_rows}); "
-                f"got {z.shape[0]}")
-        arrays.append(z)
-    return arrays, names
-
-
-def _random_part(level_names, bscov, psi_fix, k, effect_names):
-    """One Psi structure per grouping level."""
-    bscovs = _levels.per_level(bscov, level_names, "bscov")
-    fixes = _levels.per_level(psi_fix, level_names, "psi_fix")
-    structures = []
-    for name, b, fix, labels in zip(level_names, bscovs, fixes,
-                                    effect_names):
-        try:
-            structures.append(make_structure(b, len(labels), fix))
-        except ValueError as err:
-            where = "" if name is None else f" (level {name!r})"
-            raise ValueError(f"{err}{where}") from None
-    return _levels.RandomPart(level_names, structures,
-                              effect_names[:len(level_names)])
-
-
-def _added_within_cov(addS, outer_labels, group_of_value):
-    """
-    Validate ``addS``: one full within-group covariance per outer group,
-    keyed by group label (dict) or in sorted label order (list).
-    """
-    sizes = np.bincount(group_of_value, minlength=len(outer_labels))
-    if isinstance(addS, dict):
-        by_text = {str(key): value for key, value in addS.items()}
-        missing = [lab for lab in outer_labels
-                   if lab not in addS and str(lab) not in by_text]
-        if missing:
-            raise ValueError(
-                f"addS has no matrix for groups {missing[:5]}")
-        matrices = [addS[lab] if lab in addS else by_text[str(lab)]
-                    for lab in outer_labels]
-    else:
-        matrices = list(addS)
-        if len(matrices) != len(outer_labels):
-            raise ValueError(
-                f"addS has {len(matrices)} matrices for {len(outer_labels)} "
-                "groups (give them in sorted group order, or as a dict)")
-    out = []
-    for label, size, matrix in zip(outer_labels, sizes, matrices):
-        matrix = np.atleast_2d(np.asarray(matrix, dtype=float))
-        if matrix.shape != (size, size):
-            raise ValueError(
-                f"addS for group {label!r} is {matrix.shape[0]}x"
-                f"{matrix.shape[1]}; the group has {size} observed values, "
-                f"so it must be {size}x{size}")
-        if not np.all(np.isfinite(matrix)):
-            raise ValueError(f"addS for group {label!r} has missing values")
-        if not np.allclose(matrix, matrix.T, rtol=1e-10, atol=1e-14):
-            raise ValueError(f"addS for group {label!r} is not symmetric")
-        smallest = np.linalg.eigvalsh(matrix)[0] if size else 0.0
-        scale = max(1.0, np.abs(np.diag(matrix)).max()) if size else 1.0
-        if smallest < -1e-10 * scale:
-            raise ValueError(
-                f"addS for group {label!r} is not positive semi-definite; "
-                f"smallest eigenvalue {smallest:.6g}")
-        out.append((matrix + matrix.T) / 2)
-    return out
-
-
-def symmetric_basis(dim):
-    """``E_ab + E_ba`` (``E_aa`` on the diagonal) for the free entries."""
-    rows, cols = np.tril_indices(dim)
-    basis = np.zeros((rows.size, dim, dim))
-    basis[np.arange(rows.size), rows, cols] = 1.0
-    basis[np.arange(rows.size), cols, rows] = 1.0
-    return basis
-
-
-def nearest_psd(matrix, floor=1e-8):
-    """Symmetric matrix with eigenvalues raised to a small positive floor."""
-    matrix = (matrix + matrix.T) / 2
-    eigval, eigvec = np.linalg.eigh(matrix)
-    scale = max(np.abs(eigval).max(), 1.0)
-    eigval = np.maximum(eigval, floor * scale)
-    return (eigvec * eigval) @ eigvec.T
-
-
-def _check_option(name, value, valid):
-    if not isinstance(value, str) or value.lower() not in valid:
-        raise ValueError(
-            f"unknown {name} {value!r}; valid values are {', '.join(valid)}")
-    return value.lower()
-
-
-def _outcome_names(endog):
-    if isinstance(endog, pd.DataFrame):
-        return [str(c) for c in endog.columns]
-    if isinstance(endog, pd.Series) and endog.name is not None:
-        return [str(endog.name)]
-    return None
-
-
-def _term_names(exog, exog_used, intercept_only):
-    """Predictor names: the frame's, or statsmodels' const, x1, x2, ..."""
-    if intercept_only:
-        return ["Intercept"]
-    if isinstance(exog, pd.DataFrame):
-        return [str(c) for c in exog.columns]
-    const_idx = _design.constant_column(exog_used)
-    names, j = [], 1
-    for i in range(exog_used.shape[1]):
-        if i == const_idx:
-            names.append("const")
-        else:
-            names.append(f"x{j}")
-            j += 1
-    return names
-
-
-def _default_outcome_names(k):
-    return ["y"] if k == 1 else [f"y{j + 1}" for j in range(k)]
-
-
-def _row_labels(endog):
-    if isinstance(endog, (pd.Series, pd.DataFrame)):
-        return np.asarray(endog.index)
-    return np.arange(np.shape(endog)[0])
-
-
-def _take(arr, keep):
-    if keep.all():
-        return arr
-    if isinstance(arr, (pd.Series, pd.DataFrame)):
-        return arr.iloc[np.flatnonzero(keep)]
-    return np.asarray(arr)[keep]
-
-
-def _rows_of(S, n_rows, what):
-    if S is None:
-        return None
-    S = np.asarray(S, dtype=float)
-    if S.ndim == 0 or S.shape[0] != n_rows:
-        raise ValueError(
-            f"{what} must have one row per study: endog has {n_rows} rows, "
-            f"{what} has shape {S.shape}")
-    return S
-
-
-def _scor_rows(Scor, n_rows, k, keep):
-    """Restrict per-study correlations to the kept rows."""
-    if Scor is None or np.ndim(Scor) == 0:
-        return Scor
-    Scor = np.asarray(Scor, dtype=float)
-    n_pairs = k * (k - 1) // 2
-    per_study = Scor.ndim == 2 or (Scor.shape[0] == n_rows
-                                   and Scor.shape[0] != n_pairs)
-    if per_study:
-        if Scor.shape[0] != n_rows:
-            raise ValueError(
-                f"Scor has {Scor.shape[0]} rows; per-study correlations need "
-                f"one row per study ({n_rows})")
-        return Scor.reshape(n_rows, -1)[keep]
-    return Scor
-
-
-def _from_data(value, data, positions, what):
-    """Column(s) of ``data`` by name, or an array aligned to its rows."""
-    if value is None or np.ndim(value) == 0 and not isinstance(value, str):
-        return value
-    names = [value] if isinstance(value, str) else value
-    if all(isinstance(v, str) for v in names):
-        return _formula.columns_of(data, names, positions, what)
-    arr = np.asarray(value, dtype=float)
-    if arr.shape[0] == len(data):
-        return arr[positions]
-    return arr

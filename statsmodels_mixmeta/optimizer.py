@@ -1,0 +1,127 @@
+"""
+The optimiser stage: starting values, damped Newton steps and boundaries.
+
+The model's own ``fit`` hands the result to statsmodels' optimisers; these
+free functions take a model (anything with ``loglike``, ``score``,
+``hessian``, ``information``, ``random`` and ``nobs``) and a parameter
+vector, and own what the generic optimisers cannot know:
+
+* an IGLS-like start: Fisher scoring on the free entries of each Psi, kept
+  positive semi-definite (linear in the entries, so well conditioned even
+  where the structure's own parameters are not);
+* damped, modified Newton steps (the observed Hessian with eigenvalues made
+  negative; step halving), robust next to a singular Psi;
+* first-order optimality that accepts standard deviations resting on their
+  kinked boundary at zero (``hcs``, ``har1``, ``cor``), and the step that
+  puts them there when an optimiser stalls beside it.
+"""
+import numpy as np
+
+def symmetric_basis(dim):
+    """``E_ab + E_ba`` (``E_aa`` on the diagonal) for the free entries."""
+    rows, cols = np.tril_indices(dim)
+    basis = np.zeros((rows.size, dim, dim))
+    basis[np.arange(rows.size), rows, cols] = 1.0
+    basis[np.arange(rows.size), cols, rows] = 1.0
+    return basis
+
+
+def nearest_psd(matrix, floor=1e-8):
+    """Symmetric matrix with eigenvalues raised to a small positive floor."""
+    matrix = (matrix + matrix.T) / 2
+    eigval, eigvec = np.linalg.eigh(matrix)
+    scale = max(np.abs(eigval).max(), 1.0)
+    eigval = np.maximum(eigval, floor * scale)
+    return (eigvec * eigval) @ eigvec.T
+
+
+def entrywise_scoring(model, psis, max_iter, tol=1e-3):
+    """Fisher scoring on the free entries of each free Psi, kept PSD."""
+    free = [s.n_params > 0 for s in model.random.structures]
+    bases = [symmetric_basis(p.shape[0]) if f
+             else np.zeros((0,) + p.shape) for p, f in zip(psis, free)]
+    sizes = np.cumsum([0] + [b.shape[0] for b in bases])
+    lik = model.objective
+    for _ in range(max_iter):
+        state = lik.evaluate(tuple(psis))
+        grad = np.concatenate([
+            np.einsum("rs,trs->t", g, b)
+            for g, b in zip(lik.psi_gradient(state), bases)])
+        info = lik.information(state, bases)
+        step = np.linalg.lstsq(info, grad, rcond=1e-12)[0]
+        psis = [nearest_psd(p + np.einsum("t,trs->rs",
+                                          step[a:b], basis))
+                if f else p
+                for p, basis, f, a, b in zip(psis, bases, free,
+                                             sizes[:-1], sizes[1:])]
+        if np.dot(grad, step) < tol:
+            break
+    return psis
+
+
+def damped_newton(model, theta, max_iter, free=None):
+    """
+    Modified Newton steps with step halving until the score is
+    stationary, over ``free`` parameters only, if given: the observed
+    Hessian with its eigenvalues replaced by minus their absolute values,
+    so every step is an ascent direction that is Newton's own where the
+    surface is concave.  Returns the last point and the number of steps.
+    """
+    free = np.ones(theta.size, dtype=bool) if free is None else free
+    llf = model.loglike(theta)
+    if not np.isfinite(llf):
+        raise ValueError(
+            "the starting Psi gives a marginal covariance that is not "
+            "positive definite; give another init_psi")
+    for iteration in range(max_iter):
+        if is_stationary(model, theta):
+            return theta, iteration
+        grad = model.score(theta)[free]
+        eigval, eigvec = np.linalg.eigh(model.hessian(theta)[np.ix_(free,
+                                                                   free)])
+        curvature = np.maximum(np.abs(eigval),
+                               1e-8 * max(np.abs(eigval).max(), 1e-12))
+        step = eigvec @ ((eigvec.T @ grad) / curvature)
+        length = 1.0
+        while length > 1e-4:
+            trial = theta.copy()
+            trial[free] += length * step
+            llf_trial = model.loglike(trial)
+            if llf_trial >= llf:
+                break
+            length /= 2
+        else:
+            return theta, iteration
+        theta, llf = trial, llf_trial
+    return theta, max_iter
+
+def is_stationary(model, theta, tol=1e-6):
+    """
+    First-order optimality: the score is negligible, except that a
+    standard deviation resting on its kinked boundary at 0 only needs
+    the likelihood not to rise when it moves away from 0.
+    """
+    grad = model.score(theta)
+    tol = tol * max(1.0, model.nobs ** 0.5)
+    at_zero = at_kinked_boundary(model, theta)
+    outward = grad[at_zero] * np.where(theta[at_zero] < 0, -1.0, 1.0)
+    return bool(np.all(np.abs(grad[~at_zero]) <= tol)
+                and np.all(outward <= tol))
+
+def at_kinked_boundary(model, theta, rtol=1e-3):
+    scale = max(1.0, np.abs(theta).max()) if theta.size else 1.0
+    return model.random.kinked() & (np.abs(theta) <= rtol * scale)
+
+def settle_on_boundary(model, theta, max_iter=50):
+    """
+    Where an optimiser stalls beside a kinked boundary (a standard
+    deviation of hcs, har1 or cor near 0), put those parameters on the
+    boundary and finish the others by damped Newton steps.
+    """
+    at_zero = at_kinked_boundary(model, theta)
+    if not at_zero.any() or is_stationary(model, theta):
+        return theta
+    trial, _ = damped_newton(model, np.where(at_zero, 0.0, theta),
+                                   max_iter, free=~at_zero)
+    return trial if model.loglike(trial) >= model.loglike(theta) - 1e-10 \
+        else theta
