@@ -76,16 +76,33 @@ def model_frames(formula, data, missing="drop", eval_env=0):
         raise ValueError(
             f"missing values in predictors at rows {labels}{more}; use "
             "missing='drop' to drop them")
-    keep_na = (mgr.get_na_action("drop", types=[]) if mgr.engine == "patsy"
-               else "ignore")
-    endog = mgr.get_matrices("~ 0 + " + lhs, frame, eval_env=depth,
-                             na_action=keep_na)
     positions = np.asarray(exog.index, dtype=np.intp)
+    endog = _outcome_columns(lhs, frame)
+    if endog is None:
+        keep_na = (mgr.get_na_action("drop", types=[])
+                   if mgr.engine == "patsy" else "ignore")
+        endog = mgr.get_matrices("~ 0 + " + lhs, frame, eval_env=depth,
+                                 na_action=keep_na)
     endog = endog.iloc[positions]
     labels = data.index[positions]
     endog.index = labels
     exog.index = labels
     return endog, exog, model_spec, positions, namespace
+
+
+def _outcome_columns(lhs, frame):
+    """
+    The outcomes when the left-hand side only names numeric columns (the
+    usual case), read directly; None when it needs the formula engine
+    (transformations such as ``np.log(y)``).
+    """
+    names = [term.strip() for term in lhs.split("+")]
+    if not all(name in frame.columns for name in names):
+        return None
+    columns = frame[names]
+    if not all(np.issubdtype(dtype, np.number) for dtype in columns.dtypes):
+        return None
+    return columns.astype(float)
 
 
 def new_exog(model_spec, data, namespace=None):
