@@ -38,6 +38,9 @@ def nearest_psd(matrix, floor=1e-8):
 def entrywise_scoring(model, psis, max_iter, tol=1e-3):
     """Fisher scoring on the free entries of each free Psi, kept PSD."""
     free = [s.n_params > 0 for s in model.random.structures]
+    if len(psis) == 1 and psis[0].shape == (1, 1) and free[0]:
+        return [np.array([[_scalar_scoring(model.objective, psis[0][0, 0],
+                                           max_iter, tol)]])]
     bases = [symmetric_basis(p.shape[0]) if f
              else np.zeros((0,) + p.shape) for p, f in zip(psis, free)]
     sizes = np.cumsum([0] + [b.shape[0] for b in bases])
@@ -57,6 +60,20 @@ def entrywise_scoring(model, psis, max_iter, tol=1e-3):
         if np.dot(grad, step) < tol:
             break
     return psis
+
+
+def _scalar_scoring(lik, psi, max_iter, tol, floor=1e-8):
+    """``entrywise_scoring`` for one variance: ``psi += grad / info``."""
+    unit = np.ones((1, 1, 1))
+    for _ in range(max_iter):
+        state = lik.evaluate((np.array([[psi]]),))
+        grad = lik.psi_gradient(state)[0][0, 0]
+        info = lik.information(state, [unit])[0, 0]
+        step = grad / info if info > 0 else 0.0
+        psi = max(psi + step, floor * max(1.0, abs(psi)))
+        if grad * step < tol:
+            break
+    return psi
 
 
 def damped_newton(model, theta, max_iter, free=None):
