@@ -31,7 +31,7 @@ class Design:
     within_cov: np.ndarray     # (n, k, k); None when given per group
     outcome_names: tuple
     term_names: tuple
-    row_labels: tuple
+    row_labels: np.ndarray     # (n,), labels of the rows used
 
     @property
     def observed(self):
@@ -150,7 +150,7 @@ def build_design(endog, exog, S, Scor, outcome_names, term_names,
             f"exog has shape {exog.shape}")
     if known_cov_given:
         return Design(endog, exog, None, tuple(outcome_names),
-                      tuple(term_names), tuple(row_labels))
+                      tuple(term_names), np.asarray(row_labels))
     if S is None:
         raise ValueError(
             "S, the known within-study (co)variances, is required (or addS, "

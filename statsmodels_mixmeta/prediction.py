@@ -54,7 +54,7 @@ def new_design_rows(results, exog):
     """Predictor rows for prediction: the fit's, or rebuilt from new data."""
     model = results.model
     if exog is None:
-        return model.design.exog, list(model.design.row_labels)
+        return model.design.exog, model.design.row_labels
     spec = getattr(model.data, "model_spec", None)
     if spec is not None and isinstance(exog, (pd.DataFrame, dict)):
         frame = pd.DataFrame(exog)

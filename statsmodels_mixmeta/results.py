@@ -170,7 +170,7 @@ class MixMetaResults(LikelihoodModelResults):
 
     def _frame(self, values):
         d = self.model.design
-        return pd.DataFrame(values, index=list(d.row_labels),
+        return pd.DataFrame(values, index=d.row_labels,
                             columns=list(d.outcome_names))
 
     def get_prediction(self, exog=None, alpha=0.05):
