@@ -43,6 +43,7 @@ class GroupBatch:
     S: np.ndarray            # (g, n, n)
     Z: tuple                 # per level (g, n, r_l)
     Z_expanded: tuple        # per level (g, n, C_l * r_l)
+    same_group: tuple        # per level (g, n, n) bool, None if C_l == 1
 
     @property
     def size(self):
@@ -178,8 +179,12 @@ def build_batches(long, n_groups, within_cov=None, group_cov=None):
         expanded = tuple(
             z if codes is None else expand_by_inner_group(z, codes[index])
             for z, codes in zip(Z, long.level_codes))
+        same_group = tuple(
+            None if codes is None or zx.shape[2] == z.shape[2]
+            else codes[index][:, :, None] == codes[index][:, None, :]
+            for z, zx, codes in zip(Z, expanded, long.level_codes))
         batches.append(GroupBatch(
-            groups=groups, index=index, valid=valid,
+            groups=groups, index=index, valid=valid, same_group=same_group,
             y=np.where(valid, long.y[index], 0.0),
             X=np.where(valid[:, :, None], long.X[index], 0.0),
             S=S, Z=Z, Z_expanded=expanded))

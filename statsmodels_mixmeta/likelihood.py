@@ -91,8 +91,12 @@ class GLSState:
 def marginal_cov(batch, psis):
     """``Sigma = S + sum_l Z~_l (I (x) Psi_l) Z~_l'`` for a batch."""
     sigma = batch.S.copy()
-    for Zx, psi in zip(batch.Z_expanded, psis):
-        sigma += _apply_blocks(psi, Zx) @ np.swapaxes(Zx, 1, 2)
+    for Z, Zx, mask, psi in zip(batch.Z, batch.Z_expanded, batch.same_group,
+                                psis):
+        if mask is None:
+            sigma += _apply_blocks(psi, Zx) @ np.swapaxes(Zx, 1, 2)
+        else:   # the same, from the narrower unexpanded design
+            sigma += ((Z @ psi) @ np.swapaxes(Z, 1, 2)) * mask
     return sigma
 
 
