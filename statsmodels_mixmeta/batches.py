@@ -4,9 +4,10 @@ Stacking of independent groups into equal-size batches.
 The likelihood of the model is a sum over independent outer groups.  Each
 group ``i`` contributes a vector of ``n_i`` observed outcome values (the
 "long" format: one entry per observed outcome of each row), so the work is
-organised by group size: groups with the same ``n_i`` are stacked into 3-D
-arrays once, and every later evaluation of the likelihood works on a handful
-of stacks instead of looping over groups.
+organised by group size: groups of the same or nearby sizes are stacked into
+3-D arrays once (the shorter ones padded with values that contribute
+nothing, marked by ``valid``), and every later evaluation of the likelihood
+works on a handful of stacks instead of looping over groups.
 
 A :class:`GroupBatch` holds, for ``g`` groups of ``n`` values each,
 
@@ -18,6 +19,9 @@ A :class:`GroupBatch` holds, for ``g`` groups of ``n`` values each,
   groups inside each outer group, ``(g, n, C_l r_l)``: value ``v`` of inner
   group ``c`` has its row of ``Z`` in column block ``c`` and zeros elsewhere
   (``C = 1`` for the outer level),
+* ``same_group``: for levels with ``C > 1``, which pairs of values share a
+  level group, ``(g, n, n)``, so that ``Z~ (I (x) Psi) Z~' = (Z Psi Z') o M``
+  can be formed from the narrow design,
 
 so that the marginal covariance of the stacked groups is
 
