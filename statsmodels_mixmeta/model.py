@@ -125,6 +125,10 @@ class MixMeta(LikelihoodModel):
                                               len(level_names))
         if addS is not None and S is not None:
             raise ValueError("give either S or addS, not both")
+        if method in ("mm", "vc") and bscov != "unstr":
+            raise ValueError(
+                f"method={method!r} estimates an unstructured Psi; bscov="
+                f"{bscov!r} needs method='reml' or 'ml'")
         if method in ("mm", "vc") and (groups is not None or
                                        addS is not None):
             raise ValueError(
@@ -393,12 +397,13 @@ class MixMeta(LikelihoodModel):
         projected onto the positive semi-definite matrices (the analogue of
         R's IGLS start); the result is mapped into the chosen structure and
         refined by up to ``scoring_iter`` damped, modified Newton steps on
-        the structure parameters (see ``_damped_newton``), before handing
-        over to statsmodels' optimiser machinery (``LikelihoodModel.fit``)
-        to finish and certify the optimum.  The default finisher is Newton's
-        method with the analytic Hessian; should it end anywhere but at a
-        maximum at least as high as its start, BFGS takes over from there.  Fixed effects, method of moments
-        and variance components are computed directly.
+        the structure parameters (:func:`statsmodels_mixmeta.optimizer.
+        damped_newton`), before handing over to statsmodels' optimiser
+        machinery (``LikelihoodModel.fit``) to finish and certify the
+        optimum.  The default finisher is Newton's method with the analytic
+        Hessian; should it end anywhere but at a maximum at least as high as
+        its start, BFGS takes over from there.  Fixed effects, method of
+        moments and variance components are computed directly.
 
         Parameters
         ----------

@@ -440,3 +440,13 @@ def test_unknown_keyword_is_an_error_not_silently_ignored():
     with pytest.raises(TypeError, match="unexpected keyword"):
         smm.MixMeta(bcg.logor.values, None, S=bcg.logorvar.values,
                     randm="~ 1 | trial")
+
+
+@pytest.mark.parametrize("method", ["mm", "vc"])
+def test_moment_estimators_refuse_a_structure(method):
+    # the moment estimators give an unstructured Psi; a structure asked for
+    # must not be silently ignored
+    bcg = datasets.load_bcg()
+    with pytest.raises(ValueError, match="estimates an unstructured Psi"):
+        smf.mixmeta("logor ~ 1", data=bcg, S="logorvar", method=method,
+                    bscov="diag")
