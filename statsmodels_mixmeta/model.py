@@ -158,6 +158,14 @@ class MixMeta(LikelihoodModel):
         self.data.param_names = self.design.param_names
         y_long, X_long, row, outcome = self.design.long_format()
         _design.check_estimable(X_long, self.design.param_names)
+        if method in ("reml", "mm", "vc") and X_long.shape[0] <= \
+                X_long.shape[1]:
+            raise ValueError(
+                f"method={method!r} cannot estimate Psi from "
+                f"{X_long.shape[0]} observed values and {X_long.shape[1]} "
+                "fixed coefficients: no residual degrees of freedom are left "
+                "(the REML likelihood does not depend on Psi); use "
+                "method='fixed' or more studies")
         self._layout_levels(
             None if group_arr is None else subset(group_arr), level_names,
             [subset(z) for z in re_arrays], re_names, row, outcome)

@@ -71,8 +71,7 @@ def summarize(results, alpha=0.05):
         ``as_csv()`` the other formats.
     """
     blocks = coefficient_blocks(results, alpha)
-    psi = psi_block(results)
-    blocks += ([] if psi is None else [psi]) + [heterogeneity_block(results)]
+    blocks += psi_blocks(results) + [heterogeneity_block(results)]
     left, right = fit_items(results)
     grid = _Grid.fit(blocks, left, right)
 
@@ -132,7 +131,7 @@ def fit_items(results):
     """The ``(label, value)`` pairs of the two columns of the first table."""
     left = [("Model:", "MixMeta"),
             ("Method:", METHOD_LABELS.get(results.method, results.method)),
-            ("Psi structure:", results.bscov or "none")]
+            ("Psi structure:", _structures_text(results) or "none")]
     if results.method not in ("mm", "vc"):
         left += [("Log-likelihood:", format_number(results.llf)),
                  ("AIC:", format_number(results.aic)),
@@ -167,25 +166,31 @@ def coefficient_blocks(results, alpha):
     return blocks
 
 
-def psi_block(results):
+def psi_blocks(results):
     """
-    Psi as standard deviations and correlations (lower triangle).
+    Psi of every grouping level as standard deviations and correlations
+    (lower triangle), labelled by the level's random effects.
 
-    None for a fixed-effects model, which has no Psi.
+    Empty for a fixed-effects model, which has no Psi.
     """
     if results.method == "fixed" or not results.psis:
-        return None
-    psi = np.asarray(results.psi, dtype=float)
-    names = list(results.model.design.outcome_names)
-    sd = np.sqrt(np.clip(np.diag(psi), 0, None))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        corr = psi / np.outer(sd, sd)
-    rows = [[format_number(sd[i])]
-            + [format_number(corr[i, j]) if j < i else ""
-               for j in range(len(names) - 1)]
-            for i in range(len(names))]
-    headers = ["std dev"] + [f"corr {name}" for name in names[:-1]]
-    return _Block("Psi", names, headers, rows, "psi")
+        return []
+    random = results.model.random
+    blocks = []
+    for level, psi, names in zip(random.level_names, results.psis,
+                                 random.effect_names):
+        psi = np.asarray(psi, dtype=float)
+        sd = np.sqrt(np.clip(np.diag(psi), 0, None))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            corr = psi / np.outer(sd, sd)
+        rows = [[format_number(sd[i])]
+                + [format_number(corr[i, j]) if j < i else ""
+                   for j in range(len(names) - 1)]
+                for i in range(len(names))]
+        headers = ["std dev"] + [f"corr {name}" for name in names[:-1]]
+        title = "Psi" if random.n_levels == 1 else f"Psi {level}"
+        blocks.append(_Block(title, list(names), headers, rows, "psi"))
+    return blocks
 
 
 def heterogeneity_block(results):
@@ -199,6 +204,13 @@ def heterogeneity_block(results):
                   rows, "heterogeneity")
 
 
+def _structures_text(results):
+    """The Psi structure of each level, outer to inner, e.g. 'unstr/fixed'."""
+    if results.method == "fixed":
+        return ""
+    return "/".join(s.name for s in results.model.random.structures)
+
+
 def notes(results):
     """The notes printed under the tables."""
     out = []
@@ -210,10 +222,13 @@ def notes(results):
         out.append("Fixed-effects model: there is no random effect "
                    "(Psi = 0).")
     else:
-        label = STRUCTURE_LABELS.get(results.bscov, results.bscov)
+        random = results.model.random
+        described = ", ".join(
+            ("" if random.n_levels == 1 else f"{level}: ")
+            + f"{s.name} ({STRUCTURE_LABELS.get(s.name, s.name)})"
+            for level, s in zip(random.level_names, random.structures))
         out.append(f"Psi: between-study (co)variance, structure "
-                   f"{results.bscov} ({label}), as standard deviations and "
-                   "correlations.")
+                   f"{described}, as standard deviations and correlations.")
     if results.method in ("mm", "vc"):
         out.append(f"{METHOD_LABELS[results.method]} maximises no "
                    "likelihood: no log-likelihood, AIC or BIC.")

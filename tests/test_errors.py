@@ -450,3 +450,20 @@ def test_moment_estimators_refuse_a_structure(method):
     with pytest.raises(ValueError, match="estimates an unstructured Psi"):
         smf.mixmeta("logor ~ 1", data=bcg, S="logorvar", method=method,
                     bscov="diag")
+
+
+@pytest.mark.parametrize("method", ["reml", "mm", "vc"])
+def test_no_residual_degrees_of_freedom_for_psi(method):
+    # one study and an intercept: the REML likelihood is flat in Psi, so any
+    # value would be an "optimum"; refuse instead of returning the start
+    one = datasets.load_bcg().iloc[:1]
+    with pytest.raises(ValueError, match="no residual degrees of freedom"):
+        smf.mixmeta("logor ~ 1", data=one, S="logorvar", method=method)
+
+
+def test_ml_with_as_many_values_as_coefficients_puts_psi_at_zero():
+    one = datasets.load_bcg().iloc[:1]
+    res = smf.mixmeta("logor ~ 1", data=one, S="logorvar",
+                      method="ml").fit()
+    assert res.psi.values[0, 0] < 1e-12
+    assert res.params.iloc[0] == pytest.approx(one.logor.iloc[0])

@@ -17,7 +17,7 @@ from statsmodels.iolib.summary import Summary
 
 import statsmodels.formula.api as smf
 from reference_cases import EARLY_STOP_CASES, case
-from reference_models import SINGLE_LEVEL
+from reference_models import MULTILEVEL, SINGLE_LEVEL
 from statsmodels_mixmeta import datasets
 from statsmodels_mixmeta.summary import format_number, format_pvalue
 
@@ -347,3 +347,21 @@ def test_format_pvalue():
     assert format_pvalue(1e-24) == "0.000"
     assert format_pvalue(0.00882792) == "0.009"
     assert format_pvalue(np.nan) == "nan"
+
+
+def test_multilevel_summary_shows_psi_of_every_level():
+    """school 2-level REML: one Psi block per level with R's standard
+    deviations, and the structures of both levels named."""
+    ref = case("school_reml_2level")
+    text = str(MULTILEVEL["school_reml_2level"]().fit().summary())
+    assert "Psi district" in text and "Psi study" in text
+    for level in ("district", "study"):
+        sd = float(np.sqrt(np.asarray(ref.psi[level])[0, 0]))
+        assert f"{sd:.4f}" in text
+    assert "unstr/unstr" in text
+
+
+def test_summary_of_a_level_fixed_at_zero():
+    text = str(MULTILEVEL["gliomas_cs_fixed0"]().fit().summary())
+    assert "unstr/fixed" in text
+    assert "unit: fixed" in text
