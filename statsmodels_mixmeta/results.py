@@ -223,10 +223,14 @@ class MixMetaResults(LikelihoodModelResults):
         Predicted random effects of each group.
 
         A DataFrame (groups by random effects) for a model with one level; a
-        dict of them keyed by grouping factor, outer to inner, for several.
-        Inner groups are labelled by the labels of all levels up to theirs.
+        dict of them keyed by grouping factor, outer to inner, for several;
+        an empty DataFrame for a fixed-effects model, which has none.  Inner
+        groups are labelled by the labels of all levels up to theirs.
         """
         model = self.model
+        if model.random.n_levels == 0:
+            return pd.DataFrame(columns=list(model.design.outcome_names),
+                                dtype=float)
         frames = []
         for lev, effects in enumerate(prediction.random_effects(self)):
             codes = model.row_groups[lev]

@@ -623,3 +623,14 @@ def test_fit_does_not_change_the_model(berkey_reml):
     with pytest.warns(ConvergenceWarning):
         model.fit(maxiter=1, scoring_iter=0, igls_iter=0)
     assert_same_fit(model.fit(), best)
+
+
+def test_fixed_effects_model_has_no_random_effects():
+    bcg = datasets.load_bcg()
+    res = smf.mixmeta("logor ~ ablat", data=bcg, S="logorvar",
+                      method="fixed").fit()
+    effects = res.random_effects()
+    assert isinstance(effects, pd.DataFrame) and effects.empty
+    # its BLUPs are the fitted values
+    np.testing.assert_allclose(res.blup().values, res.fittedvalues.values,
+                               rtol=1e-12)
