@@ -222,8 +222,11 @@ class RandomPart:
 
     def kinked(self):
         """Parameters with a kink at 0 (see ``PsiStructure.kinked``)."""
-        parts = [s.kinked() for s in self.structures]
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+        if "_kinked" not in self.__dict__:
+            parts = [s.kinked() for s in self.structures]
+            self.__dict__["_kinked"] = (np.concatenate(parts) if parts
+                                        else np.zeros(0, dtype=bool))
+        return self.__dict__["_kinked"]
 
     def initial_psis(self, init_psi, scale):
         """``init_psi`` of every level (default ``scale * I``); fixed

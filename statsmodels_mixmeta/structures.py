@@ -171,6 +171,7 @@ class PsiStructure(abc.ABC):
                 f"bscov='{self.name}' needs at least {self.min_dim} random "
                 f"effects; got a {self.dim}×{self.dim} Ψ")
         self.psi_fix = self._validate_psi_fix(psi_fix)
+        self._set_square_scale()
 
     def _validate_psi_fix(self, psi_fix):
         """Check ``psi_fix`` against ``psi_fix_kind``; return it validated."""
@@ -199,6 +200,14 @@ class PsiStructure(abc.ABC):
                                "definite)",
                 "psd": "symmetric positive semi-definite matrix (a scalar "
                        "if dim is 1)"}[self.psi_fix_kind]
+
+    def _set_square_scale(self):
+        """``scale`` when Psi is 1 x 1 and equal to ``scale * theta**2``."""
+        if self.dim == 1 and self.n_params == 1 and self.name in (
+                "unstr", "diag", "id", "prop", "cor"):
+            fix = 1.0 if self.psi_fix is None or self.name == "cor" \
+                else float(np.asarray(self.psi_fix).reshape(-1)[0])
+            self._square_scale = fix
 
     def __repr__(self):
         return f"{type(self).__name__}(dim={self.dim})"
@@ -232,18 +241,29 @@ class PsiStructure(abc.ABC):
         """
         return self._evaluated(theta)[0]
 
+    # A 1 x 1 Psi that is ``scale * theta**2`` (set by the structures for
+    # which that holds) skips the general computation.
+    _square_scale = None
+
     def _evaluated(self, theta):
         """``(psi, jacobian)`` at ``theta``, remembering the last one (the
         optimiser asks for both, several times, at each point)."""
-        theta = self._check_theta(theta)
+        theta = np.asarray(theta, dtype=float).reshape(-1)
         key = theta.tobytes()
         last = self.__dict__.get("_last")
-        if last is None or last[0] != key:
+        if last is not None and last[0] == key:
+            return last[1], last[2]
+        theta = self._check_theta(theta)
+        if self._square_scale is not None:
+            t = theta[0]
+            psi = np.array([[self._square_scale * t * t]])
+            jac = np.array([[[2.0 * self._square_scale * t]]])
+        else:
             psi, jac = self._psi_and_jacobian(theta)
-            psi.flags.writeable = False
-            jac.flags.writeable = False
-            last = self.__dict__["_last"] = (key, psi, jac)
-        return last[1], last[2]
+        psi.flags.writeable = False
+        jac.flags.writeable = False
+        self.__dict__["_last"] = (key, psi, jac)
+        return psi, jac
 
     def jacobian(self, theta):
         """

@@ -67,20 +67,27 @@ class UnivariateLikelihood:
     def evaluate(self, psis):
         sigma = (self.variance if self.z2 is None
                  else self.variance + self.z2 * psis[0][0, 0])
-        if not np.all(sigma > 0):
+        if not sigma.min() > 0:
             raise np.linalg.LinAlgError("marginal variance is not positive")
         w = 1.0 / sigma
         Xw = np.multiply(self.X, w[:, None], out=self._work)
-        chol = np.linalg.cholesky(Xw.T @ self.X)
-        inv_chol = np.linalg.inv(chol)
-        cov_beta = inv_chol.T @ inv_chol
+        F = Xw.T @ self.X
+        if self.n_fixed == 1:      # one coefficient: scalar algebra
+            if not F[0, 0] > 0:
+                raise np.linalg.LinAlgError("X'WX is not positive definite")
+            cov_beta = 1.0 / F
+            logdet_F = np.log(F[0, 0])
+        else:
+            chol = np.linalg.cholesky(F)
+            inv_chol = np.linalg.inv(chol)
+            cov_beta = inv_chol.T @ inv_chol
+            logdet_F = 2.0 * np.log(np.diag(chol)).sum()
         beta = cov_beta @ (Xw.T @ self.y)
         resid = self.y - self.X @ beta
         quad = np.dot(w * resid, resid)
         logdet = -np.log(w).sum()
         N, p = self.n_values, self.n_fixed
         if self.reml:
-            logdet_F = 2.0 * np.log(np.diag(chol)).sum()
             llf = (-0.5 * (N - p) * LOG_2PI + 0.5 * self.logdet_xtx
                    - 0.5 * logdet_F - 0.5 * logdet - 0.5 * quad)
         else:
