@@ -441,6 +441,9 @@ def within_cov_from_input(S, k, Scor=None, row_labels=None):
             else f"S has shape {S.shape}"
         )
         raise ValueError(f"{received}; {_valid_forms(k)}")
+    if k == 1 and is_variances and Scor is None:
+        # one outcome: the variances are the 1 x 1 matrices themselves
+        return S.reshape(-1, 1, 1).copy()
     if Scor is not None and not is_variances:
         form = "full (n, k, k) matrices" if is_full else "vech columns"
         raise ValueError(
