@@ -10,12 +10,24 @@ For outer groups ``i`` (in a standard meta-analysis, each study),
     b_i \\sim N(0, \\Psi), \\qquad \\epsilon_i \\sim N(0, S_i),
 
 with ``S_i`` known.  With ``k`` outcomes, ``X_i = x_i' \\otimes I_k`` (each
-outcome has its own coefficients, ordered outcome-major) and ``Z_i = I_k``
-restricted to the observed outcomes.  ``Psi`` has one of the structures of
-:mod:`statsmodels_mixmeta.structures`.
+outcome has its own coefficients, ordered outcome-major).  Without
+``random=`` every row is its own group and ``Z_i = I_k`` restricted to the
+observed outcomes.  With ``random=`` (or ``groups``/``exog_re``) the rows are
+nested in grouping levels, outer to inner, each with its own random
+predictors and ``Psi_l``, and
+
+.. math::
+
+    \\Sigma_i = S_i + \\sum_l \\mathrm{blockdiag}_j (Z_{ijl} \\Psi_l Z_{ijl}'),
+
+``j`` running over the level-``l`` groups inside outer group ``i``; ``S_i``
+is block-diagonal over rows, or given whole per group (``addS``).  Each
+``Psi_l`` has one of the structures of :mod:`statsmodels_mixmeta.structures`
+(:mod:`statsmodels_mixmeta.levels` parses ``random=`` and keeps the
+levels' parameters together).
 
 The model's parameters, as seen by statsmodels' optimisers, are the
-structure parameters ``theta`` of ``Psi``: ``loglike(theta)`` is the
+structure parameters ``theta`` of the Psi's: ``loglike(theta)`` is the
 (restricted) log-likelihood with the fixed effects profiled out by GLS
 (:mod:`statsmodels_mixmeta.likelihood`).  The fitted results report the fixed
 effects as ``params``, as R's mixmeta does.
@@ -69,13 +81,16 @@ class MixMeta(LikelihoodModel):
         Estimator: restricted or full maximum likelihood, fixed effects,
         multivariate method of moments (Jackson, White & Riley 2013) or
         variance components.
-    bscov : str
+    bscov : str, list or dict
         Structure of ``Psi``: "unstr", "diag", "id", "cs", "hcs", "ar1",
-        "har1", "prop", "cor" or "fixed".
-    psi_fix : array_like, optional
-        The known matrix of the "prop", "cor" and "fixed" structures.
-    init_psi : array_like, optional
-        Starting value of ``Psi`` for ML/REML (default ``0.001 I``).
+        "har1", "prop", "cor" or "fixed"; one for all grouping levels, a
+        list in level order, or a dict keyed by level.
+    psi_fix : array_like, list or dict, optional
+        The known matrix of the "prop", "cor" and "fixed" structures (per
+        level as ``bscov``).
+    init_psi : array_like, list or dict, optional
+        Starting value of ``Psi`` for ML/REML (default ``0.001 I``; per
+        level as ``bscov``).
     Scor : float or array_like, optional
         Within-study correlations when ``S`` gives variances only: a scalar,
         ``k(k-1)/2`` values, or one row per study.
@@ -85,6 +100,17 @@ class MixMeta(LikelihoodModel):
         missing are always kept.
     vc_adjust : bool
         For ``method="vc"``, standardise residuals by their leverage.
+    groups : array_like or DataFrame, optional
+        Grouping labels ``(n,)`` or ``(n, L)``, outer level first; the
+        columns of a DataFrame name the levels.  Inner groups are defined
+        within outer groups.  Without it every row is its own group.
+    exog_re : array_like or list, optional
+        Random predictors: one ``(n, q)`` array for all levels, or one per
+        level; the default is a random intercept at each level.
+    addS : dict or list, optional
+        Known within-group covariance, one full matrix per outer group
+        (keyed by group label, or in sorted label order) covering the
+        group's observed values in row order; used instead of ``S``.
     **kwargs
         Passed to statsmodels' ``Model`` (``formula``, ``model_spec``, ...).
     """
