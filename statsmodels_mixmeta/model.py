@@ -416,6 +416,10 @@ class MixMeta(LikelihoodModel):
         psis = self.random.initial_psis(self.init_psi, START_PSI_SCALE)
         if self.random.n_params == 0:
             return np.array([])
+        structures = self.random.structures
+        if igls_iter > 0 and len(structures) == 1 and \
+                structures[0]._square_scale is not None:
+            return _optimizer.scalar_start(self, psis[0][0, 0], igls_iter)
         if igls_iter > 0:
             psis = _optimizer.entrywise_scoring(self, psis, igls_iter)
         return self.random.start(psis)

@@ -38,9 +38,6 @@ def nearest_psd(matrix, floor=1e-8):
 def entrywise_scoring(model, psis, max_iter, tol=1e-3):
     """Fisher scoring on the free entries of each free Psi, kept PSD."""
     free = [s.n_params > 0 for s in model.random.structures]
-    if len(psis) == 1 and psis[0].shape == (1, 1) and free[0]:
-        return [np.array([[_scalar_scoring(model.objective, psis[0][0, 0],
-                                           max_iter, tol)]])]
     bases = [symmetric_basis(p.shape[0]) if f
              else np.zeros((0,) + p.shape) for p, f in zip(psis, free)]
     sizes = np.cumsum([0] + [b.shape[0] for b in bases])
@@ -62,18 +59,26 @@ def entrywise_scoring(model, psis, max_iter, tol=1e-3):
     return psis
 
 
-def _scalar_scoring(lik, psi, max_iter, tol, floor=1e-8):
-    """``entrywise_scoring`` for one variance: ``psi += grad / info``."""
-    unit = np.ones((1, 1, 1))
+def scalar_start(model, psi, max_iter, tol=1e-3, floor=1e-8):
+    """
+    ``entrywise_scoring`` for a single variance ``psi = c theta**2``, run
+    through the model's own (memoised) score and information, so that the
+    point returned has already been evaluated for the stages after it.
+
+    The Fisher-scoring step in ``psi`` is ``g_theta 2 c theta / I_theta``
+    and its expected gain ``g_theta**2 / I_theta``, as in ``psi`` itself.
+    """
+    scale = model.random.structures[0]._square_scale
+    theta = np.array([np.sqrt(max(psi, floor) / scale)])
     for _ in range(max_iter):
-        state = lik.evaluate((np.array([[psi]]),))
-        grad = lik.psi_gradient(state)[0][0, 0]
-        info = lik.information(state, [unit])[0, 0]
-        step = grad / info if info > 0 else 0.0
-        psi = max(psi + step, floor * max(1.0, abs(psi)))
-        if grad * step < tol:
+        grad = model.score(theta)[0]
+        info = model.information(theta)[0, 0]
+        if not info > 0 or grad * grad / info < tol:
             break
-    return psi
+        psi = scale * theta[0] ** 2 + grad * 2 * scale * theta[0] / info
+        theta = np.array([np.sqrt(max(psi, floor * max(1.0, abs(psi)))
+                                  / scale)])
+    return theta
 
 
 def damped_newton(model, theta, max_iter, free=None):
