@@ -340,6 +340,14 @@ class MixMeta(LikelihoodModel):
                 reml)
         return ProfiledLikelihood(self._batches, reml)
 
+    def gls_state(self, params):
+        """
+        The GLS fit at structure parameters ``params``: ``beta``,
+        ``cov_beta``, ``llf`` and what the derivatives need (remembered for
+        the last few parameter vectors evaluated).
+        """
+        return self._state(params)
+
     def _state(self, params, memo_size=4):
         """GLS state at ``params``, remembering the last few evaluated."""
         key = np.asarray(params, dtype=float).tobytes()

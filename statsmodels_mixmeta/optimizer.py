@@ -61,21 +61,22 @@ def entrywise_scoring(model, psis, max_iter, tol=1e-3):
 
 def scalar_start(model, psi, max_iter, tol=1e-3, floor=1e-8):
     """
-    ``entrywise_scoring`` for a single variance ``psi = c theta**2``, run
-    through the model's own (memoised) score and information, so that the
-    point returned has already been evaluated for the stages after it.
-
-    The Fisher-scoring step in ``psi`` is ``g_theta 2 c theta / I_theta``
-    and its expected gain ``g_theta**2 / I_theta``, as in ``psi`` itself.
+    ``entrywise_scoring`` for a single variance ``psi = c theta**2``
+    (``psi += grad / info``), evaluated at the model's memoised states of
+    ``theta``, so that the point returned has already been evaluated for
+    the stages after it.
     """
     scale = model.random.structures[0]._square_scale
+    lik = model.objective
+    unit = np.ones((1, 1, 1))
     theta = np.array([np.sqrt(max(psi, floor) / scale)])
     for _ in range(max_iter):
-        grad = model.score(theta)[0]
-        info = model.information(theta)[0, 0]
+        state = model.gls_state(theta)
+        grad = lik.psi_gradient(state)[0][0, 0]
+        info = lik.information(state, [unit])[0, 0]
         if not info > 0 or grad * grad / info < tol:
             break
-        psi = scale * theta[0] ** 2 + grad * 2 * scale * theta[0] / info
+        psi = state.psis[0][0, 0] + grad / info
         theta = np.array([np.sqrt(max(psi, floor * max(1.0, abs(psi)))
                                   / scale)])
     return theta
