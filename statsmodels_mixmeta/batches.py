@@ -225,11 +225,3 @@ def _block_diagonal_rows(within_cov, rows, outcomes):
     if rows.shape[1] > 1:
         cov = np.where(rows[:, :, None] == rows[:, None, :], cov, 0.0)
     return cov
-
-
-def scatter(batches, values, n_values):
-    """Put per-value results of each batch, ``(g, n)``, back in long order."""
-    out = np.empty(n_values)
-    for batch, value in zip(batches, values):
-        out[batch.index] = value
-    return out

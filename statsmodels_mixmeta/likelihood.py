@@ -86,6 +86,7 @@ class GLSState:
     llf: float
     resid_w: list            # whitened residuals per batch, (g, n)
     gradient: list = None    # d llf / d Psi_l, filled on first use
+    hessian: np.ndarray = None   # in theta, filled by the model on first use
 
 
 def marginal_cov(batch, psis):

@@ -401,7 +401,7 @@ class MixMeta(LikelihoodModel):
         if params.size == 0:
             return np.zeros((0, 0))
         state = self._state(params)
-        if getattr(state, "hessian", None) is None:
+        if state.hessian is None:
             hess = self.objective.hessian(state, self.psi_jacobians(params))
             grads = self.objective.psi_gradient(state)
             # states are remembered per parameter vector, so this is too

@@ -38,6 +38,7 @@ class ScalarState:
     resid: np.ndarray        # r_i
     leverage: np.ndarray = None  # x_i' F^{-1} x_i, filled on first use
     gradient: list = None        # d llf / d psi, filled on first use
+    hessian: np.ndarray = None   # in theta, filled by the model on first use
 
 
 class UnivariateLikelihood:
