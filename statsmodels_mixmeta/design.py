@@ -162,9 +162,8 @@ def build_design(endog, exog, S, Scor, outcome_names, term_names,
             f"{within_cov.shape[0]}")
     check_within_cov(within_cov, ~np.isnan(endog), row_labels=row_labels,
                      outcome_labels=outcome_names)
-    design = Design(endog, exog, within_cov, tuple(outcome_names),
-                    tuple(term_names), tuple(row_labels))
-    return design
+    return Design(endog, exog, within_cov, tuple(outcome_names),
+                  tuple(term_names), np.asarray(row_labels))
 
 
 def constant_column(exog):
