@@ -412,6 +412,13 @@ class MixMeta(LikelihoodModel):
         """``sum_l <dl/dPsi_l, d2Psi_l / dtheta_s dtheta_t>``."""
         return self.random.curvature(params, psi_gradients)
 
+    @property
+    def _single_variance(self):
+        """Psi is one variance, ``c theta**2`` (a 1 x 1 structure)."""
+        structures = self.random.structures
+        return (len(structures) == 1
+                and structures[0]._square_scale is not None)
+
     # ------------------------------------------------------------------
     def start_params(self, igls_iter=10):
         """
@@ -424,9 +431,7 @@ class MixMeta(LikelihoodModel):
         psis = self.random.initial_psis(self.init_psi, START_PSI_SCALE)
         if self.random.n_params == 0:
             return np.array([])
-        structures = self.random.structures
-        if igls_iter > 0 and len(structures) == 1 and \
-                structures[0]._square_scale is not None:
+        if igls_iter > 0 and self._single_variance:
             return _optimizer.scalar_start(self, psis[0][0, 0], igls_iter)
         if igls_iter > 0:
             psis = _optimizer.entrywise_scoring(self, psis, igls_iter)
@@ -485,7 +490,12 @@ class MixMeta(LikelihoodModel):
         if theta.size == 0:
             return self._results(self.psis(theta), theta,
                                  self._state(theta), True, {})
-        theta, n_scoring = _optimizer.damped_newton(self, theta, scoring_iter)
+        if self._single_variance:
+            theta, n_scoring = _optimizer.variance_newton(self, theta,
+                                                          scoring_iter)
+        else:
+            theta, n_scoring = _optimizer.damped_newton(self, theta,
+                                                        scoring_iter)
         theta_opt, retvals = self._optimize(theta, method, maxiter, disp,
                                             full_output, kwargs)
         if method != "bfgs" and not self._improves(theta_opt, theta,

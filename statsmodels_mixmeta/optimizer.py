@@ -82,6 +82,48 @@ def scalar_start(model, psi, max_iter, tol=1e-3, floor=1e-8):
     return theta
 
 
+def variance_newton(model, theta, max_iter, rtol=1e-5):
+    """
+    Newton's method for a single variance ``psi = c theta**2 >= 0``, in
+    ``psi``: the observed curvature where the likelihood is concave in
+    ``psi`` (Fisher's information elsewhere), steps halved until the
+    likelihood does not fall, clipped at ``psi = 0``.  Stops after a
+    Newton step that changes ``psi`` by less than ``rtol`` relatively (its
+    convergence being quadratic, the point is then exact to about
+    ``rtol**2``, for the finishing optimiser to certify), or at
+    ``psi = 0`` when the likelihood falls from there.  Every point is the
+    model's memoised state, so the stages after it reuse the last one.
+    Returns the last point and the number of steps.
+    """
+    scale = model.random.structures[0]._square_scale
+    lik = model.objective
+    unit = np.ones((1, 1, 1))
+    state = model.gls_state(theta)
+    for iteration in range(max_iter):
+        psi = state.psis[0][0, 0]
+        grad = lik.psi_gradient(state)[0][0, 0]
+        if psi <= 0 and grad <= 0:
+            return theta, iteration
+        curvature = -lik.hessian(state, [unit])[0, 0]
+        if not curvature > 0:
+            curvature = lik.information(state, [unit])[0, 0]
+        if not curvature > 0:
+            return theta, iteration
+        target = max(psi + grad / curvature, 0.0)
+        for _ in range(40):
+            trial = np.array([np.sqrt(target / scale)])
+            trial_state = model.gls_state(trial)
+            if trial_state.llf >= state.llf - 1e-12 * abs(state.llf):
+                break
+            target = (psi + target) / 2
+        else:
+            return theta, iteration
+        theta, state = trial, trial_state
+        if abs(target - psi) <= rtol * max(target, psi):
+            return theta, iteration + 1
+    return theta, max_iter
+
+
 def damped_newton(model, theta, max_iter, free=None):
     """
     Modified Newton steps with step halving until the score is

@@ -1,22 +1,27 @@
-"""
+r"""
 Fully vectorised profiled likelihood for one outcome and one value per group.
 
 The special case of :mod:`statsmodels_mixmeta.likelihood` where every group
 holds a single value (the standard univariate meta-analysis or
 meta-regression): ``Sigma_i = v_i + z_i^2 psi`` is a scalar, so every
 quantity is a sum over a 1-D array and no factorisation is needed.  With
-``w_i = 1 / Sigma_i``, ``F = X' W X``, ``h_i = x_i' F^{-1} x_i`` and GLS
-residuals ``r_i``,
+``w_i = 1 / Sigma_i``, ``F = X' W X``, GLS residuals ``r_i`` and the
+weighted cross products ``M_a = X' diag(z^2a w^(a+1)) X``,
 
 .. math::
 
-    \\partial \\ell / \\partial \\psi = -\\tfrac12 \\sum_i z_i^2
-        (w_i - w_i^2 r_i^2 \\; [- w_i^2 h_i]_{REML})
+    \partial \ell / \partial \psi = -\tfrac12 \big[\sum_i z_i^2 w_i
+        - \sum_i z_i^2 w_i^2 r_i^2 \; [- \operatorname{tr}(F^{-1} M_1)]
+        _{REML}\big]
 
-    I(\\psi) = \\tfrac12 \\big[\\sum_i w_i^2 z_i^4
-        \\; [- 2 \\sum_i w_i^3 z_i^4 h_i
-        + \\operatorname{tr}((F^{-1} M)^2)]_{REML}\\big],
-        \\qquad M = \\sum_i w_i^2 z_i^2 x_i x_i'.
+    I(\psi) = \tfrac12 \big[\sum_i z_i^4 w_i^2
+        \; [- 2 \operatorname{tr}(F^{-1} M_2)
+        + \operatorname{tr}((F^{-1} M_1)^2)]_{REML}\big].
+
+(``tr(F^{-1} M_a)`` is the sum over values of the leverage
+``x_i' F^{-1} x_i`` times the weights, without forming the leverages.)
+The design is kept column-major, so that weighting it and every product
+with it runs along contiguous columns.
 
 The state it returns has the fields of
 :class:`statsmodels_mixmeta.likelihood.GLSState` that the model uses
@@ -36,8 +41,8 @@ class ScalarState:
     llf: float
     weights: np.ndarray      # w_i
     resid: np.ndarray        # r_i
-    leverage: np.ndarray = None  # x_i' F^{-1} x_i, filled on first use
-    gradient: list = None        # d llf / d psi, filled on first use
+    products: dict = None    # M_a by power a, filled on first use
+    gradient: list = None    # d llf / d psi, filled on first use
     hessian: np.ndarray = None   # in theta, filled by the model on first use
 
 
@@ -52,27 +57,47 @@ class UnivariateLikelihood:
     z : ndarray or None
         Random-effect design ``(N,)``; ``None`` for no random effect.
     reml : bool
+    xtx : ndarray, optional
+        ``X'X``, when the caller has it already (REML needs its
+        determinant).
     """
 
-    def __init__(self, y, X, variance, z, reml):
-        self.y, self.X, self.variance = y, X, variance
-        self.z2 = None if z is None else z * z
-        self.reml = reml
+    def __init__(self, y, X, variance, z, reml, xtx=None):
+        self.y, self.variance = y, variance
+        self.X = np.asfortranarray(X, dtype=float)
         self.n_values, self.n_fixed = X.shape
+        self.z2 = None if z is None else z * z
+        # z = 1 (a random intercept) multiplies by nothing
+        self._unit_z = self.z2 is not None and bool(np.all(self.z2 == 1.0))
+        self.reml = reml
         # reused (N, p) work array: fresh temporaries of that size cost
         # page faults on every evaluation of a large meta-regression
-        self._work = np.empty_like(X, dtype=float)
+        self._work = np.empty_like(self.X)
         if reml:
-            self.logdet_xtx = np.linalg.slogdet(X.T @ X)[1]
+            if xtx is None:
+                xtx = self.X.T @ self.X
+            self.logdet_xtx = np.linalg.slogdet(xtx)[1]
+
+    def _z2_times(self, values):
+        """``z_i^2 * values``."""
+        return values if self._unit_z else self.z2 * values
+
+    def _cross(self, weights):
+        """``X' diag(weights) X``."""
+        if self.n_fixed == 1:
+            x = self.X[:, 0]
+            return np.array([[np.dot(x * weights, x)]])
+        Xw = np.multiply(self.X, weights[:, None], out=self._work)
+        return Xw.T @ self.X
 
     def evaluate(self, psis):
         sigma = (self.variance if self.z2 is None
-                 else self.variance + self.z2 * psis[0][0, 0])
+                 else self.variance + self._z2_times(psis[0][0, 0]))
         if not sigma.min() > 0:
             raise np.linalg.LinAlgError("marginal variance is not positive")
         w = 1.0 / sigma
-        Xw = np.multiply(self.X, w[:, None], out=self._work)
-        F = Xw.T @ self.X
+        F = self._cross(w)
+        Xwy = self.X.T @ (w * self.y)
         if self.n_fixed == 1:      # one coefficient: scalar algebra
             if not F[0, 0] > 0:
                 raise np.linalg.LinAlgError("X'WX is not positive definite")
@@ -83,10 +108,10 @@ class UnivariateLikelihood:
             inv_chol = np.linalg.inv(chol)
             cov_beta = inv_chol.T @ inv_chol
             logdet_F = 2.0 * np.log(np.diag(chol)).sum()
-        beta = cov_beta @ (Xw.T @ self.y)
+        beta = cov_beta @ Xwy
         resid = self.y - self.X @ beta
         quad = np.dot(w * resid, resid)
-        logdet = -np.log(w).sum()
+        logdet = np.log(sigma).sum()
         N, p = self.n_values, self.n_fixed
         if self.reml:
             llf = (-0.5 * (N - p) * LOG_2PI + 0.5 * self.logdet_xtx
@@ -98,16 +123,22 @@ class UnivariateLikelihood:
     def loglike(self, psis):
         return self.evaluate(psis).llf
 
-    def _weighted_cross_product(self, weights):
-        """``X' diag(weights) X``."""
-        return np.multiply(self.X, weights[:, None], out=self._work).T @ self.X
+    def _product(self, state, power):
+        """``M_power = X' diag(z^(2 power) w^(power + 1)) X`` (cached)."""
+        if state.products is None:
+            state.products = {}
+        product = state.products.get(power)
+        if product is None:
+            w = state.weights
+            weights = self._z2_times(w * w) if power == 1 else \
+                self._z2_times(self._z2_times(w * w * w))
+            product = state.products[power] = self._cross(weights)
+        return product
 
-    def _leverage(self, state):
-        """``x_i' F^{-1} x_i`` of every value (cached on the state)."""
-        if state.leverage is None:
-            XV = np.matmul(self.X, state.cov_beta, out=self._work)
-            state.leverage = np.einsum("np,np->n", XV, self.X)
-        return state.leverage
+    def _trace_ratio(self, state, power):
+        """``tr(F^{-1} M_power)``."""
+        return np.einsum("ab,ba->", state.cov_beta,
+                         self._product(state, power))
 
     def psi_gradient(self, state):
         if state.gradient is None:
@@ -116,10 +147,11 @@ class UnivariateLikelihood:
 
     def _psi_gradient(self, state):
         w, r = state.weights, state.resid
-        terms = w - (w * r) ** 2
+        wr = w * r
+        value = self._z2_times(w).sum() - np.dot(self._z2_times(wr), wr)
         if self.reml:
-            terms = terms - w * w * self._leverage(state)
-        return [np.array([[-0.5 * np.dot(self.z2, terms)]])]
+            value -= self._trace_ratio(state, 1)
+        return [np.array([[-0.5 * value]])]
 
     def psi_hessian(self, state):
         """
@@ -127,18 +159,18 @@ class UnivariateLikelihood:
 
         ``1/2 sum z^4 w^2 - sum z^4 w^3 r^2 + u' F^{-1} u`` with
         ``u = sum z^2 w^2 r x`` (ML); REML adds
-        ``1/2 tr((F^{-1} M)^2) - sum z^4 w^3 h``.
+        ``1/2 tr((F^{-1} M_1)^2) - tr(F^{-1} M_2)``.
         """
-        w, r, z2 = state.weights, state.resid, self.z2
-        z4w2 = (z2 * w) ** 2
-        u = self.X.T @ (z2 * w * w * r)
-        value = (0.5 * z4w2.sum() - np.dot(z4w2 * w, r * r)
+        w, r = state.weights, state.resid
+        z2w = self._z2_times(w)
+        z2wr = z2w * r
+        u = self.X.T @ (z2wr * w)
+        value = (0.5 * np.dot(z2w, z2w) - np.dot(z2wr * w, z2wr)
                  + u @ state.cov_beta @ u)
         if self.reml:
-            M = self._weighted_cross_product(z2 * w * w)
-            J = state.cov_beta @ M
+            J = state.cov_beta @ self._product(state, 1)
             value += (0.5 * np.einsum("ab,ba->", J, J)
-                      - np.dot(z4w2 * w, self._leverage(state)))
+                      - self._trace_ratio(state, 2))
         return value
 
     def hessian(self, state, psi_jacobians):
@@ -151,12 +183,10 @@ class UnivariateLikelihood:
         jac = psi_jacobians[0][:, 0, 0] if psi_jacobians else np.empty(0)
         if jac.size == 0:
             return np.zeros((0, 0))
-        w, z2 = state.weights, self.z2
-        wz2 = w * z2
-        value = np.dot(wz2, wz2)
+        z2w = self._z2_times(state.weights)
+        value = np.dot(z2w, z2w)
         if self.reml:
-            value -= 2.0 * np.dot(wz2 * wz2 * w, self._leverage(state))
-            M = self._weighted_cross_product(wz2 * w)
-            J = state.cov_beta @ M
-            value += np.einsum("ab,ba->", J, J)
+            J = state.cov_beta @ self._product(state, 1)
+            value += (np.einsum("ab,ba->", J, J)
+                      - 2.0 * self._trace_ratio(state, 2))
         return 0.5 * value * np.outer(jac, jac)
