@@ -105,11 +105,12 @@ def rows_to_keep(endog, exog, missing, row_labels, extra=()):
     if missing not in MISSING_OPTIONS:
         raise ValueError(
             f"missing must be one of {MISSING_OPTIONS}, got {missing!r}")
-    bad_pred = np.isnan(exog).any(axis=1)
+    bad_pred = _rows_with_nan(exog)
     bad_group = np.zeros_like(bad_pred)
     for arr in extra:
         bad_group = bad_group | _row_has_nan(arr)
-    no_outcome = np.isnan(endog).all(axis=1)
+    no_outcome = (np.isnan(endog[:, 0]) if endog.shape[1] == 1
+                  else np.isnan(endog).all(axis=1))
     if missing == "drop":
         return ~(bad_pred | bad_group | no_outcome)
     if bad_pred.any():
@@ -170,34 +171,36 @@ def constant_column(exog):
     """
     Index of the first constant, non-zero column of ``exog``, or None.
 
-    Read off ``X'X`` and the column sums (a column is constant when its
-    sum of squares equals its squared sum over ``n``), with no pass over
-    the rows along the slow axis.
+    Read off the column sums and sums of squares (a column is constant
+    when its sum of squares equals its squared sum over ``n``): products
+    with a vector, not reductions along the slow axis.
     """
     n = exog.shape[0]
     if n == 0:
         return None
-    sums = exog.T @ np.ones(n)
-    squares = np.einsum("ij,ij->j", exog, exog) if exog.flags.f_contiguous \
-        else np.diag(exog.T @ exog)
+    ones = np.ones(n)
+    sums = exog.T @ ones
+    squares = (exog * exog).T @ ones
     spread = squares - sums ** 2 / n
     constant = (spread <= 1e-12 * np.maximum(squares, 1e-300)) & (sums != 0)
     hits = np.flatnonzero(constant)
     return int(hits[0]) if hits.size else None
 
 
-def check_estimable(X_long, param_names):
+def check_estimable(X_long, param_names, xtx=None):
     """
     Raise when the fixed effects cannot be estimated.
 
-    Names the collinear coefficients of a rank-deficient design.
+    Names the collinear coefficients of a rank-deficient design.  ``xtx``
+    is ``X_long' X_long`` if the caller has it.
     """
     n_values, n_coef = X_long.shape
     if n_values < n_coef:
         raise ValueError(
             f"fewer observed outcome values ({n_values}) than fixed "
             f"coefficients ({n_coef}): {', '.join(param_names)}")
-    xtx = X_long.T @ X_long
+    if xtx is None:
+        xtx = X_long.T @ X_long
     scale = np.sqrt(np.diag(xtx))
     scale[scale == 0] = 1.0
     xtx = xtx / np.outer(scale, scale)
@@ -211,9 +214,24 @@ def check_estimable(X_long, param_names):
             f"are collinear (or never observed): {', '.join(names)}")
 
 
+def _rows_with_nan(matrix):
+    """Rows of a 2-D float array holding a NaN."""
+    if matrix.shape[1] == 1:
+        return np.isnan(matrix[:, 0])
+    # a NaN makes its row's sum NaN (one matrix-vector product, not a
+    # reduction across short rows); so does inf - inf, hence the check
+    flagged = np.isnan(matrix @ np.ones(matrix.shape[1]))
+    if flagged.any():
+        rows = np.flatnonzero(flagged)
+        flagged[rows] = np.isnan(matrix[rows]).any(axis=1)
+    return flagged
+
+
 def _row_has_nan(arr):
     arr = np.asarray(arr)
-    if arr.dtype.kind in "fc":
+    if arr.dtype.kind == "f":
+        return _rows_with_nan(arr.reshape(arr.shape[0], -1))
+    if arr.dtype.kind == "c":
         return np.isnan(arr.reshape(arr.shape[0], -1)).any(axis=1)
     if arr.dtype.kind == "O":
         flat = arr.reshape(arr.shape[0], -1)

@@ -183,7 +183,10 @@ class MixMeta(LikelihoodModel):
             subset(row_labels), known_cov_given=addS is not None)
         self.data.param_names = self.design.param_names
         y_long, X_long, row, outcome = self.design.long_format()
-        _design.check_estimable(X_long, self.design.param_names)
+        # X'X of the observed values: the rank check's, and REML's constant
+        self._long_xtx = X_long.T @ X_long
+        _design.check_estimable(X_long, self.design.param_names,
+                                self._long_xtx)
         if method in ("reml", "mm", "vc") and X_long.shape[0] <= \
                 X_long.shape[1]:
             raise ValueError(
@@ -337,7 +340,7 @@ class MixMeta(LikelihoodModel):
             z = long.Z[0][:, 0] if long.Z else None
             return UnivariateLikelihood(
                 long.y, long.X, self.design.within_cov[long.row, 0, 0], z,
-                reml)
+                reml, xtx=self._long_xtx)
         return ProfiledLikelihood(self._batches, reml)
 
     def gls_state(self, params):
