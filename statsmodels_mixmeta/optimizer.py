@@ -82,18 +82,20 @@ def scalar_start(model, psi, max_iter, tol=1e-3, floor=1e-8):
     return theta
 
 
-def variance_newton(model, theta, max_iter, rtol=1e-5):
+def variance_newton(model, theta, max_iter, theta_tol=1e-7):
     """
     Newton's method for a single variance ``psi = c theta**2 >= 0``, in
     ``psi``: the observed curvature where the likelihood is concave in
     ``psi`` (Fisher's information elsewhere), steps halved until the
-    likelihood does not fall, clipped at ``psi = 0``.  Stops after a
-    Newton step that changes ``psi`` by less than ``rtol`` relatively (its
-    convergence being quadratic, the point is then exact to about
-    ``rtol**2``, for the finishing optimiser to certify), or at
-    ``psi = 0`` when the likelihood falls from there.  Every point is the
-    model's memoised state, so the stages after it reuse the last one.
-    Returns the last point and the number of steps.
+    likelihood does not fall, clipped at ``psi = 0``.
+
+    Stops at ``psi = 0`` when the likelihood falls from there, or before a
+    step that would move ``theta`` by less than ``theta_tol``: that last
+    step is the finishing optimiser's (Newton's convergence being
+    quadratic, one step from there is exact to rounding).  Every point is
+    the model's memoised state, its derivatives included, so the stages
+    after it reuse the last one.  Returns the last point and the number of
+    steps.
     """
     scale = model.random.structures[0]._square_scale
     lik = model.objective
@@ -109,7 +111,11 @@ def variance_newton(model, theta, max_iter, rtol=1e-5):
             curvature = lik.information(state, [unit])[0, 0]
         if not curvature > 0:
             return theta, iteration
-        target = max(psi + grad / curvature, 0.0)
+        step = grad / curvature
+        # d theta = d psi / (2 c theta) to first order
+        if psi > 0 and abs(step) <= theta_tol * 2 * np.sqrt(scale * psi):
+            return theta, iteration
+        target = max(psi + step, 0.0)
         for _ in range(40):
             trial = np.array([np.sqrt(target / scale)])
             trial_state = model.gls_state(trial)
@@ -119,8 +125,6 @@ def variance_newton(model, theta, max_iter, rtol=1e-5):
         else:
             return theta, iteration
         theta, state = trial, trial_state
-        if abs(target - psi) <= rtol * max(target, psi):
-            return theta, iteration + 1
     return theta, max_iter
 
 

@@ -43,6 +43,7 @@ class ScalarState:
     resid: np.ndarray        # r_i
     products: dict = None    # M_a by power a, filled on first use
     gradient: list = None    # d llf / d psi, filled on first use
+    curvature: float = None  # d2 llf / d psi2, filled on first use
     hessian: np.ndarray = None   # in theta, filled by the model on first use
 
 
@@ -161,6 +162,11 @@ class UnivariateLikelihood:
         ``u = sum z^2 w^2 r x`` (ML); REML adds
         ``1/2 tr((F^{-1} M_1)^2) - tr(F^{-1} M_2)``.
         """
+        if state.curvature is None:
+            state.curvature = self._psi_hessian(state)
+        return state.curvature
+
+    def _psi_hessian(self, state):
         w, r = state.weights, state.resid
         z2w = self._z2_times(w)
         z2wr = z2w * r
