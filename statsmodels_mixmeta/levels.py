@@ -211,7 +211,9 @@ class RandomPart:
         out = np.zeros((self.n_params, self.n_params))
         for s, t, sl, grad in zip(self.structures, self.split(theta),
                                   self.slices, psi_gradients):
-            if s.n_params:
+            if s._square_scale is not None:     # psi = c theta^2
+                out[sl, sl] = 2.0 * s._square_scale * grad[0, 0]
+            elif s.n_params:
                 out[sl, sl] = np.einsum("rs,turs->tu", grad, s.curvature(t))
         return out
 

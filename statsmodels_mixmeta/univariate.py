@@ -74,6 +74,8 @@ class UnivariateLikelihood:
         # reused (N, p) work array: fresh temporaries of that size cost
         # page faults on every evaluation of a large meta-regression
         self._work = np.empty_like(self.X)
+        # one coefficient: X'diag(c)X is the dot product of c with x^2
+        self._x2 = self.X[:, 0] ** 2 if self.n_fixed == 1 else None
         if reml:
             if xtx is None:
                 xtx = self.X.T @ self.X
@@ -85,9 +87,8 @@ class UnivariateLikelihood:
 
     def _cross(self, weights):
         """``X' diag(weights) X``."""
-        if self.n_fixed == 1:
-            x = self.X[:, 0]
-            return np.array([[np.dot(x * weights, x)]])
+        if self._x2 is not None:
+            return np.array([[np.dot(self._x2, weights)]])
         Xw = np.multiply(self.X, weights[:, None], out=self._work)
         return Xw.T @ self.X
 
@@ -137,9 +138,8 @@ class UnivariateLikelihood:
         return product
 
     def _trace_ratio(self, state, power):
-        """``tr(F^{-1} M_power)``."""
-        return np.einsum("ab,ba->", state.cov_beta,
-                         self._product(state, power))
+        """``tr(F^{-1} M_power)`` (both symmetric)."""
+        return np.vdot(state.cov_beta, self._product(state, power))
 
     def psi_gradient(self, state):
         if state.gradient is None:
@@ -175,8 +175,7 @@ class UnivariateLikelihood:
                  + u @ state.cov_beta @ u)
         if self.reml:
             J = state.cov_beta @ self._product(state, 1)
-            value += (0.5 * np.einsum("ab,ba->", J, J)
-                      - self._trace_ratio(state, 2))
+            value += 0.5 * np.vdot(J, J.T) - self._trace_ratio(state, 2)
         return value
 
     def hessian(self, state, psi_jacobians):
@@ -193,6 +192,5 @@ class UnivariateLikelihood:
         value = np.dot(z2w, z2w)
         if self.reml:
             J = state.cov_beta @ self._product(state, 1)
-            value += (np.einsum("ab,ba->", J, J)
-                      - 2.0 * self._trace_ratio(state, 2))
+            value += np.vdot(J, J.T) - 2.0 * self._trace_ratio(state, 2)
         return 0.5 * value * np.outer(jac, jac)
