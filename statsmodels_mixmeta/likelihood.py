@@ -317,13 +317,11 @@ class ProfiledLikelihood:
                             0, 3, 1, 2, 4).reshape(-1, rm * rl)
                         fixed[l, m] = fixed.get((l, m), 0.0) + Qv.T @ Pv
                     if observed:
-                        ul = np.broadcast_to(u[l][:, :, None, :],
-                                             (g, Cl, Cm, rl)).reshape(-1, rl)
-                        um = np.broadcast_to(u[m][:, None, :, :],
-                                             (g, Cl, Cm, rm)).reshape(-1, rm)
-                        Qu = (Qv[:, :, None] * um[:, None, :]).reshape(
-                            Qv.shape[0], -1)
-                        resid[l, m] = resid.get((l, m), 0.0) + ul.T @ Qu
+                        # rows (g, c, d), columns (a, f): u_c[a] u_d[f]
+                        uu = (u[l][:, :, None, :, None]
+                              * u[m][:, None, :, None, :]).reshape(
+                                  -1, rl * rm)
+                        resid[l, m] = resid.get((l, m), 0.0) + uu.T @ Qv
         H = np.zeros((n_par, p, p))
         cross = np.zeros((n_par, p))
         fixed_cross = np.zeros((n_par, n_par))
@@ -338,8 +336,8 @@ class ProfiledLikelihood:
                     fixed[l, m].reshape(rl, rm, rm, rl))))
             if observed:
                 blocks.append((resid_products, np.einsum(
-                    "sab,tef,abef->st", D[l], D[m],
-                    resid[l, m].reshape(rl, rl, rm, rm))))
+                    "sab,tef,afbe->st", D[l], D[m],
+                    resid[l, m].reshape(rl, rm, rl, rm))))
             for target, value in blocks:
                 target[span[l], span[m]] += value
                 if m != l:

@@ -57,6 +57,9 @@ from .results import MixMetaResults, MixMetaResultsWrapper
 
 METHODS = ("reml", "ml", "fixed", "mm", "vc")
 START_PSI_SCALE = 0.001
+# Newton in a single variance stops before a step smaller than this, which
+# is then the statsmodels Newton finisher's (its own tolerance is 1e-6)
+FINISH_TOL = 1e-7
 
 
 class MixMeta(LikelihoodModel):
@@ -494,8 +497,8 @@ class MixMeta(LikelihoodModel):
             return self._results(self.psis(theta), theta,
                                  self._state(theta), True, {})
         if self._single_variance:
-            theta, n_scoring = _optimizer.variance_newton(self, theta,
-                                                          scoring_iter)
+            theta, n_scoring = _optimizer.variance_newton(
+                self, theta, scoring_iter, theta_tol=FINISH_TOL)
         else:
             theta, n_scoring = _optimizer.damped_newton(self, theta,
                                                         scoring_iter)
