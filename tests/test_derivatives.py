@@ -1,5 +1,5 @@
 """
-The analytic derivatives the optimisers rely on.
+The analytic derivatives the optimisers rely on, and the kernels under them.
 
 The score and the observed Hessian of the profiled (restricted)
 log-likelihood are checked against central differences of the
@@ -16,6 +16,7 @@ from statsmodels.tools.numdiff import approx_fprime
 
 import statsmodels_mixmeta as smm
 from statsmodels_mixmeta import datasets
+from statsmodels_mixmeta.likelihood import inverse_lower
 from statsmodels_mixmeta.univariate import UnivariateLikelihood
 
 SMOKING_S = ["SBB", "SBC", "SBD", "SCC", "SCD", "SDD"]
@@ -103,3 +104,15 @@ def test_univariate_kernel_equals_batched(name):
                                batched.information(slow, jacs), **SAME)
     np.testing.assert_allclose(model.objective.hessian(fast, jacs),
                                batched.hessian(slow, jacs), **SAME)
+
+
+@pytest.mark.parametrize("n", [1, 5, 8, 9, 30, 47])
+def test_inverse_lower_is_the_inverse(n):
+    rng = np.random.default_rng(n)
+    A = rng.normal(size=(6, n, n))
+    chol = np.linalg.cholesky(A @ np.swapaxes(A, 1, 2) + n * np.eye(n))
+    inverse = inverse_lower(chol)
+    np.testing.assert_allclose(inverse @ chol, np.broadcast_to(np.eye(n),
+                                                               chol.shape),
+                               atol=1e-12)
+    np.testing.assert_array_equal(np.triu(inverse, 1), 0.0)
