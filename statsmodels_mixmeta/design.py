@@ -214,6 +214,20 @@ def check_estimable(X_long, param_names, xtx=None):
             f"are collinear (or never observed): {', '.join(names)}")
 
 
+def conditioning_basis(xtx):
+    """
+    An upper-triangular ``A`` with ``(X A)'(X A) = I`` for ``X'X = xtx``.
+
+    GLS runs on the design ``X A``, whose cross products are as well
+    conditioned as the weights allow, however collinear the columns of
+    ``X`` (e.g. an intercept beside calendar years); ``beta = A beta_A``.
+    Columns are equilibrated before ``X'X`` is factorised.
+    """
+    scale = 1.0 / np.sqrt(np.diag(xtx))
+    chol = np.linalg.cholesky(xtx * np.outer(scale, scale))
+    return scale[:, None] * np.linalg.inv(chol).T
+
+
 def _rows_with_nan(matrix):
     """Rows of a 2-D float array holding a NaN."""
     if matrix.shape[1] == 1:

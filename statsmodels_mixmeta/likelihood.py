@@ -53,7 +53,7 @@ contractions of the small blocks ``Q_lm = Y_l' Y_m``, ``K_l = Y_l' X`` and
 ``u_l = Y_l' r`` of the whitened expanded designs ``Y_l``, so that no
 ``n x n`` matrix is formed per parameter.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -85,6 +85,7 @@ class GLSState:
     logdet_F: float
     llf: float
     resid_w: list            # whitened residuals per batch, (g, n)
+    cov_work: np.ndarray = None  # F^{-1} in the kernel's design basis
     gradient: list = None    # d llf / d Psi_l, filled on first use
     hessian: np.ndarray = None   # in theta, filled by the model on first use
 
@@ -177,8 +178,11 @@ class ProfiledLikelihood:
     reml : bool
     """
 
-    def __init__(self, batches, reml):
+    def __init__(self, batches, reml, basis=None):
+        if basis is not None:
+            batches = [replace(b, X=b.X @ basis) for b in batches]
         self.batches = batches
+        self.basis = basis
         self.reml = reml
         self.n_values = sum(b.n_values for b in batches)
         self.n_fixed = batches[0].X.shape[2]
@@ -215,8 +219,12 @@ class ProfiledLikelihood:
                    - 0.5 * logdet_F - 0.5 * logdet - 0.5 * quad)
         else:
             llf = -0.5 * N * LOG_2PI - 0.5 * logdet - 0.5 * quad
+        cov_work = cov_beta
+        if self.basis is not None:
+            beta = self.basis @ beta
+            cov_beta = self.basis @ cov_beta @ self.basis.T
         return GLSState(tuple(psis), whitened, beta, cov_beta, logdet_F,
-                        llf, resid_w)
+                        llf, resid_w, cov_work)
 
     def loglike(self, psis):
         return self.evaluate(psis).llf
@@ -240,7 +248,7 @@ class ProfiledLikelihood:
                 if self.reml:
                     K = np.swapaxes(Y, 1, 2) @ wb.X        # (g, C r, p)
                     K = K.reshape(K.shape[0], -1, r, K.shape[2])
-                    KF = (K @ state.cov_beta)
+                    KF = (K @ state.cov_work)
                     out -= (np.swapaxes(KF, 2, 3).reshape(-1, r).T
                             @ np.swapaxes(K, 2, 3).reshape(-1, r))
                 grads[lev] = grads[lev] + out
@@ -305,7 +313,7 @@ class ProfiledLikelihood:
         D = {lev: psi_jacobians[lev] for lev in levels}
         r = {lev: D[lev].shape[-1] for lev in levels}
         p = self.n_fixed
-        cov_beta = state.cov_beta
+        cov_beta = state.cov_work
         trace = {}
         fixed = {}
         resid = {}

@@ -190,6 +190,9 @@ class MixMeta(LikelihoodModel):
         self._long_xtx = X_long.T @ X_long
         _design.check_estimable(X_long, self.design.param_names,
                                 self._long_xtx)
+        # kernels work in a well-conditioned basis of the fixed effects
+        self._basis = (None if X_long.shape[1] == 1 else
+                       _design.conditioning_basis(self._long_xtx))
         if method in ("reml", "mm", "vc") and X_long.shape[0] <= \
                 X_long.shape[1]:
             raise ValueError(
@@ -343,8 +346,8 @@ class MixMeta(LikelihoodModel):
             z = long.Z[0][:, 0] if long.Z else None
             return UnivariateLikelihood(
                 long.y, long.X, self.design.within_cov[long.row, 0, 0], z,
-                reml, xtx=self._long_xtx)
-        return ProfiledLikelihood(self._batches, reml)
+                reml, xtx=self._long_xtx, basis=self._basis)
+        return ProfiledLikelihood(self._batches, reml, basis=self._basis)
 
     def gls_state(self, params):
         """

@@ -16,7 +16,6 @@ except ImportError:  # pragma: no cover
     from statsmodels.tools.decorators import cache_readonly
 
 from . import prediction
-from .likelihood import ProfiledLikelihood
 
 
 class MixMetaResults(LikelihoodModelResults):
@@ -141,7 +140,7 @@ class MixMetaResults(LikelihoodModelResults):
                                            outcome_names=d.outcome_names)
         # known covariance per group (addS): the overall Q of the
         # fixed-effects GLS fit with Sigma_i = S_i
-        fixed = ProfiledLikelihood(model._batches, reml=False).evaluate(())
+        fixed = model.profiled_likelihood(reml=False, batched=True).evaluate(())
         return heterogeneity.q_from_residuals(
             sum(float(np.sum(r ** 2)) for r in fixed.resid_w),
             model.nobs - model.k_fe)

@@ -41,6 +41,7 @@ class ScalarState:
     llf: float
     weights: np.ndarray      # w_i
     resid: np.ndarray        # r_i
+    cov_work: np.ndarray     # F^{-1} in the kernel's design basis
     products: dict = None    # M_a by power a, filled on first use
     gradient: list = None    # d llf / d psi, filled on first use
     curvature: float = None  # d2 llf / d psi2, filled on first use
@@ -61,10 +62,18 @@ class UnivariateLikelihood:
     xtx : ndarray, optional
         ``X'X``, when the caller has it already (REML needs its
         determinant).
+    basis : ndarray, optional
+        ``A`` of :func:`statsmodels_mixmeta.design.conditioning_basis`:
+        the kernel works with the design ``X A`` and reports ``beta`` and
+        its covariance for ``X``.
     """
 
-    def __init__(self, y, X, variance, z, reml, xtx=None):
+    def __init__(self, y, X, variance, z, reml, xtx=None, basis=None):
         self.y, self.variance = y, variance
+        self.basis = basis
+        if basis is not None:
+            X = X @ basis
+            xtx = None
         self.X = np.asfortranarray(X, dtype=float)
         self.n_values, self.n_fixed = X.shape
         self.z2 = None if z is None else z * z
@@ -111,6 +120,7 @@ class UnivariateLikelihood:
             cov_beta = inv_chol.T @ inv_chol
             logdet_F = 2.0 * np.log(np.diag(chol)).sum()
         beta = cov_beta @ Xwy
+        cov_work = cov_beta
         resid = self.y - self.X @ beta
         quad = np.dot(w * resid, resid)
         logdet = np.log(sigma).sum()
@@ -120,7 +130,11 @@ class UnivariateLikelihood:
                    - 0.5 * logdet_F - 0.5 * logdet - 0.5 * quad)
         else:
             llf = -0.5 * N * LOG_2PI - 0.5 * logdet - 0.5 * quad
-        return ScalarState(tuple(psis), beta, cov_beta, llf, w, resid)
+        if self.basis is not None:
+            cov_beta = self.basis @ cov_work @ self.basis.T
+            beta = self.basis @ beta
+        return ScalarState(tuple(psis), beta, cov_beta, llf, w, resid,
+                           cov_work)
 
     def loglike(self, psis):
         return self.evaluate(psis).llf
@@ -139,7 +153,7 @@ class UnivariateLikelihood:
 
     def _trace_ratio(self, state, power):
         """``tr(F^{-1} M_power)`` (both symmetric)."""
-        return np.vdot(state.cov_beta, self._product(state, power))
+        return np.vdot(state.cov_work, self._product(state, power))
 
     def psi_gradient(self, state):
         if state.gradient is None:
@@ -172,9 +186,9 @@ class UnivariateLikelihood:
         z2wr = z2w * r
         u = self.X.T @ (z2wr * w)
         value = (0.5 * np.dot(z2w, z2w) - np.dot(z2wr * w, z2wr)
-                 + u @ state.cov_beta @ u)
+                 + u @ state.cov_work @ u)
         if self.reml:
-            J = state.cov_beta @ self._product(state, 1)
+            J = state.cov_work @ self._product(state, 1)
             value += 0.5 * np.vdot(J, J.T) - self._trace_ratio(state, 2)
         return value
 
@@ -191,6 +205,6 @@ class UnivariateLikelihood:
         z2w = self._z2_times(state.weights)
         value = np.dot(z2w, z2w)
         if self.reml:
-            J = state.cov_beta @ self._product(state, 1)
+            J = state.cov_work @ self._product(state, 1)
             value += np.vdot(J, J.T) - 2.0 * self._trace_ratio(state, 2)
         return 0.5 * value * np.outer(jac, jac)
