@@ -35,7 +35,7 @@ def nearest_psd(matrix, floor=1e-8):
     return (eigvec * eigval) @ eigvec.T
 
 
-def entrywise_scoring(model, psis, max_iter, tol=1e-3):
+def entrywise_scoring(model, psis, max_iter, tol=1.0):
     """Fisher scoring on the free entries of each free Psi, kept PSD."""
     free = [s.n_params > 0 for s in model.random.structures]
     bases = [symmetric_basis(p.shape[0]) if f
