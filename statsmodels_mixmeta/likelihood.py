@@ -358,33 +358,51 @@ class ProfiledLikelihood:
         resid_products = np.zeros((n_par, n_par))
         for (l, m), R in trace.items():
             rl, rm = r[l], r[m]
-            blocks = [(info, np.einsum("sab,tef,beaf->st", D[l], D[m],
-                                       R.reshape(rl, rm, rl, rm)))]
+            blocks = [(info, _bilinear(D[l], D[m], R.reshape(rl, rm, rl, rm),
+                                       "beaf"))]
             if self.reml:
-                blocks.append((fixed_cross, np.einsum(
-                    "sab,tef,befa->st", D[l], D[m],
-                    fixed[l, m].reshape(rl, rm, rm, rl))))
+                blocks.append((fixed_cross, _bilinear(
+                    D[l], D[m], fixed[l, m].reshape(rl, rm, rm, rl),
+                    "befa")))
             if observed:
-                blocks.append((resid_products, np.einsum(
-                    "sab,tef,afbe->st", D[l], D[m],
-                    resid[l, m].reshape(rl, rm, rl, rm))))
+                blocks.append((resid_products, _bilinear(
+                    D[l], D[m], resid[l, m].reshape(rl, rm, rl, rm),
+                    "afbe")))
             for target, value in blocks:
                 target[span[l], span[m]] += value
                 if m != l:
                     target[span[m], span[l]] += value.T
         for lev in levels:
-            rl = r[lev]
-            H[span[lev]] = np.einsum("sab,apbq->spq", D[lev],
-                                     H_moments[lev].reshape(rl, p, rl, p))
-            cross[span[lev]] = np.einsum(
-                "sab,apb->sp", D[lev], cross_moments[lev].reshape(rl, p, rl))
+            rl, n_lev = r[lev], D[lev].shape[0]
+            flat_D = D[lev].reshape(n_lev, rl * rl)
+            # sum_ab D[s, a, b] M[a, ., b, .]
+            H[span[lev]] = (flat_D @ H_moments[lev].reshape(
+                rl, p, rl, p).transpose(0, 2, 1, 3).reshape(rl * rl, p * p)
+                            ).reshape(n_lev, p, p)
+            cross[span[lev]] = flat_D @ cross_moments[lev].reshape(
+                rl, p, rl).transpose(0, 2, 1).reshape(rl * rl, p)
         if self.reml:
             J = cov_beta @ H
-            info += -2.0 * fixed_cross + np.einsum("sab,tba->st", J, J)
+            # tr(J_s J_t)
+            info += -2.0 * fixed_cross + (
+                J.reshape(n_par, -1) @ np.swapaxes(J, 1, 2).reshape(
+                    n_par, -1).T)
         info *= 0.5
         if not observed:
             return info
         return info - resid_products + cross @ cov_beta @ cross.T
+
+
+def _bilinear(D_l, D_m, T, axes):
+    """
+    ``sum D_l[s, a, b] D_m[t, e, f] T[...]`` for a 4-index tensor ``T``
+    whose axes are named by ``axes`` (a permutation of "abef"), as two
+    matrix products.
+    """
+    rl, rm = D_l.shape[-1], D_m.shape[-1]
+    order = [axes.index(c) for c in "abef"]
+    M = T.transpose(order).reshape(rl * rl, rm * rm)
+    return D_l.reshape(-1, rl * rl) @ M @ D_m.reshape(-1, rm * rm).T
 
 
 def _flat(a):
