@@ -35,27 +35,42 @@ def nearest_psd(matrix, floor=1e-8):
     return (eigvec * eigval) @ eigvec.T
 
 
-def entrywise_scoring(model, psis, max_iter, tol=1.0):
-    """Fisher scoring on the free entries of each free Psi, kept PSD."""
+def entrywise_scoring(model, psis, max_iter, tol=1.0, slow=0.9):
+    """
+    Fisher scoring on the free entries of each free Psi, kept PSD.
+
+    Stops once the predicted gain ``g' I^{-1} g`` falls below ``tol``, or
+    shrinks by less than the factor ``slow`` in a step (the linear
+    convergence of scoring towards a singular Psi, which Newton's method
+    finishes faster), or when a step lowers the likelihood (projections
+    onto the PSD cone can make scoring oscillate; the better point is
+    kept).
+    """
     free = [s.n_params > 0 for s in model.random.structures]
     bases = [symmetric_basis(p.shape[0]) if f
              else np.zeros((0,) + p.shape) for p, f in zip(psis, free)]
     sizes = np.cumsum([0] + [b.shape[0] for b in bases])
     lik = model.objective
+    last_llf, last_gain, last_psis = -np.inf, np.inf, psis
     for _ in range(max_iter):
         state = lik.evaluate(tuple(psis))
+        if state.llf < last_llf:
+            return last_psis
         grad = np.concatenate([
             np.einsum("rs,trs->t", g, b)
             for g, b in zip(lik.psi_gradient(state), bases)])
         info = lik.information(state, bases)
         step = np.linalg.lstsq(info, grad, rcond=1e-12)[0]
+        last_llf, last_psis = state.llf, psis
         psis = [nearest_psd(p + np.einsum("t,trs->rs",
                                           step[a:b], basis))
                 if f else p
                 for p, basis, f, a, b in zip(psis, bases, free,
                                              sizes[:-1], sizes[1:])]
-        if np.dot(grad, step) < tol:
+        gain = np.dot(grad, step)
+        if gain < tol or gain > slow * last_gain:
             break
+        last_gain = gain
     return psis
 
 
