@@ -53,13 +53,13 @@ WORKLOADS = [
              "meta-regression REML, 3 predictors, 1,000,000 studies (fresh process)", 0.5,
              isolated=True, memory_target_mb=1024.0),
     Workload("four_level_formula", "four_level", "formula",
-             "REML, ~ 1 | article/experiment/sample/effect (1,653 effects)", None, MULTILEVEL),
+             "REML, ~ 1 | article/experiment/sample/effect (1,653 effects)", 0.2, MULTILEVEL),
     Workload("nmmaps_formula", "nmmaps_tmeanagepar", "formula",
-             "nmmaps ML, coef1..coef4 ~ agecat, ~ 1 | city (324 rows, k = 4)", None, MULTILEVEL),
+             "nmmaps ML, coef1..coef4 ~ agecat, ~ 1 | city (324 rows, k = 4)", 0.1, MULTILEVEL),
     Workload("nested_cs_50_formula", "nested_cs_50", "formula",
-             "REML, k = 3, ~ 1 | outer/inner, cs/cs, m = 50 (500 rows)", None, MULTILEVEL),
+             "REML, k = 3, ~ 1 | outer/inner, cs/cs, m = 50 (500 rows)", 0.05, MULTILEVEL),
     Workload("nested_cs_500_formula", "nested_cs_500", "formula",
-             "REML, k = 3, ~ 1 | outer/inner, cs/cs, m = 500 (5,000 rows)", None, MULTILEVEL),
+             "REML, k = 3, ~ 1 | outer/inner, cs/cs, m = 500 (5,000 rows)", 0.3, MULTILEVEL),
 ]
 BY_NAME = {w.name: w for w in WORKLOADS}
 
