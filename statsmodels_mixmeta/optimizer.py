@@ -187,6 +187,8 @@ def is_stationary(model, theta, tol=1e-6):
     """
     grad = model.score(theta)
     tol = tol * max(1.0, model.nobs ** 0.5)
+    if not model.random.kinked().any():
+        return bool(np.all(np.abs(grad) <= tol))
     at_zero = at_kinked_boundary(model, theta)
     outward = grad[at_zero] * np.where(theta[at_zero] < 0, -1.0, 1.0)
     return bool(np.all(np.abs(grad[~at_zero]) <= tol)
@@ -202,6 +204,8 @@ def settle_on_boundary(model, theta, max_iter=50):
     deviation of hcs, har1 or cor near 0), put those parameters on the
     boundary and finish the others by damped Newton steps.
     """
+    if not model.random.kinked().any():
+        return theta
     at_zero = at_kinked_boundary(model, theta)
     if not at_zero.any() or is_stationary(model, theta):
         return theta

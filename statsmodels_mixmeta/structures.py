@@ -56,6 +56,7 @@ mixed-effects framework for meta-analysis. Statistics in Medicine 38,
 """
 
 import abc
+import math
 
 import numpy as np
 from scipy.special import expit, logit
@@ -253,12 +254,13 @@ class PsiStructure(abc.ABC):
         last = self.__dict__.get("_last")
         if last is not None and last[0] == key:
             return last[1], last[2]
-        theta = self._check_theta(theta)
-        if self._square_scale is not None:
-            t = theta[0]
+        if self._square_scale is not None and theta.shape == (1,) and \
+                math.isfinite(theta[0]):
+            t = float(theta[0])
             psi = np.array([[self._square_scale * t * t]])
             jac = np.array([[[2.0 * self._square_scale * t]]])
         else:
+            theta = self._check_theta(theta)
             psi, jac = self._psi_and_jacobian(theta)
         psi.flags.writeable = False
         jac.flags.writeable = False

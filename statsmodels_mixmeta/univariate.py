@@ -75,6 +75,7 @@ class UnivariateLikelihood:
             X = X @ basis
             xtx = None
         self.X = np.asfortranarray(X, dtype=float)
+        self._variance_positive = bool(variance.min() > 0)
         self.n_values, self.n_fixed = X.shape
         self.z2 = None if z is None else z * z
         # z = 1 (a random intercept) multiplies by nothing
@@ -102,9 +103,13 @@ class UnivariateLikelihood:
         return Xw.T @ self.X
 
     def evaluate(self, psis):
+        psi = 0.0 if self.z2 is None else psis[0][0, 0]
         sigma = (self.variance if self.z2 is None
-                 else self.variance + self._z2_times(psis[0][0, 0]))
-        if not sigma.min() > 0:
+                 else self.variance + self._z2_times(psi))
+        # known variances are positive once and for all; a negative psi
+        # could still make a total variance vanish
+        if not (self._variance_positive and psi >= 0) and \
+                not sigma.min() > 0:
             raise np.linalg.LinAlgError("marginal variance is not positive")
         w = 1.0 / sigma
         F = self._cross(w)
