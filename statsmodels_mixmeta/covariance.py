@@ -554,6 +554,8 @@ def _describe_bad_entries(bad_entries, outcome_labels):
 def _check_complete(within_cov, observed, row_labels, outcome_labels):
     """Raise if an entry of an observed sub-block is NaN or infinite."""
     observed_pairs = observed[:, :, None] & observed[:, None, :]
+    if not (observed_pairs & ~np.isfinite(within_cov)).any():
+        return
     for test, what in ((np.isnan, "missing"), (np.isinf, "infinite")):
         bad_entries = observed_pairs & test(within_cov)
         bad_rows = np.flatnonzero(np.any(bad_entries, axis=(1, 2)))
@@ -576,6 +578,8 @@ def _check_variances(within_cov, observed, row_labels, outcome_labels):
     """Raise if an observed outcome has a negative variance."""
     variances = np.diagonal(within_cov, axis1=1, axis2=2)
     negative = observed & (variances < 0)
+    if not negative.any():
+        return
     bad_rows = np.flatnonzero(np.any(negative, axis=1))
     if bad_rows.size:
         details = "; ".join(
