@@ -72,7 +72,8 @@ class UnivariateLikelihood:
         self.y, self.variance = y, variance
         self.basis = basis
         if basis is not None:
-            X = X @ basis
+            # (A'X')' is X A, column-major as computed
+            X = (basis.T @ X.T).T
             xtx = None
         self.X = np.asfortranarray(X, dtype=float)
         self._variance_positive = bool(variance.min() > 0)
