@@ -455,12 +455,15 @@ class MixMeta(LikelihoodModel):
         ML and REML start from ``init_psi`` (default ``0.001 I``) with up to
         ``igls_iter`` Fisher-scoring steps on the free entries of Psi, each
         projected onto the positive semi-definite matrices (the analogue of
-        R's IGLS start); the result is mapped into the chosen structure and
-        refined by up to ``scoring_iter`` damped, modified Newton steps on
-        the structure parameters (:func:`statsmodels_mixmeta.optimizer.
-        damped_newton`), before handing over to statsmodels' optimiser
-        machinery (``LikelihoodModel.fit``) to finish and certify the
-        optimum.  The default finisher is Newton's method with the analytic
+        R's IGLS start; it stops early once within about half a
+        log-likelihood unit of the optimum, or when scoring stalls); the
+        result is mapped into the chosen structure and refined by up to
+        ``scoring_iter`` damped, modified Newton steps on the structure
+        parameters (:func:`statsmodels_mixmeta.optimizer.damped_newton`; a
+        single variance is refined by Newton's method in the variance
+        itself, :func:`statsmodels_mixmeta.optimizer.variance_newton`),
+        before handing over to statsmodels' optimiser machinery
+        (``LikelihoodModel.fit``) to finish and certify the optimum.  The default finisher is Newton's method with the analytic
         Hessian; should it end anywhere but at a maximum at least as high as
         its start, BFGS takes over from there.  Fixed effects, method of
         moments and variance components are computed directly.

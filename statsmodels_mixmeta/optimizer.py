@@ -10,7 +10,8 @@ vector, and own what the generic optimisers cannot know:
   positive semi-definite (linear in the entries, so well conditioned even
   where the structure's own parameters are not);
 * damped, modified Newton steps (the observed Hessian with eigenvalues made
-  negative; step halving), robust next to a singular Psi;
+  negative; step halving), robust next to a singular Psi, and for a single
+  variance, Newton's method in the variance itself, kept non-negative;
 * first-order optimality that accepts standard deviations resting on their
   kinked boundary at zero (``hcs``, ``har1``, ``cor``), and the step that
   puts them there when an optimiser stalls beside it.
