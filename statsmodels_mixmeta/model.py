@@ -58,8 +58,10 @@ from .results import MixMetaResults, MixMetaResultsWrapper
 METHODS = ("reml", "ml", "fixed", "mm", "vc")
 START_PSI_SCALE = 0.001
 # Newton in a single variance stops before a step smaller than this, which
-# is then the statsmodels Newton finisher's (its own tolerance is 1e-6)
-FINISH_TOL = 1e-7
+# is then the statsmodels Newton finisher's: its tolerance on the change
+# in theta is the same, so that one step (exact to about FINISH_TOL**2,
+# Newton's convergence being quadratic) ends it
+FINISH_TOL = 1e-5
 
 
 class MixMeta(LikelihoodModel):
@@ -529,7 +531,7 @@ class MixMeta(LikelihoodModel):
     def _optimize(self, theta, method, maxiter, disp, full_output, kwargs):
         kwargs = dict(kwargs)
         if method == "newton":
-            kwargs.setdefault("tol", 1e-6)
+            kwargs.setdefault("tol", FINISH_TOL)
         elif method in ("bfgs", "cg"):
             kwargs.setdefault("gtol", 1e-10)
         elif method == "lbfgs":
