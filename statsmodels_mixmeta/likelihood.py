@@ -164,7 +164,9 @@ def whiten(batch, sigma):
     inv_chol = inverse_lower(chol)
     return WhitenedBatch(inv_chol, inv_chol @ batch.X,
                          np.einsum("gnm,gm->gn", inv_chol, batch.y),
-                         tuple(inv_chol @ z for z in batch.Z_expanded),
+                         tuple(inv_chol if unit else inv_chol @ z
+                               for z, unit in zip(batch.Z_expanded,
+                                                  batch.identity_designs)),
                          logdet)
 
 
