@@ -349,11 +349,12 @@ class ProfiledLikelihood:
                             0, 3, 1, 2, 4).reshape(-1, rm * rl)
                         fixed[l, m] = fixed.get((l, m), 0.0) + Qv.T @ Pv
                     if observed:
-                        # rows (g, c, d), columns (a, f): u_c[a] u_d[f]
-                        uu = (u[l][:, :, None, :, None]
-                              * u[m][:, None, :, None, :]).reshape(
-                                  -1, rl * rm)
-                        resid[l, m] = resid.get((l, m), 0.0) + uu.T @ Qv
+                        # sum_d Q_cd[b, e] u_d[f], then sum_c u_c[a] (...)
+                        W = (Q.reshape(g, Cl * rl, Cm, rm).swapaxes(2, 3)
+                             @ u[m][:, None, :, :])
+                        resid[l, m] = resid.get((l, m), 0.0) + (
+                            u[l].reshape(g * Cl, rl).T
+                            @ W.reshape(g * Cl, rl * rm * rm))
         H = np.zeros((n_par, p, p))
         cross = np.zeros((n_par, p))
         fixed_cross = np.zeros((n_par, n_par))
@@ -368,8 +369,8 @@ class ProfiledLikelihood:
                     "befa")))
             if observed:
                 blocks.append((resid_products, _bilinear(
-                    D[l], D[m], resid[l, m].reshape(rl, rm, rl, rm),
-                    "afbe")))
+                    D[l], D[m], resid[l, m].reshape(rl, rl, rm, rm),
+                    "abef")))
             for target, value in blocks:
                 target[span[l], span[m]] += value
                 if m != l:
