@@ -343,11 +343,15 @@ class ProfiledLikelihood:
                     Qv = Q.transpose(0, 1, 3, 2, 4).reshape(-1, rl * rm)
                     trace[l, m] = trace.get((l, m), 0.0) + Qv.T @ Qv
                     if self.reml:
-                        P = ((K[m].reshape(g, Cm * rm, p) @ cov_beta)
-                             @ np.swapaxes(K[l].reshape(g, Cl * rl, p), 1, 2))
-                        Pv = P.reshape(g, Cm, rm, Cl, rl).transpose(
-                            0, 3, 1, 2, 4).reshape(-1, rm * rl)
-                        fixed[l, m] = fixed.get((l, m), 0.0) + Qv.T @ Pv
+                        # sum_cd Q_cd[b, e] (K_d F^-1 K_c')[f, a]: first
+                        # over d on Q's own layout, then over c and p
+                        KF = (K[m].reshape(-1, p) @ cov_beta).reshape(
+                            g, 1, Cm, rm * p)
+                        W = (Q.reshape(g, Cl * rl, Cm, rm).swapaxes(2, 3)
+                             @ KF).reshape(g * Cl, rl * rm * rm, p)
+                        fixed[l, m] = fixed.get((l, m), 0.0) + (
+                            W @ np.swapaxes(K[l].reshape(g * Cl, rl, p), 1, 2)
+                        ).sum(axis=0)
                     if observed:
                         # sum_d Q_cd[b, e] u_d[f], then sum_c u_c[a] (...)
                         W = (Q.reshape(g, Cl * rl, Cm, rm).swapaxes(2, 3)
