@@ -62,6 +62,9 @@ START_PSI_SCALE = 0.001
 # in theta is the same, so that one step (exact to about FINISH_TOL**2,
 # Newton's convergence being quadratic) ends it
 FINISH_TOL = 1e-5
+# the damped Newton stage hands over to statsmodels' Newton once the
+# surface is concave and a Newton step promises less than this gain
+HANDOVER_GAIN = 1e-4
 
 
 class MixMeta(LikelihoodModel):
@@ -457,17 +460,19 @@ class MixMeta(LikelihoodModel):
         ML and REML start from ``init_psi`` (default ``0.001 I``) with up to
         ``igls_iter`` Fisher-scoring steps on the free entries of Psi, each
         projected onto the positive semi-definite matrices (the analogue of
-        R's IGLS start; it stops early once within about half a
-        log-likelihood unit of the optimum, or when scoring stalls); the
+        R's IGLS start; it stops early once a scoring step promises less
+        than about 50 log-likelihood units, or when scoring stalls); the
         result is mapped into the chosen structure and refined by up to
         ``scoring_iter`` damped, modified Newton steps on the structure
-        parameters (:func:`statsmodels_mixmeta.optimizer.damped_newton`; a
+        parameters (:func:`statsmodels_mixmeta.optimizer.damped_newton`,
+        until a plain Newton step is safe and promises little; a
         single variance is refined by Newton's method in the variance
         itself, :func:`statsmodels_mixmeta.optimizer.variance_newton`),
         before handing over to statsmodels' optimiser machinery
-        (``LikelihoodModel.fit``) to finish and certify the optimum.  The default finisher is Newton's method with the analytic
-        Hessian; should it end anywhere but at a maximum at least as high as
-        its start, BFGS takes over from there.  Fixed effects, method of
+        (``LikelihoodModel.fit``) to finish and certify the optimum.  The
+        default finisher is Newton's method with the analytic Hessian;
+        should it end anywhere but at a maximum at least as high as its
+        start, BFGS takes over from there.  Fixed effects, method of
         moments and variance components are computed directly.
 
         Parameters
@@ -508,8 +513,8 @@ class MixMeta(LikelihoodModel):
             theta, n_scoring = _optimizer.variance_newton(
                 self, theta, scoring_iter, theta_tol=FINISH_TOL)
         else:
-            theta, n_scoring = _optimizer.damped_newton(self, theta,
-                                                        scoring_iter)
+            theta, n_scoring = _optimizer.damped_newton(
+                self, theta, scoring_iter, handover=HANDOVER_GAIN)
         theta_opt, retvals = self._optimize(theta, method, maxiter, disp,
                                             full_output, kwargs)
         if method != "bfgs" and not self._improves(theta_opt, theta,

@@ -36,7 +36,7 @@ def nearest_psd(matrix, floor=1e-8):
     return (eigvec * eigval) @ eigvec.T
 
 
-def entrywise_scoring(model, psis, max_iter, tol=1.0, slow=0.9):
+def entrywise_scoring(model, psis, max_iter, tol=100.0, slow=0.9):
     """
     Fisher scoring on the free entries of each free Psi, kept PSD.
 
@@ -144,13 +144,16 @@ def variance_newton(model, theta, max_iter, theta_tol=1e-7):
     return theta, max_iter
 
 
-def damped_newton(model, theta, max_iter, free=None):
+def damped_newton(model, theta, max_iter, free=None, handover=0.0):
     """
     Modified Newton steps with step halving until the score is
     stationary, over ``free`` parameters only, if given: the observed
     Hessian with its eigenvalues replaced by minus their absolute values,
     so every step is an ascent direction that is Newton's own where the
-    surface is concave.  Returns the last point and the number of steps.
+    surface is concave.  With ``handover``, stops where the surface is
+    concave and the Newton step promises less than that gain in the
+    log-likelihood: plain Newton steps (the finishing optimiser's) are safe
+    from there.  Returns the last point and the number of steps.
     """
     free = np.ones(theta.size, dtype=bool) if free is None else free
     llf = model.loglike(theta)
@@ -167,6 +170,8 @@ def damped_newton(model, theta, max_iter, free=None):
         curvature = np.maximum(np.abs(eigval),
                                1e-8 * max(np.abs(eigval).max(), 1e-12))
         step = eigvec @ ((eigvec.T @ grad) / curvature)
+        if eigval.max() < 0 and 0.5 * np.dot(grad, step) < handover:
+            return theta, iteration
         length = 1.0
         while length > 1e-4:
             trial = theta.copy()
