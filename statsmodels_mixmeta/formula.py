@@ -10,6 +10,7 @@ A multivariate model writes its outcomes on the left as a sum,
 missing values dropped; outcomes are evaluated with missing values kept,
 because a study with some outcomes missing still contributes the others.
 """
+import re
 import sys
 
 import numpy as np
@@ -61,7 +62,7 @@ def model_frames(formula, data, missing="drop", eval_env=0):
     if not isinstance(data, pd.DataFrame):
         data = pd.DataFrame(data)
     lhs, rhs = split_formula(formula)
-    frame = data.reset_index(drop=True)
+    frame = _referenced_columns(data, formula).reset_index(drop=True)
     caller = sys._getframe(eval_env + 1)
     namespace = {**caller.f_globals, **caller.f_locals}
     mgr = FormulaManager()
@@ -88,6 +89,20 @@ def model_frames(formula, data, missing="drop", eval_env=0):
     endog.index = labels
     exog.index = labels
     return endog, exog, model_spec, positions, namespace
+
+
+def _referenced_columns(data, formula):
+    """
+    The columns of ``data`` whose names occur in ``formula``: a superset of
+    those it uses, so that the formula engine does not convert the others
+    (statsmodels copies a frame with text columns on every call).  A
+    formula with a ``.`` term (all columns, in formulaic) keeps them all.
+    """
+    if re.search(r"(?<![\w.])\.(?![\w.])", formula):
+        return data
+    keep = [name for name in data.columns
+            if isinstance(name, str) and name in formula]
+    return data if len(keep) == data.shape[1] else data[keep]
 
 
 def _outcome_columns(lhs, frame):
