@@ -87,6 +87,7 @@ class GLSState:
     resid_w: list            # whitened residuals per batch, (g, n)
     cov_work: np.ndarray = None  # F^{-1} in the kernel's design basis
     gradient: list = None    # d llf / d Psi_l, filled on first use
+    theta_score: np.ndarray = None  # in theta, filled by the model
     hessian: np.ndarray = None   # in theta, filled by the model on first use
 
 

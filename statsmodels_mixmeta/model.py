@@ -393,10 +393,16 @@ class MixMeta(LikelihoodModel):
     def score(self, params):
         """Analytic gradient of :meth:`loglike`."""
         state = self._state(params)
-        grads = self.objective.psi_gradient(state)
-        jacs = self.psi_jacobians(params)
-        return np.concatenate([np.einsum("rs,trs->t", g, j)
-                               for g, j in zip(grads, jacs)] or [[]])
+        if state.theta_score is None:
+            grads = self.objective.psi_gradient(state)
+            jacs = self.psi_jacobians(params)
+            # sum_rs dl/dPsi[r, s] dPsi[r, s]/dtheta_t, level by level
+            parts = [j.reshape(j.shape[0], g.size) @ g.ravel()
+                     for g, j in zip(grads, jacs)]
+            # states are remembered per parameter vector, so this is too
+            state.theta_score = (np.concatenate(parts) if parts
+                                 else np.zeros(0))
+        return state.theta_score.copy()
 
     def information(self, params):
         """Expected (Fisher) information of the structure parameters."""

@@ -45,6 +45,7 @@ class ScalarState:
     products: dict = None    # M_a by power a, filled on first use
     gradient: list = None    # d llf / d psi, filled on first use
     curvature: float = None  # d2 llf / d psi2, filled on first use
+    theta_score: np.ndarray = None  # in theta, filled by the model
     hessian: np.ndarray = None   # in theta, filled by the model on first use
 
 
