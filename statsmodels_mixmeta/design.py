@@ -204,8 +204,6 @@ def check_estimable(X_long, param_names, xtx=None):
     scale = np.sqrt(np.diag(xtx))
     scale[scale == 0] = 1.0
     xtx = xtx / np.outer(scale, scale)
-    if _clearly_full_rank(xtx):
-        return
     eigval, eigvec = np.linalg.eigh(xtx)
     null = eigval < 1e-10 * max(eigval.max(), 1.0)
     if null.any():
@@ -228,21 +226,6 @@ def conditioning_basis(xtx):
     scale = 1.0 / np.sqrt(np.diag(xtx))
     chol = np.linalg.cholesky(xtx * np.outer(scale, scale))
     return scale[:, None] * np.linalg.inv(chol).T
-
-
-def _clearly_full_rank(xtx):
-    """
-    A quick accept for :func:`check_estimable`: the smallest eigenvalue of
-    a unit-diagonal ``xtx`` is at least ``1 / ||xtx^{-1}||_F``, and the
-    largest at most its trace, so a Cholesky factor and that bound can
-    settle the test without an eigendecomposition.
-    """
-    try:
-        inv_chol = np.linalg.inv(np.linalg.cholesky(xtx))
-    except np.linalg.LinAlgError:
-        return False
-    inverse_norm = np.sqrt(np.sum((inv_chol.T @ inv_chol) ** 2))
-    return bool(1.0 / inverse_norm >= 1e-10 * max(np.trace(xtx), 1.0))
 
 
 def _rows_with_nan(matrix):
