@@ -27,6 +27,7 @@ The state it returns has the fields of
 :class:`statsmodels_mixmeta.likelihood.GLSState` that the model uses
 (``psis``, ``beta``, ``cov_beta``, ``llf``).
 """
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,21 +115,23 @@ class UnivariateLikelihood:
                 not sigma.min() > 0:
             raise np.linalg.LinAlgError("marginal variance is not positive")
         w = 1.0 / sigma
-        F = self._cross(w)
-        Xwy = self.X.T @ (w * self.y)
-        if self.n_fixed == 1:      # one coefficient: scalar algebra
-            if not F[0, 0] > 0:
+        if self._x2 is not None:      # one coefficient: scalar algebra
+            x = self.X[:, 0]
+            f = np.dot(self._x2, w)
+            if not f > 0:
                 raise np.linalg.LinAlgError("X'WX is not positive definite")
-            cov_beta = 1.0 / F
-            logdet_F = np.log(F[0, 0])
+            b = np.dot(x, w * self.y) / f
+            cov_beta, beta = np.array([[1.0 / f]]), np.array([b])
+            logdet_F = math.log(f)
+            resid = self.y - x * b
         else:
-            chol = np.linalg.cholesky(F)
+            chol = np.linalg.cholesky(self._cross(w))
             inv_chol = np.linalg.inv(chol)
             cov_beta = inv_chol.T @ inv_chol
             logdet_F = 2.0 * np.log(np.diag(chol)).sum()
-        beta = cov_beta @ Xwy
+            beta = cov_beta @ (self.X.T @ (w * self.y))
+            resid = self.y - self.X @ beta
         cov_work = cov_beta
-        resid = self.y - self.X @ beta
         quad = np.dot(w * resid, resid)
         logdet = np.log(sigma).sum()
         N, p = self.n_values, self.n_fixed
