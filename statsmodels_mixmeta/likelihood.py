@@ -58,6 +58,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 LOG_2PI = np.log(2 * np.pi)
+# dPsi / dpsi when Psi is a single variance
+_UNIT_JACOBIAN = np.ones((1, 1, 1))
+_UNIT_JACOBIAN.flags.writeable = False
 
 
 @dataclass
@@ -288,6 +291,14 @@ class ProfiledLikelihood:
         with ``I`` the expected information of the same estimator.
         """
         return self._second_order(state, psi_jacobians, observed=True)
+
+    def psi_information(self, state):
+        """Expected information of a single variance (one level, 1 x 1)."""
+        return self.information(state, [_UNIT_JACOBIAN])[0, 0]
+
+    def psi_hessian(self, state):
+        """Observed second derivative in a single variance (1 x 1)."""
+        return self.hessian(state, [_UNIT_JACOBIAN])[0, 0]
 
     def _second_order(self, state, psi_jacobians, observed):
         """

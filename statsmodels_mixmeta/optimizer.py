@@ -18,10 +18,6 @@ vector, and own what the generic optimisers cannot know:
 """
 import numpy as np
 
-# dPsi / dpsi of a single variance, as the kernels take Jacobians
-_UNIT_JACOBIAN = np.ones((1, 1, 1))
-_UNIT_JACOBIAN.flags.writeable = False
-
 def symmetric_basis(dim):
     """``E_ab + E_ba`` (``E_aa`` on the diagonal) for the free entries."""
     rows, cols = np.tril_indices(dim)
@@ -92,7 +88,7 @@ def scalar_start(model, psi, max_iter, tol=1e-3, floor=1e-8):
     for _ in range(max_iter):
         state = model.gls_state(theta)
         grad = lik.psi_gradient(state)[0][0, 0]
-        info = lik.information(state, [_UNIT_JACOBIAN])[0, 0]
+        info = lik.psi_information(state)
         if not info > 0 or grad * grad / info < tol:
             break
         psi = state.psis[0][0, 0] + grad / info
@@ -124,9 +120,9 @@ def variance_newton(model, theta, max_iter, theta_tol=1e-7):
         grad = lik.psi_gradient(state)[0][0, 0]
         if psi <= 0 and grad <= 0:
             return theta, iteration
-        curvature = -lik.hessian(state, [_UNIT_JACOBIAN])[0, 0]
+        curvature = -lik.psi_hessian(state)
         if not curvature > 0:
-            curvature = lik.information(state, [_UNIT_JACOBIAN])[0, 0]
+            curvature = lik.psi_information(state)
         if not curvature > 0:
             return theta, iteration
         step = grad / curvature

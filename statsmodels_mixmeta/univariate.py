@@ -208,13 +208,17 @@ class UnivariateLikelihood:
         jac = psi_jacobians[0][:, 0, 0] if psi_jacobians else np.empty(0)
         return self.psi_hessian(state) * np.outer(jac, jac)
 
-    def information(self, state, psi_jacobians):
-        jac = psi_jacobians[0][:, 0, 0] if psi_jacobians else np.empty(0)
-        if jac.size == 0:
-            return np.zeros((0, 0))
+    def psi_information(self, state):
+        """Expected information of ``psi`` (a scalar)."""
         z2w = self._z2_times(state.weights)
         value = np.dot(z2w, z2w)
         if self.reml:
             J = state.cov_work @ self._product(state, 1)
             value += np.vdot(J, J.T) - 2.0 * self._trace_ratio(state, 2)
-        return 0.5 * value * np.outer(jac, jac)
+        return 0.5 * value
+
+    def information(self, state, psi_jacobians):
+        jac = psi_jacobians[0][:, 0, 0] if psi_jacobians else np.empty(0)
+        if jac.size == 0:
+            return np.zeros((0, 0))
+        return self.psi_information(state) * np.outer(jac, jac)
