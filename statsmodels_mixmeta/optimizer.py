@@ -18,6 +18,7 @@ vector, and own what the generic optimisers cannot know:
 """
 import numpy as np
 
+
 def symmetric_basis(dim):
     """``E_ab + E_ba`` (``E_aa`` on the diagonal) for the free entries."""
     rows, cols = np.tril_indices(dim)
@@ -183,6 +184,7 @@ def damped_newton(model, theta, max_iter, free=None, handover=0.0):
         theta, llf = trial, llf_trial
     return theta, max_iter
 
+
 def is_stationary(model, theta, tol=1e-6):
     """
     First-order optimality: the score is negligible, except that a
@@ -198,9 +200,11 @@ def is_stationary(model, theta, tol=1e-6):
     return bool(np.all(np.abs(grad[~at_zero]) <= tol)
                 and np.all(outward <= tol))
 
+
 def at_kinked_boundary(model, theta, rtol=1e-3):
     scale = max(1.0, np.abs(theta).max()) if theta.size else 1.0
     return model.random.kinked() & (np.abs(theta) <= rtol * scale)
+
 
 def settle_on_boundary(model, theta, max_iter=50):
     """
