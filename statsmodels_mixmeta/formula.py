@@ -100,8 +100,7 @@ def _referenced_columns(data, formula):
     """
     if re.search(r"(?<![\w.])\.(?![\w.])", formula):
         return data
-    keep = [name for name in data.columns
-            if isinstance(name, str) and name in formula]
+    keep = [name for name in data.columns if str(name) in formula]
     return data if len(keep) == data.shape[1] else data[keep]
 
 
