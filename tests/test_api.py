@@ -634,3 +634,24 @@ def test_fixed_effects_model_has_no_random_effects():
     # its BLUPs are the fitted values
     np.testing.assert_allclose(res.blup().values, res.fittedvalues.values,
                                rtol=1e-12)
+
+
+# ------------------------------------------------- columns given to formulas
+def test_formula_sees_only_the_columns_it_names():
+    from statsmodels_mixmeta.formula import _referenced_columns
+    frame = pd.DataFrame({"y": [1.0], "x": [2.0], "z": [3.0], "note": ["a"],
+                          7: [0.0]})
+    assert list(_referenced_columns(frame, "y ~ x + np.log(z)").columns) \
+        == ["y", "x", "z"]
+    # formulaic's "." stands for every column
+    assert _referenced_columns(frame, "y ~ .") is frame
+    assert list(_referenced_columns(frame, "y ~ x + Q('7')").columns) \
+        == ["y", "x", 7]
+
+
+def test_unused_text_columns_do_not_change_the_fit():
+    bcg = datasets.load_bcg()
+    noisy = bcg.assign(comment=pd.array([None, "x"] * 6 + ["y"],
+                                        dtype="string"))
+    res = smf.mixmeta("logor ~ ablat", data=noisy, S="logorvar").fit()
+    assert_same_fit(res, fit_bcg())
