@@ -105,20 +105,6 @@ class LongData:
     outcome: np.ndarray
 
     @property
-    def identity_designs(self):
-        """Per level, whether ``Z_expanded`` is the identity of every group
-        (each value its own random effect: the innermost level of a nested
-        design), so that products with it can be skipped."""
-        cached = self.__dict__.get("_identity_designs")
-        if cached is None:
-            n = self.size
-            cached = tuple(
-                zx.shape[2] == n and bool(np.all(zx == np.eye(n)))
-                for zx in self.Z_expanded)
-            self.__dict__["_identity_designs"] = cached
-        return cached
-
-    @property
     def n_values(self):
         return self.y.shape[0]
 
