@@ -70,7 +70,7 @@ class Design:
                     np.zeros(n, dtype=np.intp))
         row, outcome = np.nonzero(observed)
         y = self.endog[row, outcome]
-        X = expand_exog(self.exog[row], outcome, self.n_outcomes)
+        X = expand_by_outcome(self.exog[row], outcome, self.n_outcomes)
         return y, X, row, outcome
 
 
@@ -81,14 +81,17 @@ def coefficient_names(outcome_names, term_names):
     return [f"{o}:{t}" for o in outcome_names for t in term_names]
 
 
-def expand_exog(exog_rows, outcome, n_outcomes):
-    """Rows ``kron(e_outcome, x)`` of the multivariate design."""
+def expand_by_outcome(rows, outcome, n_outcomes):
+    """
+    Rows ``kron(e_outcome, x)`` of a design with one block of columns per
+    outcome: the multivariate fixed design, or a level's random design.
+    """
     if n_outcomes == 1:
-        return np.asarray(exog_rows, dtype=float)
-    n, p = exog_rows.shape
-    X = np.zeros((n, n_outcomes * p))
-    X[np.arange(n)[:, None], outcome[:, None] * p + np.arange(p)] = exog_rows
-    return X
+        return np.asarray(rows, dtype=float)
+    n, p = rows.shape
+    out = np.zeros((n, n_outcomes * p))
+    out[np.arange(n)[:, None], outcome[:, None] * p + np.arange(p)] = rows
+    return out
 
 
 def rows_to_keep(endog, exog, missing, row_labels, extra=()):

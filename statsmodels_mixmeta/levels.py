@@ -110,16 +110,6 @@ def level_codes(groups):
     return codes, outer_labels
 
 
-def expand_random_design(z_rows, outcome, n_outcomes):
-    """Rows ``kron(e_outcome, z)`` of one level's random design."""
-    if n_outcomes == 1:
-        return np.asarray(z_rows, dtype=float)
-    n, q = z_rows.shape
-    Z = np.zeros((n, n_outcomes * q))
-    Z[np.arange(n)[:, None], outcome[:, None] * q + np.arange(q)] = z_rows
-    return Z
-
-
 def random_effect_names(outcome_names, term_names):
     """Labels of the rows/columns of one level's Psi."""
     if len(outcome_names) == 1:

@@ -248,7 +248,7 @@ class MixMeta(LikelihoodModel):
         self.level_names = level_names
         self.row_random = re_arrays
         self.random_designs = [
-            _levels.expand_random_design(z[row], outcome, k)
+            _design.expand_by_outcome(z[row], outcome, k)
             for z in re_arrays]
         # without random=, Psi is labelled by outcome (one effect each)
         self.effect_names = [

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from . import formula as _formula
-from .levels import expand_random_design
+from .design import expand_by_outcome
 from .likelihood import marginal_cov, whiten
 
 
@@ -201,5 +201,5 @@ def _group_positions(model, batch, k):
 def _full_random_design(model, lev, rows, outcomes, k):
     """``kron(e_outcome, z_row)`` of level ``lev`` at every position."""
     z = model.row_random[lev][rows.ravel()]
-    full = expand_random_design(z, outcomes.ravel(), k)
+    full = expand_by_outcome(z, outcomes.ravel(), k)
     return full.reshape(rows.shape + (full.shape[1],))
