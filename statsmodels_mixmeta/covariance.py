@@ -452,14 +452,7 @@ def within_cov_from_input(S, k, Scor=None, row_labels=None):
         )
 
     n_rows = S.shape[0]
-    if row_labels is None:
-        row_labels = np.arange(n_rows)
-    elif not isinstance(row_labels, np.ndarray):
-        row_labels = np.asarray(list(row_labels), dtype=object)
-    if len(row_labels) != n_rows:
-        raise ValueError(
-            f"row_labels has {len(row_labels)} labels for {n_rows} rows of S"
-        )
+    row_labels = _row_labels(row_labels, n_rows, " of S")
     if is_variances:
         variances = S.reshape(n_rows, k)
         correlations = _expand_correlations(Scor, n_rows, k, "Scor")
@@ -477,6 +470,20 @@ def within_cov_from_input(S, k, Scor=None, row_labels=None):
 # ---------------------------------------------------------------------------
 # Validation against the observed outcomes
 # ---------------------------------------------------------------------------
+
+def _row_labels(row_labels, n_rows, where=""):
+    """Labels of the ``n_rows`` rows for messages (positions by default)."""
+    if row_labels is None:
+        return np.arange(n_rows)
+    if not isinstance(row_labels, np.ndarray):
+        row_labels = np.asarray(list(row_labels), dtype=object)
+    if len(row_labels) != n_rows:
+        raise ValueError(
+            f"row_labels has {len(row_labels)} labels for {n_rows} rows"
+            f"{where}"
+        )
+    return row_labels
+
 
 def _describe_rows(indices, row_labels):
     """
@@ -504,14 +511,7 @@ def _check_shapes(within_cov, observed, row_labels, outcome_labels):
             f"observed must have shape (n, k) = ({n_rows}, {k}) to match "
             f"within_cov; got {observed.shape}"
         )
-    if row_labels is None:
-        row_labels = np.arange(n_rows)
-    elif not isinstance(row_labels, np.ndarray):
-        row_labels = np.asarray(list(row_labels), dtype=object)
-    if len(row_labels) != n_rows:
-        raise ValueError(
-            f"row_labels has {len(row_labels)} labels for {n_rows} rows"
-        )
+    row_labels = _row_labels(row_labels, n_rows)
     outcome_labels = (
         list(range(k)) if outcome_labels is None else list(outcome_labels)
     )
