@@ -74,6 +74,24 @@ class Design:
         return y, X, row, outcome
 
 
+def study_arrays(y, X, within_cov):
+    """
+    Float arrays ``y`` ``(m, k)``, ``X`` ``(m, p)`` and ``within_cov``
+    ``(m, k, k)``; one-dimensional inputs are a single column (and, for
+    ``within_cov``, a single variance).  Shapes are checked by the caller.
+    """
+    y = np.asarray(y, dtype=float)
+    X = np.asarray(X, dtype=float)
+    within_cov = np.asarray(within_cov, dtype=float)
+    if y.ndim == 1:
+        y = y[:, None]
+    if X.ndim == 1:
+        X = X[:, None]
+    if within_cov.ndim == 1:
+        within_cov = within_cov[:, None, None]
+    return y, X, within_cov
+
+
 def coefficient_names(outcome_names, term_names):
     """``"{term}"`` for one outcome, ``"{outcome}:{term}"`` for several."""
     if len(outcome_names) == 1:

@@ -64,6 +64,8 @@ import numpy as np
 from scipy import linalg
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
+from .design import study_arrays
+
 #: Smallest eigenvalue of a returned ``Psi`` (R mixmeta's ``set.negeigen``).
 #: It is also R's default relative tolerance ``reltol`` of ``method="vc"``.
 PSD_FLOOR = np.sqrt(np.finfo(float).eps)
@@ -80,15 +82,7 @@ def _check_inputs(y, X, within_cov):
     outside the observed block) and the ``(m, k)`` observed mask, with studies
     that observe no outcome dropped.
     """
-    y = np.asarray(y, dtype=float)
-    X = np.asarray(X, dtype=float)
-    within_cov = np.asarray(within_cov, dtype=float)
-    if y.ndim == 1:
-        y = y[:, None]
-    if X.ndim == 1:
-        X = X[:, None]
-    if within_cov.ndim == 1:
-        within_cov = within_cov[:, None, None]
+    y, X, within_cov = study_arrays(y, X, within_cov)
     n_studies, k = y.shape
     if X.shape[0] != n_studies:
         raise ValueError(f"X has {X.shape[0]} rows but y has {n_studies}")

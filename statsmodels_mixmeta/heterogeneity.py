@@ -78,6 +78,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from .design import study_arrays
+
 __all__ = ["QTestResult", "cochran_q", "i_squared"]
 
 #: How many offending rows an error message names before summarising.
@@ -145,20 +147,12 @@ def _describe_rows(rows):
 
 def _validate(y, X, within_cov):
     """Return float arrays y (m, k), X (m, p), within_cov (m, k, k)."""
-    y = np.asarray(y, dtype=float)
-    X = np.asarray(X, dtype=float)
-    within_cov = np.asarray(within_cov, dtype=float)
-    if y.ndim == 1:
-        y = y[:, None]
-    if X.ndim == 1:
-        X = X[:, None]
+    y, X, within_cov = study_arrays(y, X, within_cov)
     if y.ndim != 2 or X.ndim != 2:
         raise ValueError(
             f"y must be (m, k) and X (m, p); got shapes {y.shape} and {X.shape}"
         )
     m, k = y.shape
-    if k == 1 and within_cov.ndim == 1:
-        within_cov = within_cov[:, None, None]
     if X.shape[0] != m or within_cov.shape != (m, k, k):
         raise ValueError(
             f"for y of shape {y.shape}, X must have {m} rows and within_cov "
