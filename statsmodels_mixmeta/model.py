@@ -22,14 +22,14 @@ predictors and ``Psi_l``, and
 
 ``j`` running over the level-``l`` groups inside outer group ``i``; ``S_i``
 is block-diagonal over rows, or given whole per group (``addS``).  Each
-``Psi_l`` has one of the structures of :mod:`statsmodels_mixmeta.structures`
-(:mod:`statsmodels_mixmeta.levels` parses ``random=`` and keeps the
+``Psi_l`` has one of the structures of :mod:`statsmodels_mixmeta.structures.psi`
+(:mod:`statsmodels_mixmeta.design.random_terms` parses ``random=`` and keeps the
 levels' parameters together).
 
 The model's parameters, as seen by statsmodels' optimisers, are the
 structure parameters ``theta`` of the Psi's: ``loglike(theta)`` is the
 (restricted) log-likelihood with the fixed effects profiled out by GLS
-(:mod:`statsmodels_mixmeta.likelihood`).  The fitted results report the fixed
+(:mod:`statsmodels_mixmeta.kernels.likelihood`).  The fitted results report the fixed
 effects as ``params``, as R's mixmeta does.
 
 References
@@ -44,15 +44,16 @@ import pandas as pd
 from statsmodels.base.model import LikelihoodModel
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-from . import design as _design
-from . import inputs as _inputs
-from . import optimizer as _optimizer
-from . import estimators
-from . import formula as _formula
-from . import levels as _levels
-from .batches import LongData, build_batches
-from .likelihood import ProfiledLikelihood
-from .univariate import UnivariateLikelihood
+from . import structures as _structures
+from .design import core as _design
+from .design import inputs as _inputs
+from .design import formula as _formula
+from .design import random_terms as _terms
+from .fitting import optimizer as _optimizer
+from .kernels import moments as estimators
+from .kernels.batches import LongData, build_batches
+from .kernels.likelihood import ProfiledLikelihood
+from .kernels.univariate import UnivariateLikelihood
 from .results import MixMetaResults, MixMetaResultsWrapper
 
 METHODS = ("reml", "ml", "fixed", "mm", "vc")
@@ -209,12 +210,12 @@ class MixMeta(LikelihoodModel):
         self._layout_levels(
             None if group_arr is None else subset(group_arr), level_names,
             [subset(z) for z in re_arrays], re_names, row, outcome)
-        self.random = _levels.random_part(
+        self.random = _structures.random_part(
             [] if method == "fixed" else self.level_names,
             bscov, psi_fix, k, self.effect_names)
         self.psi_structure = (self.random.structures[0]
                               if self.random.n_levels == 1 else None)
-        self.init_psi = _levels.per_level(init_psi, self.level_names,
+        self.init_psi = _structures.per_level(init_psi, self.level_names,
                                           "init_psi")
         n_random = self.random.n_levels
         self.long = LongData(y_long, X_long, self.row_groups[0][row],
@@ -242,7 +243,7 @@ class MixMeta(LikelihoodModel):
             self.outer_labels = np.asarray(self.design.row_labels)
             self.group_labels = self.outer_labels[:, None]
         else:
-            self.row_groups, self.outer_labels = _levels.level_codes(
+            self.row_groups, self.outer_labels = _terms.level_codes(
                 group_arr)
             self.group_labels = group_arr
         self.level_names = level_names
@@ -253,7 +254,7 @@ class MixMeta(LikelihoodModel):
         # without random=, Psi is labelled by outcome (one effect each)
         self.effect_names = [
             list(self.design.outcome_names) if group_arr is None else
-            _levels.random_effect_names(self.design.outcome_names, names)
+            _terms.random_effect_names(self.design.outcome_names, names)
             for names in re_names]
 
     @property
@@ -293,7 +294,7 @@ class MixMeta(LikelihoodModel):
             The random part and its grouping levels, outer to inner:
             ``"~ z | g"``, ``"~ 1 | g1/g2"`` (nested), a list of one-sided
             formulas with their groups, or ``{"g1": "~ 1", "g2": "~ z"}``
-            (see :mod:`statsmodels_mixmeta.levels`).  Without it every row
+            (see :mod:`statsmodels_mixmeta.design.random_terms`).  Without it every row
             is its own group with one random effect per outcome.
         missing : {"drop", "raise", "none"}
         eval_env : int
@@ -309,7 +310,7 @@ class MixMeta(LikelihoodModel):
         S = _inputs.from_data(S, data, positions, "S")
         Scor = _inputs.from_data(Scor, data, positions, "Scor")
         if random is not None:
-            terms = _levels.parse_random(random)
+            terms = _terms.parse_random(random)
             groups, designs = _formula.random_frames(
                 terms, data, positions, namespace, eval_env=eval_env + 1)
             kwargs.update(groups=groups, exog_re=designs)
@@ -339,7 +340,7 @@ class MixMeta(LikelihoodModel):
         ``information(state, psi_jacobians)``.
 
         One outcome with one value per group uses the fully vectorised
-        kernel of :mod:`statsmodels_mixmeta.univariate` unless ``batched``.
+        kernel of :mod:`statsmodels_mixmeta.kernels.univariate` unless ``batched``.
         """
         if reml is None:
             reml = self.method == "reml"
@@ -470,10 +471,10 @@ class MixMeta(LikelihoodModel):
         than about 50 log-likelihood units, or when scoring stalls); the
         result is mapped into the chosen structure and refined by up to
         ``scoring_iter`` damped, modified Newton steps on the structure
-        parameters (:func:`statsmodels_mixmeta.optimizer.damped_newton`,
+        parameters (:func:`statsmodels_mixmeta.fitting.optimizer.damped_newton`,
         until a plain Newton step is safe and promises little; a
         single variance is refined by Newton's method in the variance
-        itself, :func:`statsmodels_mixmeta.optimizer.variance_newton`),
+        itself, :func:`statsmodels_mixmeta.fitting.optimizer.variance_newton`),
         before handing over to statsmodels' optimiser machinery
         (``LikelihoodModel.fit``) to finish and certify the optimum.  The
         default finisher is Newton's method with the analytic Hessian;

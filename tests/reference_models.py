@@ -11,7 +11,7 @@ import pandas as pd
 import statsmodels.formula.api as smf
 import statsmodels_mixmeta as smm
 from statsmodels_mixmeta import datasets
-from statsmodels_mixmeta.covariance import inputcov
+from statsmodels_mixmeta.design.covariance import inputcov
 
 SMOKING_S = ["SBB", "SBC", "SBD", "SCC", "SCD", "SDD"]
 FIBRINOGEN_S = ["V_2_2", "V_2_3", "V_2_4", "V_2_5", "V_3_3", "V_3_4",

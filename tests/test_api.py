@@ -638,7 +638,7 @@ def test_fixed_effects_model_has_no_random_effects():
 
 # ------------------------------------------------- columns given to formulas
 def test_formula_sees_only_the_columns_it_names():
-    from statsmodels_mixmeta.formula import _referenced_columns
+    from statsmodels_mixmeta.design.formula import _referenced_columns
     frame = pd.DataFrame({"y": [1.0], "x": [2.0], "z": [3.0], "note": ["a"],
                           7: [0.0]})
     assert list(_referenced_columns(frame, "y ~ x + np.log(z)").columns) \

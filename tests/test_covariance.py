@@ -1,4 +1,4 @@
-"""Tests for statsmodels_mixmeta.covariance: vech, inputcov, S forms, checks."""
+"""Tests for statsmodels_mixmeta.design.covariance: vech, inputcov, S forms, checks."""
 
 import re
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from statsmodels_mixmeta.covariance import (
+from statsmodels_mixmeta.design.covariance import (
     _smallest_observed_eigenvalues,
     check_within_cov,
     inputcov,

@@ -16,8 +16,8 @@ from statsmodels.tools.numdiff import approx_fprime
 
 import statsmodels_mixmeta as smm
 from statsmodels_mixmeta import datasets
-from statsmodels_mixmeta.likelihood import inverse_lower
-from statsmodels_mixmeta.univariate import UnivariateLikelihood
+from statsmodels_mixmeta.kernels.likelihood import inverse_lower
+from statsmodels_mixmeta.kernels.univariate import UnivariateLikelihood
 
 SMOKING_S = ["SBB", "SBC", "SBD", "SCC", "SCD", "SDD"]
 NUMERIC = dict(rtol=2e-5, atol=1e-6)        # central differences

@@ -18,7 +18,7 @@ from scipy import linalg
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from statsmodels_mixmeta import datasets
-from statsmodels_mixmeta.estimators import (PSD_FLOOR, method_of_moments,
+from statsmodels_mixmeta.kernels.moments import (PSD_FLOOR, method_of_moments,
                                             variance_components)
 
 REFERENCE = json.loads(

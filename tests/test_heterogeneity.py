@@ -9,8 +9,8 @@ from scipy import stats
 
 import reference_cases as rc
 from statsmodels_mixmeta import datasets
-from statsmodels_mixmeta.covariance import inputcov, within_cov_from_input
-from statsmodels_mixmeta.heterogeneity import QTestResult, cochran_q, i_squared
+from statsmodels_mixmeta.design.covariance import inputcov, within_cov_from_input
+from statsmodels_mixmeta.results.heterogeneity import QTestResult, cochran_q, i_squared
 
 RTOL = 1e-8
 #: R's p-value is 1 - pchisq(Q, df): absolute error ~1e-16, and 0 below that.

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from statsmodels_mixmeta.structures import (
+from statsmodels_mixmeta.structures.psi import (
     STRUCTURE_NAMES, PsiStructure, make_structure)
 
 NEEDS_TWO = {"cs", "hcs", "ar1", "har1"}

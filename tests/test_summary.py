@@ -19,7 +19,7 @@ import statsmodels.formula.api as smf
 from reference_cases import EARLY_STOP_CASES, case
 from reference_models import MULTILEVEL, SINGLE_LEVEL
 from statsmodels_mixmeta import datasets
-from statsmodels_mixmeta.summary import format_number, format_pvalue
+from statsmodels_mixmeta.results.summary import format_number, format_pvalue
 
 RULE = re.compile(r"^[=-]+$")
 Z975 = stats.norm.ppf(0.975)

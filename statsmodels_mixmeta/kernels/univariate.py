@@ -1,7 +1,7 @@
 r"""
 Fully vectorised profiled likelihood for one outcome and one value per group.
 
-The special case of :mod:`statsmodels_mixmeta.likelihood` where every group
+The special case of :mod:`statsmodels_mixmeta.kernels.likelihood` where every group
 holds a single value (the standard univariate meta-analysis or
 meta-regression): ``Sigma_i = v_i + z_i^2 psi`` is a scalar, so every
 quantity is a sum over a 1-D array and no factorisation is needed.  With
@@ -24,7 +24,7 @@ The design is kept column-major, so that weighting it and every product
 with it runs along contiguous columns.
 
 The state it returns has the fields of
-:class:`statsmodels_mixmeta.likelihood.GLSState` that the model uses
+:class:`statsmodels_mixmeta.kernels.likelihood.GLSState` that the model uses
 (``psis``, ``beta``, ``cov_beta``, ``llf``).
 """
 import math
@@ -65,7 +65,7 @@ class UnivariateLikelihood:
         ``X'X``, when the caller has it already (REML needs its
         determinant).
     basis : ndarray, optional
-        ``A`` of :func:`statsmodels_mixmeta.design.conditioning_basis`:
+        ``A`` of :func:`statsmodels_mixmeta.design.core.conditioning_basis`:
         the kernel works with the design ``X A`` and reports ``beta`` and
         its covariance for ``X``.
     """
@@ -204,7 +204,7 @@ class UnivariateLikelihood:
 
     def hessian(self, state, psi_jacobians):
         """Observed Hessian in the structure parameters, as
-        :meth:`statsmodels_mixmeta.likelihood.ProfiledLikelihood.hessian`."""
+        :meth:`statsmodels_mixmeta.kernels.likelihood.ProfiledLikelihood.hessian`."""
         jac = psi_jacobians[0][:, 0, 0] if psi_jacobians else np.empty(0)
         return self.psi_hessian(state) * np.outer(jac, jac)
 

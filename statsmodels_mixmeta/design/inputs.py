@@ -10,7 +10,7 @@ statistics never see these helpers.
 import numpy as np
 import pandas as pd
 
-from . import design as _design
+from . import core as _design
 from . import formula as _formula
 
 

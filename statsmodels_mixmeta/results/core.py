@@ -206,7 +206,7 @@ class MixMetaResults(LikelihoodModelResults):
             default includes all (the innermost BLUPs).
         se : bool
             Also return the standard errors (R mixmeta's formula, see
-            :func:`statsmodels_mixmeta.prediction.blup`).
+            :func:`statsmodels_mixmeta.results.prediction.blup`).
 
         Returns
         -------

@@ -64,7 +64,7 @@ import numpy as np
 from scipy import linalg
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-from .design import study_arrays
+from ..design.core import study_arrays
 
 #: Smallest eigenvalue of a returned ``Psi`` (R mixmeta's ``set.negeigen``).
 #: It is also R's default relative tolerance ``reltol`` of ``method="vc"``.

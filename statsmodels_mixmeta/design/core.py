@@ -7,7 +7,7 @@ Turns array input (already evaluated formulas included) into a
 outcomes and coefficients; applies the missing-data rule and checks that the
 fixed effects are estimable.  Also lays the observed values out in "long"
 format (one entry per observed outcome value), the input of
-:mod:`statsmodels_mixmeta.batches`.
+:mod:`statsmodels_mixmeta.kernels.batches`.
 
 Coefficients are ordered outcome-major: all ``p`` terms of outcome 1, then of
 outcome 2, ...; the design row of outcome ``j`` of row ``u`` is

@@ -158,7 +158,7 @@ def random_frames(terms, data, positions, namespace, eval_env=0):
     Parameters
     ----------
     terms : list of RandomTerm
-        From :func:`statsmodels_mixmeta.levels.parse_random`.
+        From :func:`statsmodels_mixmeta.design.random_terms.parse_random`.
     data : pandas.DataFrame
     positions : ndarray of int
         Rows of ``data`` used by the fixed part.

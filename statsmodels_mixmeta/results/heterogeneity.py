@@ -78,7 +78,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from .design import study_arrays
+from ..design.core import study_arrays
 
 __all__ = ["QTestResult", "cochran_q", "i_squared"]
 

@@ -11,7 +11,7 @@ For independent outer groups ``i`` the marginal model is
 
 with ``S_i`` known, ``Psi_l`` the random-effects covariance of level ``l``
 and ``tilde Z_il`` its design spread over the level-``l`` groups inside
-group ``i`` (see :mod:`statsmodels_mixmeta.batches`).  For given
+group ``i`` (see :mod:`statsmodels_mixmeta.kernels.batches`).  For given
 ``Psi`` the fixed effects are profiled out by generalised least squares,
 
 .. math::

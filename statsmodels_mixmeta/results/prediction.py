@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import formula as _formula
-from .design import expand_by_outcome
-from .likelihood import marginal_cov, whiten
+from ..design import formula as _formula
+from ..design.core import expand_by_outcome
+from ..kernels.likelihood import marginal_cov, whiten
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,9 @@
+"""
+Stage 1: parameterisations of the random-effects covariance Psi.
+
+:mod:`.psi` maps structure parameters ``theta`` to Psi with analytic
+derivatives, bounds and scale; :mod:`.levels` concatenates the levels'
+parameters.  Imports nothing else from the package.
+"""
+from .psi import STRUCTURE_NAMES, PsiStructure, make_structure  # noqa: F401
+from .levels import RandomPart, per_level, random_part  # noqa: F401

@@ -1,0 +1,111 @@
+"""
+The package is a pipeline of stages, each importing only from the stages
+above it:
+
+    structures -> design -> kernels -> fitting -> results -> model
+
+(``model.py`` wires the stages together and so comes last; ``datasets``
+stands apart and imports nothing of the package).  These tests read the
+imports of every module, so that the rule keeps holding.
+"""
+import ast
+import pathlib
+
+import pytest
+
+PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "statsmodels_mixmeta"
+STAGES = ["structures", "design", "kernels", "fitting", "results"]
+# what may import what: a stage's rank; the top-level modules wire them
+RANK = {name: rank for rank, name in enumerate(STAGES)}
+RANK.update({"model": len(STAGES), "__init__": len(STAGES) + 1,
+             "__main__": len(STAGES) + 1})
+# third-party libraries a stage must not touch
+FORBIDDEN = {"kernels": {"pandas", "patsy", "formulaic"},
+             "fitting": {"pandas", "patsy", "formulaic"},
+             "structures": {"pandas", "patsy", "formulaic"}}
+
+
+def _modules():
+    return sorted(p for p in PACKAGE.rglob("*.py"))
+
+
+def _stage(path):
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return parts[0]
+
+
+def _imported(path):
+    """Package stages and top-level libraries imported by ``path``."""
+    tree = ast.parse(path.read_text())
+    own = path.relative_to(PACKAGE).with_suffix("").parts
+    inner, outer = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                top, *rest = alias.name.split(".")
+                if top == "statsmodels_mixmeta":
+                    inner.add(rest[0] if rest else "__init__")
+                else:
+                    outer.add(top)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                top, *rest = (node.module or "").split(".")
+                if top == "statsmodels_mixmeta":
+                    if rest:
+                        inner.add(rest[0])
+                    else:
+                        inner.update(a.name for a in node.names)
+                else:
+                    outer.add(top)
+                continue
+            # relative: resolve against the module's own package
+            base = list(own[:-1])[:len(own) - node.level]
+            target = base + (node.module.split(".") if node.module else [])
+            if target:
+                inner.add(target[0])
+            else:
+                inner.update(a.name for a in node.names)
+    return inner, outer
+
+
+@pytest.mark.parametrize(
+    "path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_follow_the_pipeline(path):
+    stage = _stage(path)
+    inner, outer = _imported(path)
+    if stage == "datasets":
+        assert inner <= {"datasets"}, inner
+        return
+    assert stage in RANK, f"{path} is in no stage of {sorted(RANK)}"
+    for other in inner - {stage}:
+        if other == "datasets":
+            assert stage in ("__init__", "__main__", "model"), other
+            continue
+        assert other in RANK, f"{path} imports {other}, in no stage"
+        assert RANK[other] < RANK[stage], (
+            f"{path.relative_to(PACKAGE)} (stage {stage}) imports {other}, "
+            "a later stage")
+    assert not (outer & FORBIDDEN.get(stage, set())), (
+        f"{path} imports {outer & FORBIDDEN[stage]}")
+
+
+@pytest.mark.parametrize(
+    "path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_every_module_states_its_job(path):
+    doc = ast.get_docstring(ast.parse(path.read_text()))
+    assert doc and len(doc.split()) >= 5, f"{path} has no module docstring"
+
+
+def test_the_reader_sees_a_violation():
+    # the rule can fail: a kernel importing the results stage is caught
+    source = "from ..results import core\nimport pandas\n"
+    fake = PACKAGE / "kernels" / "_fake_for_test.py"
+    tree_paths = (fake.relative_to(PACKAGE).with_suffix("").parts)
+    assert tree_paths[0] == "kernels"
+    fake.write_text(source)
+    try:
+        inner, outer = _imported(fake)
+    finally:
+        fake.unlink()
+    assert "results" in inner and RANK["results"] > RANK["kernels"]
+    assert "pandas" in outer & FORBIDDEN["kernels"]
