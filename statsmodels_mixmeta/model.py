@@ -49,23 +49,15 @@ from .design import core as _design
 from .design import inputs as _inputs
 from .design import formula as _formula
 from .design import random_terms as _terms
-from .fitting import optimizer as _optimizer
+from .fitting import schedule as _schedule
+from .fitting.objective import Objective, psi_on_boundary, psi_units
 from .kernels import moments as estimators
 from .kernels.batches import LongData, build_batches
 from .kernels.likelihood import ProfiledLikelihood
 from .kernels.univariate import UnivariateLikelihood
 from .results import MixMetaResults, MixMetaResultsWrapper
 
-METHODS = ("reml", "ml", "fixed", "mm", "vc")
-START_PSI_SCALE = 0.001
-# Newton in a single variance stops before a step smaller than this, which
-# is then the statsmodels Newton finisher's: its tolerance on the change
-# in theta is the same, so that one step (exact to about FINISH_TOL**2,
-# Newton's convergence being quadratic) ends it
-FINISH_TOL = 1e-5
-# the damped Newton stage hands over to statsmodels' Newton once the
-# surface is concave and a Newton step promises less than this gain
-HANDOVER_GAIN = 1e-4
+METHODS = _schedule.ESTIMATORS
 
 
 class MixMeta(LikelihoodModel):
@@ -98,8 +90,11 @@ class MixMeta(LikelihoodModel):
         The known matrix of the "prop", "cor" and "fixed" structures (per
         level as ``bscov``).
     init_psi : array_like, list or dict, optional
-        Starting value of ``Psi`` for ML/REML (default ``0.001 I``; per
-        level as ``bscov``).
+        Starting value of ``Psi`` for ML/REML, a symmetric positive
+        semi-definite matrix per level as ``bscov`` (default ``0.001 I``
+        times the typical within-study variance, over the mean squared
+        random predictor: R's ``0.001 I`` made relative to the scale of the
+        data).
     Scor : float or array_like, optional
         Within-study correlations when ``S`` gives variances only: a scalar,
         ``k(k-1)/2`` values, or one row per study.
@@ -215,8 +210,8 @@ class MixMeta(LikelihoodModel):
             bscov, psi_fix, k, self.effect_names)
         self.psi_structure = (self.random.structures[0]
                               if self.random.n_levels == 1 else None)
-        self.init_psi = _structures.per_level(init_psi, self.level_names,
-                                          "init_psi")
+        self.init_psi = self.random.check_init_psi(
+            _structures.per_level(init_psi, self.level_names, "init_psi"))
         n_random = self.random.n_levels
         self.long = LongData(y_long, X_long, self.row_groups[0][row],
                              tuple(self.random_designs[:n_random]),
@@ -231,7 +226,6 @@ class MixMeta(LikelihoodModel):
         self.nobs = float(y_long.shape[0])
         self.k_fe = X_long.shape[1]
         self.k_psi = self.random.n_params
-        self._memo = {}
 
     def _layout_levels(self, group_arr, level_names, re_arrays, re_names,
                        row, outcome):
@@ -361,54 +355,55 @@ class MixMeta(LikelihoodModel):
         ``cov_beta``, ``llf`` and what the derivatives need (remembered for
         the last few parameter vectors evaluated).
         """
-        return self._state(params)
+        return self.objective.state(params)
 
-    def _state(self, params, memo_size=4):
-        """GLS state at ``params``, remembering the last few evaluated."""
-        key = np.asarray(params, dtype=float).tobytes()
-        state = self._memo.get(key)
-        if state is None:
-            state = self.objective.evaluate(self.psis(params))
-            if len(self._memo) >= memo_size:
-                self._memo.pop(next(iter(self._memo)))
-            self._memo[key] = state
-        return state
+    @property
+    def kernel(self):
+        """The profiled likelihood of the Psi's this model fits (built once;
+        see :meth:`profiled_likelihood`)."""
+        lik = self.__dict__.get("_kernel_cache")
+        if lik is None:
+            lik = self.profiled_likelihood()
+            self.__dict__["_kernel_cache"] = lik
+        return lik
 
     @property
     def objective(self):
-        """The profiled objective this model fits (built once; see
-        :meth:`profiled_likelihood`)."""
-        lik = self.__dict__.get("_objective_cache")
-        if lik is None:
-            lik = self.profiled_likelihood()
-            self.__dict__["_objective_cache"] = lik
-        return lik
+        """
+        The profiled objective as a function of the structure parameters
+        (:class:`statsmodels_mixmeta.fitting.objective.Objective`): ``loglike``,
+        ``score``, ``hessian``, ``information``, ``state``, ``bounds``, ...
+        of ``theta``; what the fitting schedule works on.
+        """
+        objective = self.__dict__.get("_objective_cache")
+        if objective is None:
+            objective = Objective(self.kernel, self.random, self.nobs,
+                                  units=self._psi_units())
+            self.__dict__["_objective_cache"] = objective
+        return objective
+
+    def _psi_units(self):
+        """Variance unit of every level's Psi, from the within-study
+        variances of the observed values and the random designs."""
+        if self.group_cov is None:
+            long = self.long
+            variances = self.design.within_cov[long.row, long.outcome,
+                                               long.outcome]
+        else:
+            variances = np.concatenate([np.diag(m) for m in self.group_cov])
+        return psi_units(variances, self.long.Z[:self.random.n_levels])
 
     def loglike(self, params):
         """Profiled (restricted) log-likelihood at structure parameters."""
-        try:
-            return self._state(params).llf
-        except np.linalg.LinAlgError:
-            return -np.inf
+        return self.objective.loglike(params)
 
     def score(self, params):
         """Analytic gradient of :meth:`loglike`."""
-        state = self._state(params)
-        if state.theta_score is None:
-            grads = self.objective.psi_gradient(state)
-            jacs = self.psi_jacobians(params)
-            # sum_rs dl/dPsi[r, s] dPsi[r, s]/dtheta_t, level by level
-            parts = [j.reshape(j.shape[0], g.size) @ g.ravel()
-                     for g, j in zip(grads, jacs)]
-            # states are remembered per parameter vector, so this is too
-            state.theta_score = (np.concatenate(parts) if parts
-                                 else np.zeros(0))
-        return state.theta_score.copy()
+        return self.objective.score(params)
 
     def information(self, params):
         """Expected (Fisher) information of the structure parameters."""
-        return self.objective.information(self._state(params),
-                                           self.psi_jacobians(params))
+        return self.objective.information(params)
 
     def hessian(self, params):
         """
@@ -418,83 +413,67 @@ class MixMeta(LikelihoodModel):
         the curvature of the structure itself (``d2Psi / dtheta2``, which
         needs no data) is differenced from its analytic Jacobian.
         """
-        params = np.asarray(params, dtype=float)
-        if params.size == 0:
-            return np.zeros((0, 0))
-        state = self._state(params)
-        if state.hessian is None:
-            hess = self.objective.hessian(state, self.psi_jacobians(params))
-            grads = self.objective.psi_gradient(state)
-            # states are remembered per parameter vector, so this is too
-            state.hessian = hess + self._structure_curvature(params, grads)
-        return state.hessian.copy()
-
-    def _structure_curvature(self, params, psi_gradients):
-        """``sum_l <dl/dPsi_l, d2Psi_l / dtheta_s dtheta_t>``."""
-        return self.random.curvature(params, psi_gradients)
-
-    @property
-    def _single_variance(self):
-        """Psi is one variance, ``c theta**2`` (a 1 x 1 structure)."""
-        structures = self.random.structures
-        return (len(structures) == 1
-                and structures[0]._square_scale is not None)
+        return self.objective.hessian(params)
 
     # ------------------------------------------------------------------
     def start_params(self, igls_iter=10):
         """
-        Starting structure parameters.
+        Starting structure parameters
+        (:func:`statsmodels_mixmeta.fitting.schedule.start_values`).
 
-        From ``init_psi`` (default ``0.001 I`` at every level),
-        ``igls_iter`` Fisher-scoring steps on the free entries of the Psi's,
-        then the structures' parameters of the result.
+        From ``init_psi`` (default ``0.001 I`` in the data's variance
+        unit at every level), ``igls_iter`` Fisher-scoring steps on the free
+        entries of the Psi's, then the structures' parameters of the result.
         """
-        psis = self.random.initial_psis(self.init_psi, START_PSI_SCALE)
-        if self.random.n_params == 0:
-            return np.array([])
-        if igls_iter > 0 and self._single_variance:
-            return _optimizer.scalar_start(self, psis[0][0, 0], igls_iter)
-        if igls_iter > 0:
-            psis = _optimizer.entrywise_scoring(self, psis, igls_iter)
-        return self.random.start(psis)
+        return _schedule.start_values(self.objective, self.init_psi,
+                                      igls_iter)
 
     def fit(self, start_params=None, method="newton", maxiter=100,
             scoring_iter=50, igls_iter=10, disp=False, full_output=True,
-            **kwargs):
+            cov_type="nonrobust", cov_kwds=None, use_t=None, **kwargs):
         """
         Fit the model.
 
-        ML and REML start from ``init_psi`` (default ``0.001 I``) with up to
+        ML and REML follow the schedule of
+        :mod:`statsmodels_mixmeta.fitting.schedule`: a start from ``init_psi``
+        (default ``0.001 I`` in the data's variance unit) with up to
         ``igls_iter`` Fisher-scoring steps on the free entries of Psi, each
         projected onto the positive semi-definite matrices (the analogue of
-        R's IGLS start; it stops early once a scoring step promises less
-        than about 50 log-likelihood units, or when scoring stalls); the
-        result is mapped into the chosen structure and refined by up to
-        ``scoring_iter`` damped, modified Newton steps on the structure
-        parameters (:func:`statsmodels_mixmeta.fitting.optimizer.damped_newton`,
-        until a plain Newton step is safe and promises little; a
-        single variance is refined by Newton's method in the variance
-        itself, :func:`statsmodels_mixmeta.fitting.optimizer.variance_newton`),
-        before handing over to statsmodels' optimiser machinery
-        (``LikelihoodModel.fit``) to finish and certify the optimum.  The
-        default finisher is Newton's method with the analytic Hessian;
-        should it end anywhere but at a maximum at least as high as its
-        start, BFGS takes over from there.  Fixed effects, method of
-        moments and variance components are computed directly.
+        R's IGLS start); up to ``scoring_iter`` damped, modified Newton
+        steps on the structure parameters (Newton's method in the variance
+        itself for a single variance); then statsmodels' optimiser
+        machinery (``LikelihoodModel.fit``) finishes and certifies the
+        optimum.  The default finisher is Newton's method with the analytic
+        Hessian; should it end anywhere but at a maximum at least as high
+        as its start, BFGS takes over from there.  Tolerances are relative
+        to the scale of the data.  A Psi on the boundary of its parameter
+        space is reported (``on_boundary``, and a note in ``summary()``).
+        Fixed effects, method of moments and variance components are
+        computed directly.
 
         Parameters
         ----------
         start_params : array_like, optional
-            Starting structure parameters (overrides ``init_psi``).
+            Starting structure parameters (overrides ``init_psi``), one per
+            name in ``model.random.param_names()``.
         method : str
             Optimiser passed to ``LikelihoodModel.fit`` ("newton", "bfgs",
-            "lbfgs", "nm", ...).
+            "lbfgs", "nm", ...; any case).  The estimator (ML, REML, ...) is
+            chosen on the model, not here.
         maxiter : int
             Maximum iterations of that optimiser.
         scoring_iter : int
             Maximum damped Newton steps before it.
         igls_iter : int
             Maximum iterations of the start on the free entries of Psi.
+        cov_type : str
+            Covariance of the fixed effects: "nonrobust" (their GLS
+            covariance at the estimated Psi).
+        cov_kwds : dict, optional
+            Options of ``cov_type``.
+        use_t : bool, optional
+            Use t and F reference distributions (``df_resid`` degrees of
+            freedom) instead of normal and chi-squared ones.
         disp, full_output, **kwargs
             Passed to ``LikelihoodModel.fit`` (e.g. ``tol`` for Newton,
             ``gtol`` for BFGS).
@@ -503,73 +482,40 @@ class MixMeta(LikelihoodModel):
         -------
         MixMetaResults
         """
+        method = _schedule.check_optimizer_name(method)
+        inference = dict(cov_type=cov_type, cov_kwds=cov_kwds,
+                         use_t=bool(use_t))
         if self.method == "fixed":
-            return self._results((), (), None, True, {})
+            return self._results((), (), None, True, {}, inference)
         if self.method in ("mm", "vc"):
             psi, info = self._moment_estimate()
+            info["on_boundary"] = psi_on_boundary(
+                (psi,), self._psi_units(), self.random.structures)
             return self._results((psi,), np.array([]), None,
-                                 info.get("converged", True), info)
-        if start_params is not None:
-            theta = np.asarray(start_params, dtype=float)
-        else:
-            theta = self.start_params(igls_iter)
-        if theta.size == 0:
-            return self._results(self.psis(theta), theta,
-                                 self._state(theta), True, {})
-        if self._single_variance:
-            theta, n_scoring = _optimizer.variance_newton(
-                self, theta, scoring_iter, theta_tol=FINISH_TOL)
-        else:
-            theta, n_scoring = _optimizer.damped_newton(
-                self, theta, scoring_iter, handover=HANDOVER_GAIN)
-        theta_opt, retvals = self._optimize(theta, method, maxiter, disp,
-                                            full_output, kwargs)
-        if method != "bfgs" and not self._improves(theta_opt, theta,
-                                                   retvals):
-            theta_opt, retvals = self._optimize(theta, "bfgs", maxiter,
-                                                disp, full_output, {})
-            retvals["fallback"] = "bfgs"
-        retvals["scoring_iterations"] = n_scoring
-        theta_opt = _optimizer.settle_on_boundary(self, theta_opt)
-        converged = _optimizer.is_stationary(self, theta_opt)
-        if not converged:
-            warnings.warn(
-                f"the {self.method.upper()} optimiser ({method}) stopped "
-                "before convergence; increase maxiter or try another method",
-                ConvergenceWarning, stacklevel=2)
-        return self._results(self.psis(theta_opt), theta_opt,
-                             self._state(theta_opt), converged, retvals)
+                                 info.get("converged", True), info,
+                                 inference)
+        outcome = _schedule.fit(
+            self.objective, start_params=start_params,
+            init_psi=self.init_psi, optimizer=self._statsmodels_fit,
+            method=method, maxiter=maxiter, scoring_iter=scoring_iter,
+            igls_iter=igls_iter, disp=disp, full_output=full_output,
+            optimizer_kwargs=kwargs, stacklevel=2)
+        theta = outcome.theta
+        return self._results(self.psis(theta), theta,
+                             self.objective.state(theta), outcome.converged,
+                             outcome.retvals, inference)
 
-    def _optimize(self, theta, method, maxiter, disp, full_output, kwargs):
-        kwargs = dict(kwargs)
-        if method == "newton":
-            kwargs.setdefault("tol", FINISH_TOL)
-        elif method in ("bfgs", "cg"):
-            kwargs.setdefault("gtol", 1e-10)
-        elif method == "lbfgs":
-            kwargs.setdefault("pgtol", 1e-10)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            try:
-                mlefit = super().fit(start_params=theta, method=method,
-                                     maxiter=maxiter, disp=disp,
-                                     full_output=full_output,
-                                     skip_hessian=True, **kwargs)
-            except np.linalg.LinAlgError as err:
-                # statsmodels' Newton inverts its last Hessian, singular
-                # when Psi is on a boundary: leave it to the fallback
-                return theta, {"converged": False, "error": str(err)}
+    def _statsmodels_fit(self, theta, method, maxiter, disp, full_output,
+                         kwargs):
+        """statsmodels' optimiser machinery (``LikelihoodModel.fit``, which
+        calls :meth:`loglike`, :meth:`score` and :meth:`hessian`) from
+        ``theta``: the schedule's hand-over."""
+        mlefit = super().fit(start_params=theta, method=method,
+                             maxiter=maxiter, disp=disp,
+                             full_output=full_output, skip_hessian=True,
+                             **kwargs)
         return (np.asarray(mlefit.params, dtype=float),
                 dict(mlefit.mle_retvals or {}))
-
-    def _improves(self, theta_opt, theta_start, retvals):
-        """The optimiser converged to a point no worse than its start."""
-        llf_opt, llf_start = self.loglike(theta_opt), self.loglike(theta_start)
-        rounding = 1e-12 * max(1.0, abs(llf_start))
-        return (bool(retvals.get("converged", False))
-                and np.isfinite(llf_opt)
-                and llf_opt >= llf_start - 1e-10 - rounding
-                and _optimizer.is_stationary(self, theta_opt))
 
     def _moment_estimate(self):
         d = self.design
@@ -580,10 +526,11 @@ class MixMeta(LikelihoodModel):
             d.endog, d.exog, d.within_cov, adjust=self.vc_adjust)
         return psi, {"iterations": n_iter, "converged": converged}
 
-    def _results(self, psis, theta, state, converged, retvals):
+    def _results(self, psis, theta, state, converged, retvals, inference):
         if state is None:
             state = self.profiled_likelihood(reml=False).evaluate(psis)
-        res = MixMetaResults(self, state, theta, converged, retvals)
+        res = MixMetaResults(self, state, theta, converged, retvals,
+                             **inference)
         return MixMetaResultsWrapper(res)
 
     def predict(self, params, exog=None):

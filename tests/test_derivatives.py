@@ -90,19 +90,19 @@ def test_hessian_is_the_jacobian_of_score(name):
                                   "slope_ml"])
 def test_univariate_kernel_equals_batched(name):
     model = MODELS[name]()
-    assert isinstance(model.objective, UnivariateLikelihood)
+    assert isinstance(model.kernel, UnivariateLikelihood)
     batched = model.profiled_likelihood(batched=True)
     theta = off_optimum(model)
     psis, jacs = model.psis(theta), model.psi_jacobians(theta)
-    fast, slow = model.objective.evaluate(psis), batched.evaluate(psis)
+    fast, slow = model.kernel.evaluate(psis), batched.evaluate(psis)
     np.testing.assert_allclose(fast.llf, slow.llf, **SAME)
     np.testing.assert_allclose(fast.beta, slow.beta, **SAME)
     np.testing.assert_allclose(fast.cov_beta, slow.cov_beta, **SAME)
-    np.testing.assert_allclose(model.objective.psi_gradient(fast)[0],
+    np.testing.assert_allclose(model.kernel.psi_gradient(fast)[0],
                                batched.psi_gradient(slow)[0], **SAME)
-    np.testing.assert_allclose(model.objective.information(fast, jacs),
+    np.testing.assert_allclose(model.kernel.information(fast, jacs),
                                batched.information(slow, jacs), **SAME)
-    np.testing.assert_allclose(model.objective.hessian(fast, jacs),
+    np.testing.assert_allclose(model.kernel.hessian(fast, jacs),
                                batched.hessian(slow, jacs), **SAME)
 
 

@@ -29,7 +29,7 @@ def bcg_arrays(method, slope=False):
 def best_variance(model, upper=10.0):
     """The maximising variance by a bounded scalar search on the same
     objective (independent of the model's optimisers)."""
-    lik = model.objective
+    lik = model.kernel
 
     def negative(psi):
         return -lik.loglike((np.array([[psi]]),))
@@ -62,7 +62,7 @@ def test_homogeneous_studies_put_the_variance_on_zero():
     np.testing.assert_allclose(res.params, fixed.params, rtol=1e-12)
     np.testing.assert_allclose(res.bse, fixed.bse, rtol=1e-12)
     # REML's slope at zero points into the boundary
-    lik = res.model.objective
+    lik = res.model.kernel
     state = lik.evaluate((np.zeros((1, 1)),))
     assert lik.psi_gradient(state)[0][0, 0] < 0
     np.testing.assert_allclose(res.llf, state.llf, rtol=0, atol=1e-12)

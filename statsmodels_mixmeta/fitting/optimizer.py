@@ -1,10 +1,9 @@
 """
-The optimiser stage: starting values, damped Newton steps and boundaries.
+The optimiser's steps on an objective: the IGLS-like start, damped Newton
+steps and the boundary.
 
-The model's own ``fit`` hands the result to statsmodels' optimisers; these
-free functions take a model (anything with ``loglike``, ``score``,
-``hessian``, ``information``, ``random`` and ``nobs``) and a parameter
-vector, and own what the generic optimisers cannot know:
+These free functions take an :class:`statsmodels_mixmeta.fitting.objective.Objective`
+and a parameter vector, and own what generic optimisers cannot know:
 
 * an IGLS-like start: Fisher scoring on the free entries of each Psi, kept
   positive semi-definite (linear in the entries, so well conditioned even
@@ -15,6 +14,11 @@ vector, and own what the generic optimisers cannot know:
 * first-order optimality that accepts standard deviations resting on their
   kinked boundary at zero (``hcs``, ``har1``, ``cor``), and the step that
   puts them there when an optimiser stalls beside it.
+
+Steps, gradients and tolerances are measured in the data's units
+(``objective.param_scale``: ``u = theta / param_scale``), so that every
+decision is the same when the data are rescaled.  The order in which these
+steps run is :mod:`statsmodels_mixmeta.fitting.schedule`'s.
 """
 import numpy as np
 
@@ -28,16 +32,17 @@ def symmetric_basis(dim):
     return basis
 
 
-def nearest_psd(matrix, floor=1e-8):
-    """Symmetric matrix with eigenvalues raised to a small positive floor."""
+def nearest_psd(matrix, unit, floor=1e-8):
+    """Symmetric matrix with eigenvalues raised to a small positive floor
+    (``floor`` times the larger of its largest eigenvalue and ``unit``)."""
     matrix = (matrix + matrix.T) / 2
     eigval, eigvec = np.linalg.eigh(matrix)
-    scale = max(np.abs(eigval).max(), 1.0)
+    scale = max(np.abs(eigval).max(), unit)
     eigval = np.maximum(eigval, floor * scale)
     return (eigvec * eigval) @ eigvec.T
 
 
-def entrywise_scoring(model, psis, max_iter, tol=100.0, slow=0.9):
+def entrywise_scoring(objective, psis, max_iter, tol=100.0, slow=0.9):
     """
     Fisher scoring on the free entries of each free Psi, kept PSD.
 
@@ -48,11 +53,11 @@ def entrywise_scoring(model, psis, max_iter, tol=100.0, slow=0.9):
     onto the PSD cone can make scoring oscillate; the better point is
     kept).
     """
-    free = [s.n_params > 0 for s in model.random.structures]
+    free = [s.n_params > 0 for s in objective.random.structures]
     bases = [symmetric_basis(p.shape[0]) if f
              else np.zeros((0,) + p.shape) for p, f in zip(psis, free)]
     sizes = np.cumsum([0] + [b.shape[0] for b in bases])
-    lik = model.objective
+    lik = objective.kernel
     last_llf, last_gain, last_psis = -np.inf, np.inf, psis
     for _ in range(max_iter):
         state = lik.evaluate(tuple(psis))
@@ -64,11 +69,12 @@ def entrywise_scoring(model, psis, max_iter, tol=100.0, slow=0.9):
         info = lik.information(state, bases)
         step = np.linalg.lstsq(info, grad, rcond=1e-12)[0]
         last_llf, last_psis = state.llf, psis
-        psis = [nearest_psd(p + np.einsum("t,trs->rs",
-                                          step[a:b], basis))
+        psis = [nearest_psd(p + np.einsum("t,trs->rs", step[a:b], basis),
+                            unit)
                 if f else p
-                for p, basis, f, a, b in zip(psis, bases, free,
-                                             sizes[:-1], sizes[1:])]
+                for p, basis, f, a, b, unit in zip(psis, bases, free,
+                                                   sizes[:-1], sizes[1:],
+                                                   objective.units)]
         gain = np.dot(grad, step)
         if gain < tol or gain > slow * last_gain:
             break
@@ -76,29 +82,30 @@ def entrywise_scoring(model, psis, max_iter, tol=100.0, slow=0.9):
     return psis
 
 
-def scalar_start(model, psi, max_iter, tol=1e-3, floor=1e-8):
+def scalar_start(objective, psi, max_iter, tol=1e-3, floor=1e-8):
     """
     ``entrywise_scoring`` for a single variance ``psi = c theta**2``
-    (``psi += grad / info``), evaluated at the model's memoised states of
-    ``theta``, so that the point returned has already been evaluated for
-    the stages after it.
+    (``psi += grad / info``), evaluated at the objective's memoised states
+    of ``theta``, so that the point returned has already been evaluated for
+    the stages after it.  ``psi`` is kept above ``floor`` times the
+    variance unit.
     """
-    scale = model.random.structures[0]._square_scale
-    lik = model.objective
+    scale = objective.square_scale
+    lik = objective.kernel
+    floor = floor * objective.units[0]
     theta = np.array([np.sqrt(max(psi, floor) / scale)])
     for _ in range(max_iter):
-        state = model.gls_state(theta)
+        state = objective.state(theta)
         grad = lik.psi_gradient(state)[0][0, 0]
         info = lik.psi_information(state)
         if not info > 0 or grad * grad / info < tol:
             break
         psi = state.psis[0][0, 0] + grad / info
-        theta = np.array([np.sqrt(max(psi, floor * max(1.0, abs(psi)))
-                                  / scale)])
+        theta = np.array([np.sqrt(max(psi, floor) / scale)])
     return theta
 
 
-def variance_newton(model, theta, max_iter, theta_tol=1e-7):
+def variance_newton(objective, theta, max_iter, theta_tol=1e-7):
     """
     Newton's method for a single variance ``psi = c theta**2 >= 0``, in
     ``psi``: the observed curvature where the likelihood is concave in
@@ -106,16 +113,17 @@ def variance_newton(model, theta, max_iter, theta_tol=1e-7):
     likelihood does not fall, clipped at ``psi = 0``.
 
     Stops at ``psi = 0`` when the likelihood falls from there, or before a
-    step that would move ``theta`` by less than ``theta_tol``: that last
-    step is the finishing optimiser's (Newton's convergence being
-    quadratic, one step from there is exact to rounding).  Every point is
-    the model's memoised state, its derivatives included, so the stages
-    after it reuse the last one.  Returns the last point and the number of
-    steps.
+    step that would move ``theta`` by less than ``theta_tol`` (in the
+    data's units, ``objective.param_scale``): that last step is the
+    finishing optimiser's (Newton's convergence being quadratic, one step
+    from there is exact to rounding).  Every point is the objective's
+    memoised state, its derivatives included, so the stages after it reuse
+    the last one.  Returns the last point and the number of steps.
     """
-    scale = model.random.structures[0]._square_scale
-    lik = model.objective
-    state = model.gls_state(theta)
+    scale = objective.square_scale
+    lik = objective.kernel
+    theta_tol = theta_tol * objective.param_scale[0]
+    state = objective.state(theta)
     for iteration in range(max_iter):
         psi = state.psis[0][0, 0]
         grad = lik.psi_gradient(state)[0][0, 0]
@@ -133,7 +141,7 @@ def variance_newton(model, theta, max_iter, theta_tol=1e-7):
         target = max(psi + step, 0.0)
         for _ in range(40):
             trial = np.array([np.sqrt(target / scale)])
-            trial_state = model.gls_state(trial)
+            trial_state = objective.state(trial)
             if trial_state.llf >= state.llf - 1e-12 * abs(state.llf):
                 break
             target = (psi + target) / 2
@@ -143,7 +151,7 @@ def variance_newton(model, theta, max_iter, theta_tol=1e-7):
     return theta, max_iter
 
 
-def damped_newton(model, theta, max_iter, free=None, handover=0.0):
+def damped_newton(objective, theta, max_iter, free=None, handover=0.0):
     """
     Modified Newton steps with step halving until the score is
     stationary, over ``free`` parameters only, if given: the observed
@@ -152,20 +160,24 @@ def damped_newton(model, theta, max_iter, free=None, handover=0.0):
     surface is concave.  With ``handover``, stops where the surface is
     concave and the Newton step promises less than that gain in the
     log-likelihood: plain Newton steps (the finishing optimiser's) are safe
-    from there.  Returns the last point and the number of steps.
+    from there.  The steps are taken in the data's units
+    (``u = theta / param_scale``, where the Hessian is ``D H D``), so that
+    they do not depend on the scale of the data.  Returns the last point
+    and the number of steps.
     """
     free = np.ones(theta.size, dtype=bool) if free is None else free
-    llf = model.loglike(theta)
+    units = objective.param_scale[free]
+    llf = objective.loglike(theta)
     if not np.isfinite(llf):
         raise ValueError(
             "the starting Psi gives a marginal covariance that is not "
             "positive definite; give another init_psi")
     for iteration in range(max_iter):
-        if is_stationary(model, theta):
+        if is_stationary(objective, theta):
             return theta, iteration
-        grad = model.score(theta)[free]
-        eigval, eigvec = np.linalg.eigh(model.hessian(theta)[np.ix_(free,
-                                                                   free)])
+        grad = objective.score(theta)[free] * units
+        hess = objective.hessian(theta)[np.ix_(free, free)]
+        eigval, eigvec = np.linalg.eigh(hess * np.outer(units, units))
         curvature = np.maximum(np.abs(eigval),
                                1e-8 * max(np.abs(eigval).max(), 1e-12))
         step = eigvec @ ((eigvec.T @ grad) / curvature)
@@ -174,8 +186,8 @@ def damped_newton(model, theta, max_iter, free=None, handover=0.0):
         length = 1.0
         while length > 1e-4:
             trial = theta.copy()
-            trial[free] += length * step
-            llf_trial = model.loglike(trial)
+            trial[free] += length * step * units
+            llf_trial = objective.loglike(trial)
             if llf_trial >= llf:
                 break
             length /= 2
@@ -185,39 +197,44 @@ def damped_newton(model, theta, max_iter, free=None, handover=0.0):
     return theta, max_iter
 
 
-def is_stationary(model, theta, tol=1e-6):
+def is_stationary(objective, theta, tol=1e-6):
     """
-    First-order optimality: the score is negligible, except that a
-    standard deviation resting on its kinked boundary at 0 only needs
-    the likelihood not to rise when it moves away from 0.
+    First-order optimality: the score is negligible (in the data's units,
+    ``|dl/du| <= tol * sqrt(nobs)`` with ``u = theta / param_scale``),
+    except that a standard deviation resting on its kinked boundary at 0
+    only needs the likelihood not to rise when it moves away from 0.
     """
-    grad = model.score(theta)
-    tol = tol * max(1.0, model.nobs ** 0.5)
-    if not model.random.kinked().any():
+    grad = objective.score(theta) * objective.param_scale
+    tol = tol * max(1.0, objective.nobs ** 0.5)
+    kinked = objective.kinked
+    if not kinked.any():
         return bool(np.all(np.abs(grad) <= tol))
-    at_zero = at_kinked_boundary(model, theta)
+    at_zero = at_kinked_boundary(objective, theta)
     outward = grad[at_zero] * np.where(theta[at_zero] < 0, -1.0, 1.0)
     return bool(np.all(np.abs(grad[~at_zero]) <= tol)
                 and np.all(outward <= tol))
 
 
-def at_kinked_boundary(model, theta, rtol=1e-3):
-    scale = max(1.0, np.abs(theta).max()) if theta.size else 1.0
-    return model.random.kinked() & (np.abs(theta) <= rtol * scale)
+def at_kinked_boundary(objective, theta, rtol=1e-3):
+    """Kinked parameters within ``rtol`` (relative, in the data's units)
+    of 0."""
+    units = np.abs(theta) / objective.param_scale
+    scale = max(1.0, units.max()) if theta.size else 1.0
+    return objective.kinked & (units <= rtol * scale)
 
 
-def settle_on_boundary(model, theta, max_iter=50):
+def settle_on_boundary(objective, theta, max_iter=50):
     """
     Where an optimiser stalls beside a kinked boundary (a standard
     deviation of hcs, har1 or cor near 0), put those parameters on the
     boundary and finish the others by damped Newton steps.
     """
-    if not model.random.kinked().any():
+    if not objective.kinked.any():
         return theta
-    at_zero = at_kinked_boundary(model, theta)
-    if not at_zero.any() or is_stationary(model, theta):
+    at_zero = at_kinked_boundary(objective, theta)
+    if not at_zero.any() or is_stationary(objective, theta):
         return theta
-    trial, _ = damped_newton(model, np.where(at_zero, 0.0, theta),
-                                   max_iter, free=~at_zero)
-    return trial if model.loglike(trial) >= model.loglike(theta) - 1e-10 \
-        else theta
+    trial, _ = damped_newton(objective, np.where(at_zero, 0.0, theta),
+                             max_iter, free=~at_zero)
+    return (trial if objective.loglike(trial)
+            >= objective.loglike(theta) - 1e-10 else theta)

@@ -43,12 +43,20 @@ class MixMetaResults(LikelihoodModelResults):
     n_groups : int
         Number of independent (outer) groups.
     mle_retvals : dict
-        What the optimiser reported.
+        What the optimiser reported; ``mle_retvals["on_boundary"]`` has one
+        flag per grouping level (see :attr:`on_boundary`).
     """
 
-    def __init__(self, model, state, theta, converged, retvals):
+    def __init__(self, model, state, theta, converged, retvals,
+                 cov_type="nonrobust", cov_kwds=None, use_t=False):
+        if cov_type != "nonrobust":
+            raise ValueError(
+                f"cov_type={cov_type!r} is not available; the valid "
+                "cov_type is 'nonrobust'")
         super().__init__(model, state.beta,
                          normalized_cov_params=state.cov_beta, scale=1.0)
+        self.cov_type = cov_type
+        self.cov_kwds = {} if cov_kwds is None else dict(cov_kwds)
         self._state = state
         self.theta = np.asarray(theta, dtype=float)
         self.psis = state.psis
@@ -60,7 +68,7 @@ class MixMetaResults(LikelihoodModelResults):
         self.n_groups = model.n_groups
         self.k_fe = model.k_fe
         self.k_psi = model.k_psi
-        self.use_t = False
+        self.use_t = bool(use_t)
         self.df_resid = self.nobs - self.k_fe
         self.df_model = self.k_fe - 1
 
@@ -70,6 +78,25 @@ class MixMetaResults(LikelihoodModelResults):
         if self.method in ("mm", "vc"):
             return np.nan
         return self._state.llf
+
+    @cache_readonly
+    def on_boundary(self):
+        """
+        Whether the estimated Psi (at any level) lies on the boundary of its
+        parameter space: a variance at 0, a singular Psi, a correlation at
+        +-1 (a standard deviation of a kinked structure at 0 included).
+        There the usual standard errors and tests of Psi do not apply;
+        ``summary()`` says so.  Per level in ``mle_retvals["on_boundary"]``.
+        """
+        return bool(any(self.boundary_levels))
+
+    @cache_readonly
+    def boundary_levels(self):
+        """Per grouping level, outer first, whether its Psi is on the
+        boundary (see :attr:`on_boundary`)."""
+        flags = (self.mle_retvals or {}).get("on_boundary")
+        return [False] * self.model.random.n_levels if flags is None \
+            else list(flags)
 
     @cache_readonly
     def _batched_state(self):

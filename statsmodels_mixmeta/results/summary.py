@@ -211,6 +211,22 @@ def _structures_text(results):
     return "/".join(s.name for s in results.model.random.structures)
 
 
+def _boundary_note(results):
+    """The note on a Psi on the boundary of its parameter space."""
+    random = results.model.random
+    where = ""
+    if random.n_levels > 1:
+        levels = [name for name, flag in zip(random.level_names,
+                                             results.boundary_levels) if flag]
+        where = f" at level {', '.join(map(str, levels))}"
+    estimate = ("estimate" if results.method in ("mm", "vc")
+                else "MLE" if results.method == "ml" else "REML estimate")
+    return (f"The {estimate} of Psi{where} is on the boundary of its "
+            "parameter space (a variance at 0, a singular Psi or a "
+            "correlation at +-1): standard errors and tests of Psi there "
+            "are not reliable.")
+
+
 def notes(results):
     """The notes printed under the tables."""
     out = []
@@ -218,6 +234,8 @@ def notes(results):
         out.append("WARNING: the optimiser stopped before convergence "
                    "(Converged: no); the estimates may be unreliable. See "
                    "mle_retvals; increase maxiter or try another method.")
+    if results.method != "fixed" and results.on_boundary:
+        out.append(_boundary_note(results))
     if results.method == "fixed":
         out.append("Fixed-effects model: there is no random effect "
                    "(Psi = 0).")

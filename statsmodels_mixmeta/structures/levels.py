@@ -90,8 +90,8 @@ class RandomPart:
         out = np.zeros((self.n_params, self.n_params))
         for s, t, sl, grad in zip(self.structures, self.split(theta),
                                   self.slices, psi_gradients):
-            if s._square_scale is not None:     # psi = c theta^2
-                out[sl, sl] = 2.0 * s._square_scale * grad[0, 0]
+            if s.square_scale is not None:     # psi = c theta^2
+                out[sl, sl] = 2.0 * s.square_scale * grad[0, 0]
             elif s.n_params:
                 out[sl, sl] = np.einsum("rs,turs->tu", grad, s.curvature(t))
         return out
@@ -103,30 +103,93 @@ class RandomPart:
 
     def kinked(self):
         """Parameters with a kink at 0 (see ``PsiStructure.kinked``)."""
-        if "_kinked" not in self.__dict__:
-            parts = [s.kinked() for s in self.structures]
-            self.__dict__["_kinked"] = (np.concatenate(parts) if parts
-                                        else np.zeros(0, dtype=bool))
-        return self.__dict__["_kinked"]
+        return self._concatenated("kinked", bool)
 
-    def initial_psis(self, init_psi, scale):
-        """``init_psi`` of every level (default ``scale * I``); fixed
-        structures keep their own Psi."""
+    def sd_params(self):
+        """Parameters in the units of a standard deviation (see
+        ``PsiStructure.sd_params``), all levels."""
+        return self._concatenated("sd_params", bool)
+
+    def bounds(self):
+        """``(n_params, 2)`` bounds of the natural parameter space (see
+        ``PsiStructure.bounds``), all levels."""
+        parts = [s.bounds() for s in self.structures]
+        return np.concatenate(parts) if parts else np.zeros((0, 2))
+
+    def _concatenated(self, name, dtype):
+        key = "_" + name
+        if key not in self.__dict__:
+            parts = [getattr(s, name)() for s in self.structures]
+            self.__dict__[key] = (np.concatenate(parts) if parts
+                                  else np.zeros(0, dtype=dtype))
+        return self.__dict__[key]
+
+    def check_init_psi(self, init_psi):
+        """
+        Validate per-level starting Psi's (``None`` where not given).
+
+        Each given ``init_psi`` must be a finite, symmetric, positive
+        semi-definite ``r x r`` matrix (a scalar when ``r`` is 1).
+
+        Raises
+        ------
+        ValueError
+            Naming ``init_psi``, the level and what would be valid.
+        """
         out = []
         for name, s, init in zip(self.level_names, self.structures,
                                  init_psi):
+            if init is None or s.n_params == 0:
+                out.append(None)
+                continue
+            where = "" if name is None else f" of level {name!r}"
+            try:
+                matrix = np.asarray(init, dtype=float)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"init_psi{where} must be a numeric {s.dim}x{s.dim} "
+                    f"matrix; got {init!r}") from None
+            if matrix.size == 1 and s.dim == 1:
+                matrix = matrix.reshape(1, 1)
+            if matrix.shape != (s.dim, s.dim):
+                raise ValueError(
+                    f"init_psi{where} must be a {s.dim}x{s.dim} matrix (one "
+                    "row and column per random effect: "
+                    f"{list(self.effect_names[len(out)])}); got shape "
+                    f"{matrix.shape}")
+            if not np.all(np.isfinite(matrix)):
+                raise ValueError(
+                    f"init_psi{where} contains NaN or infinite values; give "
+                    "a finite positive semi-definite matrix")
+            scale = max(np.abs(matrix).max(), np.finfo(float).tiny)
+            if np.abs(matrix - matrix.T).max() > 1e-8 * scale:
+                raise ValueError(
+                    f"init_psi{where} is not symmetric; give a symmetric "
+                    "positive semi-definite matrix")
+            matrix = (matrix + matrix.T) / 2
+            smallest = np.linalg.eigvalsh(matrix)[0]
+            if smallest < -1e-10 * scale:
+                raise ValueError(
+                    f"init_psi{where} is not positive semi-definite (its "
+                    f"smallest eigenvalue is {smallest:.4g}); give a "
+                    "covariance matrix: symmetric, eigenvalues >= 0")
+            out.append(matrix)
+        return out
+
+    def initial_psis(self, init_psi, units):
+        """
+        Starting Psi of every level: a validated ``init_psi`` (see
+        :meth:`check_init_psi`) where given, else ``units[l] * I``; fixed
+        structures keep their own Psi.
+        """
+        out = []
+        for s, init, unit in zip(self.structures, init_psi, units):
             if s.n_params == 0:
                 out.append(s.psi(np.empty(0)))
             elif init is None:
-                out.append(scale * np.eye(s.dim))
+                out.append(unit * np.eye(s.dim))
             else:
-                init = np.atleast_2d(np.asarray(init, dtype=float))
-                if init.shape != (s.dim, s.dim):
-                    where = "" if name is None else f" of level {name!r}"
-                    raise ValueError(
-                        f"init_psi{where} must be {s.dim}x{s.dim}; got "
-                        f"shape {init.shape}")
-                out.append(init)
+                out.append(np.asarray(init, dtype=float))
         return out
 
     def param_names(self):

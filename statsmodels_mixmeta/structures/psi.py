@@ -172,7 +172,7 @@ class PsiStructure(abc.ABC):
                 f"bscov='{self.name}' needs at least {self.min_dim} random "
                 f"effects; got a {self.dim}×{self.dim} Ψ")
         self.psi_fix = self._validate_psi_fix(psi_fix)
-        self._set_square_scale()
+        self.square_scale = self._find_square_scale()
 
     def _validate_psi_fix(self, psi_fix):
         """Check ``psi_fix`` against ``psi_fix_kind``; return it validated."""
@@ -202,13 +202,13 @@ class PsiStructure(abc.ABC):
                 "psd": "symmetric positive semi-definite matrix (a scalar "
                        "if dim is 1)"}[self.psi_fix_kind]
 
-    def _set_square_scale(self):
-        """``scale`` when Psi is 1 x 1 and equal to ``scale * theta**2``."""
+    def _find_square_scale(self):
+        """``c`` when Psi is 1 x 1 and equal to ``c * theta**2``, else None."""
         if self.dim == 1 and self.n_params == 1 and self.name in (
                 "unstr", "diag", "id", "prop", "cor"):
-            fix = 1.0 if self.psi_fix is None or self.name == "cor" \
-                else float(np.asarray(self.psi_fix).reshape(-1)[0])
-            self._square_scale = fix
+            return (1.0 if self.psi_fix is None or self.name == "cor"
+                    else float(np.asarray(self.psi_fix).reshape(-1)[0]))
+        return None
 
     def __repr__(self):
         return f"{type(self).__name__}(dim={self.dim})"
@@ -242,9 +242,12 @@ class PsiStructure(abc.ABC):
         """
         return self._evaluated(theta)[0]
 
-    # A 1 x 1 Psi that is ``scale * theta**2`` (set by the structures for
-    # which that holds) skips the general computation.
-    _square_scale = None
+    #: float or None : ``c`` when Psi is a single variance ``c theta**2``
+    #: (a 1 x 1 ``unstr``, ``diag``, ``id``, ``prop`` or ``cor``; ``c`` is
+    #: ``psi_fix`` for ``prop`` and 1 otherwise), else None.  The optimiser
+    #: then works in the variance itself, and ``psi``/``jacobian`` skip the
+    #: general computation.
+    square_scale = None
 
     def _evaluated(self, theta):
         """``(psi, jacobian)`` at ``theta``, remembering the last one (the
@@ -254,11 +257,11 @@ class PsiStructure(abc.ABC):
         last = self.__dict__.get("_last")
         if last is not None and last[0] == key:
             return last[1], last[2]
-        if self._square_scale is not None and theta.shape == (1,) and \
+        if self.square_scale is not None and theta.shape == (1,) and \
                 math.isfinite(theta[0]):
             t = float(theta[0])
-            psi = np.array([[self._square_scale * t * t]])
-            jac = np.array([[[2.0 * self._square_scale * t]]])
+            psi = np.array([[self.square_scale * t * t]])
+            jac = np.array([[[2.0 * self.square_scale * t]]])
         else:
             theta = self._check_theta(theta)
             psi, jac = self._psi_and_jacobian(theta)
@@ -281,6 +284,49 @@ class PsiStructure(abc.ABC):
             ``jacobian[t] = dPsi/dtheta_t``, each a full symmetric matrix.
         """
         return self._evaluated(theta)[1]
+
+    def sd_params(self):
+        """
+        Parameters measured in the units of a standard deviation: Psi is
+        homogeneous of degree two in them (``Psi(c theta) = c**2 Psi(theta)``
+        over these entries, the others fixed).  They are the Cholesky
+        entries of ``unstr``, the standard deviations, and the scale of
+        ``prop``; the correlation parameters of ``cs``, ``hcs``, ``ar1`` and
+        ``har1`` are unitless.  Multiplying the data by ``c`` multiplies the
+        former by ``|c|`` and leaves the latter alone, so the optimiser
+        measures steps and gradients in these units.
+
+        Returns
+        -------
+        ndarray of bool, shape (n_params,)
+        """
+        return np.ones(self.n_params, dtype=bool)
+
+    def bounds(self):
+        """
+        Bounds of the natural parameter space, one ``(lower, upper)`` row
+        per parameter.
+
+        ``theta`` itself is unconstrained (a standard deviation enters
+        only squared or through its absolute value), but each Psi has a
+        representative with every standard deviation and every diagonal
+        Cholesky entry ``>= 0``: those have lower bound 0, where Psi
+        reaches the boundary of the positive semi-definite matrices (a
+        variance at 0, a singular Psi), as lme4's ``lower`` of theta.  The
+        correlation parameters are unbounded: a correlation reaches its
+        limit only as its parameter goes to infinity.
+
+        Returns
+        -------
+        ndarray, shape (n_params, 2)
+        """
+        out = np.full((self.n_params, 2), [-np.inf, np.inf])
+        out[self._at_zero_bound(), 0] = 0.0
+        return out
+
+    def _at_zero_bound(self):
+        """Parameters whose natural lower bound is 0 (see ``bounds``)."""
+        return self.sd_params()
 
     def kinked(self):
         """
@@ -415,6 +461,10 @@ class Unstructured(PsiStructure):
         rows, cols = self._lower_indices()
         return lower[rows, cols]
 
+    def _at_zero_bound(self):
+        rows, cols = self._lower_indices()
+        return rows == cols
+
     def _param_names(self, labels):
         rows, cols = self._lower_indices()
         return [f"chol[{labels[i]},{labels[j]}]" for i, j in zip(rows, cols)]
@@ -491,6 +541,9 @@ class _CorrelationFamily(PsiStructure):
     def kinked(self):
         return np.append(np.full(self.n_params - 1, self.heterogeneous),
                          False)
+
+    def sd_params(self):
+        return np.append(np.ones(self.n_params - 1, dtype=bool), False)
 
     def _start(self, psi):
         sd, corr = _sd_and_corr(psi)
