@@ -32,7 +32,7 @@ def symmetric_basis(dim):
     return basis
 
 
-def nearest_psd(matrix, unit, floor=1e-8):
+def nearest_psd(matrix, unit, floor=1e-6):
     """Symmetric matrix with eigenvalues raised to a small positive floor
     (``floor`` times the larger of its largest eigenvalue and ``unit``)."""
     matrix = (matrix + matrix.T) / 2

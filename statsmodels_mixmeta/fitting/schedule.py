@@ -39,10 +39,11 @@ from . import optimizer as _steps
 #: R's default starting Psi, 0.001 I, in units of the data's variance unit.
 START_PSI_SCALE = 0.001
 #: Newton in a single variance stops before a step smaller than this (in
-#: the data's units), which is then the statsmodels Newton finisher's: its
-#: tolerance on the change in theta is the same, so that one step (exact to
-#: about FINISH_TOL**2, Newton's convergence being quadratic) ends it.
-FINISH_TOL = 1e-5
+#: the data's units, ``theta / param_scale``), which is then the statsmodels
+#: Newton finisher's: its tolerance on the change in theta is the same, so
+#: that one step (exact to about FINISH_TOL**2, Newton's convergence being
+#: quadratic) ends it; the optimum is then certified by the score.
+FINISH_TOL = 1e-4
 #: The damped Newton stage hands over to statsmodels' Newton once the
 #: surface is concave and a Newton step promises less than this gain.
 HANDOVER_GAIN = 1e-4
