@@ -211,7 +211,8 @@ def fit(objective, start_params=None, init_psi=None, optimizer=None,
     else:
         theta0 = start_values(objective, init_psi, igls_iter)
     if theta0.size == 0:
-        return FitOutcome(theta0, True, {"converged": True})
+        return FitOutcome(theta0, True, {
+            "converged": True, "on_boundary": objective.on_boundary(theta0)})
     if optimizer is None:
         optimizer = statsmodels_optimizer(objective)
     options = (method, maxiter, disp, full_output,
