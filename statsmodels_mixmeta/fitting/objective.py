@@ -52,17 +52,22 @@ def psi_units(variances, designs):
     Returns
     -------
     tuple of float
-        ``median(v) / mean_i(sum_j z_ij**2)`` per level: the size of a Psi
+        ``median(v) / mean_i(sum_j z_ij**2)`` per level (the upper median
+        of the positive variances): the size of a Psi
         whose contribution ``z' Psi z`` to a value's variance is that of a
         typical within-study variance (1 where the data give no scale).
     """
     variances = np.asarray(variances, dtype=float).ravel()
-    positive = variances[np.isfinite(variances) & (variances > 0)]
-    typical = float(np.median(positive)) if positive.size else 1.0
+    positive = variances[variances > 0]       # NaN compares False
+    if positive.size:
+        # the (upper) median, by one partition
+        middle = positive.size // 2
+        typical = float(np.partition(positive, middle)[middle])
+    else:
+        typical = 1.0
     units = []
     for z in designs:
-        z = np.asarray(z, dtype=float)
-        weight = float(np.mean(np.sum(z * z, axis=1))) if z.size else 0.0
+        weight = (np.einsum("ij,ij->", z, z) / z.shape[0]) if z.size else 0.0
         units.append(typical / weight if weight > 0 else typical)
     return tuple(units)
 
@@ -86,7 +91,8 @@ def psi_on_boundary(psis, units, structures, rtol=BOUNDARY_RTOL):
         if structure.n_params == 0:
             out.append(False)
             continue
-        eig = np.linalg.eigvalsh(np.asarray(psi, dtype=float))
+        psi = np.asarray(psi, dtype=float)
+        eig = psi[0] if psi.shape == (1, 1) else np.linalg.eigvalsh(psi)
         out.append(bool(eig[0] <= rtol * max(eig[-1], unit)))
     return out
 
@@ -169,7 +175,7 @@ class Objective:
 
     def on_boundary(self, theta):
         """Per level, whether Psi is on its boundary (:func:`psi_on_boundary`)."""
-        return psi_on_boundary(self.psis(theta), self.units,
+        return psi_on_boundary(self.state(theta).psis, self.units,
                                self.random.structures)
 
     # ------------------------------------------------------ evaluation
