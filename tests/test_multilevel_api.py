@@ -857,12 +857,34 @@ def test_structure_that_does_not_fit_the_dimension(random, bscov):
 
 
 @pytest.mark.parametrize("method", ["mm", "vc"])
-@pytest.mark.parametrize("random", ["~ 1 | study", "~ 1 | district/study"])
-def test_moment_methods_with_random(method, random):
+def test_moment_methods_refuse_multilevel(method):
     with pytest.raises(ValueError, match=f"method='{method}' is available "
                                          "only for single-level"):
-        smf.mixmeta("effect ~ 1", data=school(), S="var", random=random,
-                    method=method)
+        smf.mixmeta("effect ~ 1", data=school(), S="var",
+                    random="~ 1 | district/study", method=method)
+
+
+@pytest.mark.parametrize("method", ["mm", "vc"])
+def test_moment_methods_refuse_a_shared_random_effect(method):
+    # the studies of a district share its random intercept: not the
+    # one-effect-per-value layout the moment estimators are defined for
+    with pytest.raises(ValueError, match=f"method='{method}' needs every "
+                                         "value .* same random effect"):
+        smf.mixmeta("effect ~ 1", data=school(), S="var",
+                    random="~ 1 | district", method=method)
+
+
+@pytest.mark.parametrize("method", ["mm", "vc"])
+def test_moment_methods_with_one_group_per_row(method):
+    # random= with one study per group is the model without random=
+    data = school()
+    plain = smf.mixmeta("effect ~ 1", data=data, S="var",
+                        method=method).fit()
+    grouped = smf.mixmeta("effect ~ 1", data=data, S="var",
+                          random="~ 1 | study", method=method).fit()
+    np.testing.assert_allclose(grouped.psi.values, plain.psi.values,
+                               rtol=1e-12)
+    np.testing.assert_allclose(grouped.params, plain.params, rtol=1e-12)
 
 
 @pytest.mark.parametrize("random", ["~ 1", ["~ 1 | district", "~ 1"],
