@@ -1,6 +1,6 @@
 """
-Moment statistics of the GLS fit: the method-of-moments and
-variance-components estimators of ``Psi`` and Cochran's Q.
+The method-of-moments and variance-components estimators of ``Psi``, from
+the GLS of the batched kernel.
 
 The model for outer group ``i`` (a study, or the rows sharing a known
 covariance ``S_i`` given per group) with one random effect per value is
@@ -34,9 +34,6 @@ c_i c_j'``.
 :func:`variance_components_psi`
     The iterative variance-components estimator (Berkey et al. 1998,
     Chen et al. 2012), with R mixmeta's optional residual adjustment.
-:func:`q_statistics`
-    Cochran's Q of the fixed-effects fit (``Psi = 0``), overall and per
-    outcome as R's ``qtest``.
 
 :func:`method_of_moments` and :func:`variance_components` are the same
 estimators for plain arrays ``(y, X, S)`` of independent studies.  Both
@@ -85,7 +82,7 @@ from .likelihood import ProfiledLikelihood
 
 __all__ = ["PSD_FLOOR", "method_of_moments", "variance_components",
            "method_of_moments_psi", "variance_components_psi",
-           "q_statistics", "layout_problem", "fixed_basis",
+           "layout_problem", "fixed_basis",
            "not_positive_definite"]
 
 
@@ -324,48 +321,6 @@ def variance_components_psi(batches, basis=None, adjust=True, n_terms=None,
     warnings.warn(f"variance components did not converge in {max_iter} "
                   "iterations", ConvergenceWarning, stacklevel=2)
     return psi, max_iter, False
-
-
-# ---------------------------------------------------------------------------
-# Cochran's Q
-# ---------------------------------------------------------------------------
-
-def q_statistics(batches, basis, n_outcomes, n_terms):
-    """
-    Cochran's Q of the fixed-effects GLS fit: the kernel at ``Psi = 0``.
-
-    .. math:: Q = \\sum_i r_i' S_i^{-1} r_i = \\sum_i e_i' e_i, \\qquad
-              \\mathrm{df} = N - P
-
-    (``N`` observed values, ``P`` coefficients).  For several outcomes,
-    R's ``qtest`` adds one statistic per outcome ``j`` from the same
-    residuals scaled by the variances alone,
-    ``Q_j = sum_v r_v^2 / S_vv`` over the values ``v`` of outcome ``j``,
-    on ``n_j - n_terms`` degrees of freedom (``n_j`` rows report it); R
-    sums over every row without removing missing values, so ``Q_j`` is NaN
-    when some row lacks outcome ``j``.
-
-    Returns
-    -------
-    statistic, df : ndarray
-        Overall first, then (``n_outcomes > 1``) one per outcome.
-    """
-    lik = ProfiledLikelihood(batches, reml=False, basis=basis)
-    state = lik.evaluate(())
-    statistic = [sum(float(np.vdot(e, e)) for e in state.resid_w)]
-    df = [batches.n_values - lik.n_fixed]
-    if n_outcomes > 1:
-        scaled = batches.to_long(
-            np.einsum("gnm,gm->gn", wb.chol, e) ** 2
-            / np.einsum("gnn->gn", batch.S)
-            for batch, wb, e in zip(batches, state.whitened, state.resid_w))
-        outcome = batches.long.outcome
-        counts = np.bincount(outcome, minlength=n_outcomes)
-        sums = np.bincount(outcome, scaled, minlength=n_outcomes)
-        n_rows = np.unique(batches.long.row).size
-        statistic.extend(np.where(counts == n_rows, sums, np.nan))
-        df.extend(counts - n_terms)
-    return np.asarray(statistic, dtype=float), np.asarray(df, dtype=int)
 
 
 # ---------------------------------------------------------------------------

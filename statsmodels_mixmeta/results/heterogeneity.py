@@ -8,6 +8,13 @@ known within-study covariances :math:`S`.  Random effects play no part, so every
 model fitted to the same data with the same fixed-effects formula has the same
 Q, whatever its estimator or random-effects structure.
 
+The statistics are computed by :func:`statsmodels_mixmeta.kernels.cochran.q_statistics`,
+the batched GLS kernel at ``Psi = 0``; this module holds the result
+container, I-squared and the two entry points: :func:`cochran_q` for arrays
+of independent studies and :func:`model_q_test` for a model's own batches
+(with ``addS`` too, where R's ``qtest`` has no per-outcome statistics: here
+they use the variances on the diagonal of the group matrices).
+
 Model and notation
 ------------------
 Study :math:`i = 1, \\dots, m` reports :math:`k` outcomes :math:`y_i`, of which
@@ -80,7 +87,7 @@ from scipy import stats
 
 from ..design.core import study_arrays
 from ..design.labels import label_list
-from ..kernels import moments
+from ..kernels import cochran, moments
 from ..kernels.batches import study_batches
 
 __all__ = ["QTestResult", "cochran_q", "model_q_test", "i_squared"]
@@ -252,7 +259,7 @@ def cochran_q(y, X, within_cov, outcome_names=None):
             f"drop collinear predictors"
         )
     batches = _study_batches(y, X, within_cov, observed, row_index)
-    statistic, df = moments.q_statistics(batches, moments.fixed_basis(batches),
+    statistic, df = cochran.q_statistics(batches, moments.fixed_basis(batches),
                                          k, p)
     names = (OVERALL,) + (outcome_names if k > 1 else ())
     return QTestResult(statistic, df, stats.chi2.sf(statistic, df), names)
@@ -266,7 +273,7 @@ def model_q_test(batches, basis, outcome_names, n_terms):
     they come from the variances on the diagonal of the group matrices.
     """
     k = len(outcome_names)
-    statistic, df = moments.q_statistics(batches, basis, k, n_terms)
+    statistic, df = cochran.q_statistics(batches, basis, k, n_terms)
     names = (OVERALL,) + (tuple(outcome_names) if k > 1 else ())
     return QTestResult(statistic, df, stats.chi2.sf(statistic, df), names)
 
