@@ -185,6 +185,49 @@ class BatchSet(list):
         repeats a real row of the group: mask it with ``valid``)."""
         return [self.long.row[batch.index] for batch in self]
 
+    def value_codes(self, level):
+        """Code of each value's level-``level`` group, in long order."""
+        return self.long.group if level == 0 else self.long.level_codes[level]
+
+    def group_sums(self, values, level, n_groups):
+        """
+        Long-order values ``(N,)`` or ``(N, r)`` summed over the groups of
+        a level: ``(n_groups,)`` or ``(n_groups, r)``, in code order.
+        """
+        codes = self.value_codes(level)
+        values = np.asarray(values, dtype=float)
+        flat = values.reshape(values.shape[0], -1)
+        sums = np.stack([np.bincount(codes, column, minlength=n_groups)
+                         for column in flat.T], axis=1)
+        return sums.reshape((n_groups,) + values.shape[1:])
+
+    def cells(self, n_outcomes):
+        """
+        Every (row, outcome) cell of the rows of each group, observed or
+        not, per batch: ``rows``, ``outcomes`` and ``valid``, each
+        ``(g, P)`` with ``P`` the batch's largest number of rows times
+        ``n_outcomes`` (rows in their order within the group, outcomes
+        within rows; ``valid`` False for padding, whose row is 0).
+        """
+        out = []
+        for batch, rows in zip(self, self.rows()):
+            first = np.ones(rows.shape, dtype=bool)
+            first[:, 1:] = rows[:, 1:] != rows[:, :-1]
+            first &= batch.valid
+            rank = np.cumsum(first, axis=1) - 1
+            n_pad = rank.max() + 1
+            padded = np.full((rows.shape[0], n_pad), -1)
+            slot = np.broadcast_to(np.arange(rows.shape[0])[:, None],
+                                   rows.shape)
+            padded[slot[first], rank[first]] = rows[first]
+            valid = np.repeat(padded >= 0, n_outcomes, axis=1)
+            full_rows = np.repeat(np.where(padded >= 0, padded, 0),
+                                  n_outcomes, axis=1)
+            outcomes = np.broadcast_to(np.tile(np.arange(n_outcomes), n_pad),
+                                       full_rows.shape)
+            out.append((full_rows, outcomes, valid))
+        return out
+
 
 def study_batches(y, X, within_cov, observed):
     """
