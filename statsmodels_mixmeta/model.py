@@ -89,7 +89,12 @@ class MixMeta(LikelihoodModel):
     method : {"reml", "ml", "fixed", "mm", "vc"}
         Estimator: restricted or full maximum likelihood, fixed effects,
         multivariate method of moments (Jackson, White & Riley 2013) or
-        variance components.
+        variance components.  "mm" and "vc" need a single grouping level
+        whose values each carry their own random effect: every row its
+        own group (R's only case), with ``S`` or ``addS``, or groups of
+        rows reporting different outcomes, e.g. a long format with
+        ``random="~ 0 + C(outcome) | study"`` (an addition to R; see
+        :mod:`statsmodels_mixmeta.kernels.moments`).
     bscov : str, list or dict
         Structure of ``Psi``: "unstr", "diag", "id", "cs", "hcs", "ar1",
         "har1", "prop", "cor" or "fixed"; one for all grouping levels, a
