@@ -17,6 +17,7 @@ mixed-effects framework for meta-analysis. Statistics in Medicine
 import numpy as np
 
 from .likelihood import ProfiledLikelihood
+from .moments import residuals
 
 
 def q_statistics(batches, basis, n_outcomes, n_terms):
@@ -45,9 +46,8 @@ def q_statistics(batches, basis, n_outcomes, n_terms):
     df = [batches.n_values - lik.n_fixed]
     if n_outcomes > 1:
         scaled = batches.to_long(
-            np.einsum("gnm,gm->gn", wb.chol, e) ** 2
-            / np.einsum("gnn->gn", batch.S)
-            for batch, wb, e in zip(batches, state.whitened, state.resid_w))
+            residuals(batch, state.beta) ** 2 / np.einsum("gnn->gn", batch.S)
+            for batch in batches)
         outcome = batches.long.outcome
         counts = np.bincount(outcome, minlength=n_outcomes)
         sums = np.bincount(outcome, scaled, minlength=n_outcomes)

@@ -72,7 +72,6 @@ class WhitenedBatch:
     y: np.ndarray            # (g, n)
     Z: tuple                 # per level, expanded: (g, n, C r)
     logdet: float
-    chol: np.ndarray = None  # (g, n, n) the factor L itself
 
     def resid(self, beta):
         return self.y - self.X @ beta
@@ -163,7 +162,7 @@ def whiten(batch, sigma):
         scale = inv_chol[:, :, 0]
         return WhitenedBatch(inv_chol, batch.X * inv_chol, batch.y * scale,
                              tuple(z * inv_chol for z in batch.Z_expanded),
-                             logdet, sd)
+                             logdet)
     chol = np.linalg.cholesky(sigma)
     logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum()
     inv_chol = inverse_lower(chol)
@@ -172,7 +171,7 @@ def whiten(batch, sigma):
                          tuple(inv_chol if unit else inv_chol @ z
                                for z, unit in zip(batch.Z_expanded,
                                                   batch.identity_designs)),
-                         logdet, chol)
+                         logdet)
 
 
 class ProfiledLikelihood:

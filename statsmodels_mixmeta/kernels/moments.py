@@ -78,7 +78,7 @@ from ..design.core import conditioning_basis, study_arrays
 from ..design.labels import label_list
 from ..structures.psd import PSD_FLOOR, project_psd
 from .batches import study_batches
-from .likelihood import ProfiledLikelihood
+from .likelihood import ProfiledLikelihood, marginal_cov
 
 __all__ = ["PSD_FLOOR", "method_of_moments", "variance_components",
            "method_of_moments_psi", "variance_components_psi",
@@ -147,6 +147,12 @@ def _gls(lik, psis):
     return state, np.linalg.cholesky(state.cov_work)
 
 
+def residuals(batch, beta):
+    """Raw residuals ``r = y - X beta`` of a batch, ``(g, n)`` (0 at
+    padding)."""
+    return batch.y - batch.X @ beta
+
+
 # ---------------------------------------------------------------------------
 # method of moments
 # ---------------------------------------------------------------------------
@@ -209,7 +215,7 @@ def method_of_moments_psi(batches, basis=None, names=None):
     left, right = 0.0, 0.0
     for batch, wb, e in zip(batches, state.whitened, state.resid_w):
         Z, Y = batch.Z[0], wb.Z[0]
-        raw = np.einsum("gnm,gm->gn", wb.chol, e)              # r_i = L e_i
+        raw = residuals(batch, state.beta)
         a = _t(Z) @ (batch.X @ scaled)                          # Z'X T
         c = _t(Y) @ (wb.X @ T)                                  # Z'W X T
         ztz, yty = _t(Z) @ Z, _t(Y) @ Y
@@ -229,20 +235,23 @@ def method_of_moments_psi(batches, basis=None, names=None):
 # variance components
 # ---------------------------------------------------------------------------
 
-def _standardised(wb, e, T):
+def _standardised(batch, wb, e, T, psis):
     """
     ``(I - H_ii)^{-1/2} r_i`` from whitened quantities.
 
     ``I - H_ii = I - X_i F^{-1} X_i' W_i = L B L^{-1}`` with ``B = I -
     U_i U_i'`` symmetric positive definite, so its principal inverse square
     root is ``L B^{-1/2} L^{-1}``; ``L^{-1} r_i = e_i``.  Padded rows of
-    ``U_i`` are zero, so ``B`` is the identity there.
+    ``U_i`` are zero, so ``B`` is the identity there.  ``L`` is the
+    kernel's own factor of ``Sigma_i``, recomputed (the kernel keeps only
+    its inverse).
     """
+    chol = np.linalg.cholesky(marginal_cov(batch, psis))
     U = wb.X @ T
     n = U.shape[1]
     values, vectors = np.linalg.eigh(np.eye(n) - U @ _t(U))
     e = np.einsum("gmn,gm->gn", vectors, e) / np.sqrt(values)
-    return np.einsum("gnm,gmk,gk->gn", wb.chol, vectors, e)
+    return np.einsum("gnm,gmk,gk->gn", chol, vectors, e)
 
 
 def variance_components_psi(batches, basis=None, adjust=True, n_terms=None,
@@ -309,8 +318,8 @@ def variance_components_psi(batches, basis=None, adjust=True, n_terms=None,
         state, T = _gls(lik, (psi,))
         cross = 0.0
         for batch, wb, e in zip(batches, state.whitened, state.resid_w):
-            res = (_standardised(wb, e, T) if adjust
-                   else np.einsum("gnm,gm->gn", wb.chol, e))
+            res = (_standardised(batch, wb, e, T, (psi,)) if adjust
+                   else residuals(batch, state.beta))
             zr = np.einsum("gna,gn->ga", batch.Z[0], res)
             cross = cross + zr.T @ zr
         new = project_psd(cross / denominator - mean_s, PSD_FLOOR)
