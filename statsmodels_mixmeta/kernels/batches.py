@@ -319,7 +319,11 @@ def build_batches(long, n_groups, within_cov=None, group_cov=None):
     """
     order, starts, sizes = group_layout(long.group, n_groups)
     bucket = size_buckets(sizes)
-    group_bucket = np.array([bucket.get(int(s), 0) for s in sizes])
+    # batch size of every group, by a lookup over the distinct sizes
+    lookup = np.zeros(sizes.max() + 1 if sizes.size else 1, dtype=np.intp)
+    for size, top in bucket.items():
+        lookup[size] = top
+    group_bucket = lookup[sizes]
     batches = []
     for size in sorted(set(bucket.values())):
         groups = np.flatnonzero(group_bucket == size)
