@@ -155,3 +155,22 @@ def test_mm_by_hand_with_addS():
                       addS=[np.array([[vi]]) for vi in v]).fit()
     assert_allclose(res.psi.values, [[tau2]], rtol=1e-12)
     assert_allclose(res.q_test().statistic, [q], rtol=1e-12)
+
+
+def test_q_is_either_kernel_at_psi_zero():
+    # the univariate kernel (one value per group) and the batched kernel
+    # are the same GLS: both give Q = sum w r^2 at Psi = 0
+    data = datasets.load_bcg()
+    model = smm.mixmeta("logor ~ ablat", data=data, S="logorvar")
+    zero = (np.zeros((1, 1)),)
+    fast = model.profiled_likelihood(reml=False).evaluate(zero)
+    slow = model.profiled_likelihood(reml=False, batched=True).evaluate(zero)
+    q_fast = np.sum(fast.weights * fast.resid ** 2)
+    q_slow = sum(np.sum(e ** 2) for e in slow.resid_w)
+    q = model.fit().q_test().statistic[0]
+    assert_allclose([q_fast, q_slow], [q, q], rtol=1e-12)
+    # by hand: weighted least squares on the two columns
+    X = np.column_stack([np.ones(len(data)), data.ablat])
+    w = 1 / data.logorvar.to_numpy()
+    beta = np.linalg.solve(X.T @ (w[:, None] * X), X.T @ (w * data.logor))
+    assert_allclose(q, np.sum(w * (data.logor - X @ beta) ** 2), rtol=1e-12)
