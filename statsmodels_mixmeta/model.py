@@ -264,21 +264,24 @@ class MixMeta(LikelihoodModel):
             for names in re_names]
 
     def _check_moment_layout(self):
-        """The moment estimators need one random effect per value."""
+        """The moment estimators need one random effect per value, and
+        every pair of effects observed together in some group."""
         problem = estimators.layout_problem(self.long)
-        if problem is None and self.method == "vc" and not self.vc_adjust:
-            # R's unadjusted denominator N - p counts predictors per outcome
-            Z = self.long.Z[0]
-            if not (Z.shape[1] == self.n_outcomes
-                    and np.array_equal(Z.argmax(axis=1), self.long.outcome)):
-                problem = ("vc_adjust=False needs one random effect per "
-                           "outcome (its denominator counts predictors per "
-                           "outcome)")
         if problem is not None:
             raise ValueError(
                 f"method={self.method!r} needs every value of a group to "
                 f"carry its own random effect, but {problem}; use 'reml' or "
                 "'ml'")
+        Z = self.long.Z[0]
+        if self.method == "vc" and not self.vc_adjust and not (
+                Z.shape[1] == self.n_outcomes
+                and np.array_equal(Z.argmax(axis=1), self.long.outcome)):
+            # R's unadjusted denominator N - p counts predictors per outcome
+            raise ValueError(
+                "vc_adjust=False needs one random effect per outcome (its "
+                "denominator counts predictors per outcome); use "
+                "vc_adjust=True")
+        estimators.pair_counts(self._batches, self.random.effect_names[0])
 
     @property
     def _batches(self):

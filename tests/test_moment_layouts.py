@@ -174,3 +174,16 @@ def test_q_is_either_kernel_at_psi_zero():
     w = 1 / data.logorvar.to_numpy()
     beta = np.linalg.solve(X.T @ (w[:, None] * X), X.T @ (w * data.logor))
     assert_allclose(q, np.sum(w * (data.logor - X @ beta) ** 2), rtol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["mm", "vc"])
+def test_effects_never_together_are_refused_at_construction(method):
+    # every study reports one outcome only: no pair of outcomes is ever
+    # observed together, so their covariance has no moment
+    endog, _, S = berkey_wide()
+    endog = endog.copy()
+    endog.iloc[:3, 1] = np.nan
+    endog.iloc[3:, 0] = np.nan
+    with pytest.raises(ValueError, match="outcomes PD and AL are never "
+                                         "observed in the same study"):
+        smm.MixMeta(endog, None, S=S, method=method)

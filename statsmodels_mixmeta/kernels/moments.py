@@ -82,7 +82,7 @@ from .likelihood import ProfiledLikelihood, marginal_cov
 
 __all__ = ["PSD_FLOOR", "method_of_moments", "variance_components",
            "method_of_moments_psi", "variance_components_psi",
-           "layout_problem", "fixed_basis",
+           "layout_problem", "pair_counts", "fixed_basis",
            "not_positive_definite"]
 
 
@@ -115,7 +115,7 @@ def fixed_basis(batches):
     return conditioning_basis(X.T @ X)
 
 
-def _pair_counts(batches, names=None):
+def pair_counts(batches, names=None):
     """``N_ab``: groups observing both effects; error if a pair never is."""
     counts = 0.0
     for batch in batches:
@@ -204,7 +204,7 @@ def method_of_moments_psi(batches, basis=None, names=None):
     -------
     ndarray, (r, r)
     """
-    _pair_counts(batches, names)
+    pair_counts(batches, names)
     lik = ProfiledLikelihood(batches, reml=False, basis=basis)
     state, T = _gls(lik, ())
     scaled = T if basis is None else basis @ T
@@ -304,7 +304,7 @@ def variance_components_psi(batches, basis=None, adjust=True, n_terms=None,
     converged : bool
         False (with a ``ConvergenceWarning``) if `max_iter` was reached.
     """
-    counts = _pair_counts(batches, names)
+    counts = pair_counts(batches, names)
     if not adjust and np.any(counts <= n_terms):
         raise ValueError(f"adjust=False needs more than p = {n_terms} studies "
                          "observing every pair of outcomes; the fewest is "
