@@ -11,6 +11,7 @@ tolerance stops short of the optimum, matching R's refit to 1e-14
 import numpy as np
 
 from reference_models import r_style_names
+from statsmodels_mixmeta.results import MixMetaResults, MixMetaResultsWrapper
 
 
 class FitCache:
@@ -28,6 +29,24 @@ class FitCache:
 DETERMINISTIC = ("fixed", "mm", "vc")
 COEF_TOL = dict(rtol=1e-4, atol=1e-6)
 PSI_TOL = dict(rtol=1e-3, atol=1e-5)
+
+
+def results_at_psi(model, psis):
+    """
+    Results of ``model`` with the Psi's fixed at ``psis`` (one matrix per
+    level, outer to inner; ``()`` for a fixed-effects model): the GLS fit
+    of the model's own objective at that Psi, wrapped as a fit would be.
+
+    This is the one place where the tests build results from the package's
+    internals (the objective's GLS state and the results class), so that a
+    change of those internals is mended here once.  ``theta`` is NaN:
+    R reports Psi, not our structure parameters, and nothing computed from
+    a GLS state needs them.
+    """
+    state = model.profiled_likelihood().evaluate(tuple(psis))
+    theta = np.full(model.k_psi, np.nan)
+    return MixMetaResultsWrapper(
+        MixMetaResults(model, state, theta, True, {"at_psi": True}))
 
 
 def by_r_name(res, values):
