@@ -195,6 +195,59 @@ def test_nmmaps_array_interface(nmmaps_fit):
     assert list(res.params.index) == list(nmmaps_fit.params.index)
 
 
+def _unstr_theta(psi):
+    """
+    The ``unstr`` parameters of a positive semi-definite Psi: its lower
+    Cholesky factor read column by column (also when Psi is singular:
+    ``Psi = B B'`` from the eigenvalues, then ``B' = Q R`` gives
+    ``Psi = R' R``).
+    """
+    w, V = np.linalg.eigh(psi)
+    r = np.linalg.qr((V * np.sqrt(np.clip(w, 0, None))).T, mode="r")
+    lower = r.T * np.where(np.diag(r) < 0, -1.0, 1.0)
+    rows, cols = np.tril_indices(len(psi))
+    order = np.lexsort((rows, cols))
+    return lower[rows[order], cols[order]]
+
+
+def test_nmmaps_is_a_maximum(nmmaps_fit):
+    """
+    The nmmaps fit is the ML maximum.  Its Psi is singular (one eigenvalue
+    is 3e-18 of the largest), so the maximum is on the boundary of the
+    positive semi-definite matrices: there the log-likelihood must be
+    stationary in theta, concave, and fall when Psi moves along any of its
+    eigenvectors, in both directions where Psi stays PSD and outwards in
+    the singular one.  (There is no R reference for this fit in
+    tests/results.)
+    """
+    res, model = nmmaps_fit, nmmaps_fit.model
+    theta, llf = res.theta, res.llf
+    psi = res.psi.to_numpy()
+    eigenvalues, vectors = np.linalg.eigh(psi)
+    assert eigenvalues[0] < 1e-12 * eigenvalues[-1] < eigenvalues[1]
+    np.testing.assert_allclose(model.psis(_unstr_theta(psi))[0], psi,
+                               rtol=0, atol=1e-14)
+    # stationary: one more Newton step would gain under 1e-10
+    score, hessian = model.score(theta), model.hessian(theta)
+    assert np.linalg.eigvalsh(hessian).max() < 0
+    assert -score @ np.linalg.solve(hessian, score) / 2 < 1e-10
+    # no small move of theta increases the log-likelihood
+    rng = np.random.default_rng(4)
+    for direction in rng.standard_normal((40, theta.size)):
+        direction *= 1e-3 * np.abs(theta).max() / np.linalg.norm(direction)
+        assert model.loglike(theta + direction) < llf - 1e-9
+        assert model.loglike(theta - direction) < llf - 1e-9
+    # nor any move of Psi along its eigenvectors (the singular one only
+    # outwards, the others both ways), nor a change of its scale
+    moves = [1e-3 * eigenvalues[-1] * np.outer(vectors[:, 0], vectors[:, 0])]
+    for value, vector in zip(eigenvalues[1:], vectors.T[1:]):
+        moves += [sign * 0.05 * value * np.outer(vector, vector)
+                  for sign in (1, -1)]
+    moves += [0.01 * psi, -0.01 * psi]
+    for move in moves:
+        assert model.loglike(_unstr_theta(psi + move)) < llf - 1e-9
+
+
 # ------------------------------------------------- random= in three forms
 @pytest.mark.parametrize("random", [
     ["~ 1 | district", "~ 1 | study"],
