@@ -1,12 +1,17 @@
 """
 What "agrees with R" means, shared by the reference-case tests.
 
-From the project brief (DEVELOPERS.md, which lives outside this repository): log-likelihood within 1e-6
-absolute and never below R's; coefficients and standard errors within 1e-4
-relative (or 1e-6 absolute); Psi within 1e-3 relative or 1e-5 absolute;
-deterministic estimators (fixed, mm, vc) to 1e-8.  Where R's default
-tolerance stops short of the optimum, matching R's refit to 1e-14
-(``tight``), or beating both, is right.
+The rules are written out in tests/README.md, each with the function that
+applies it here: log-likelihood within 1e-6 absolute and never below R's
+(:func:`assert_loglike`, which also evaluates our objective at R's own Psi
+and requires R's log-likelihood); coefficients and standard errors within
+1e-4 relative or 1e-6 absolute (``COEF_TOL``); Psi within 1e-3 relative or
+1e-5 absolute (``PSI_TOL``); deterministic estimators (fixed, mm, vc) to
+1e-8 (:func:`assert_estimates`).  Where R's default tolerance stops short of
+the optimum, matching R's refit to 1e-14 (``tight``), or beating both, is
+right (:func:`assert_estimates`).  :func:`results_at_psi` evaluates a model
+at a given Psi (R's), for the closed-form checks of
+tests/test_reference_at_psi.py.
 """
 import numpy as np
 

@@ -13,29 +13,33 @@ The four designs:
 * ``addS``: the deep-brain-stimulation long data, four time points as a
   random factor per study, heterogeneous AR(1) within-study matrices.
 
-``fixed`` has no parameters on its own; it is combined with a free level in
-the nested design, at either level.  That makes 9 x 4 x 2 + 2 x 2 = 76
+``fixed`` has no parameters on its own; it is combined with a free
+``unstr`` level, at either level, in the nested design and in two-level
+versions of the other data: smoking with its studies grouped by the
+comparisons they make (outer), the dbs long data with a random intercept
+per value inside each study (inner).  That makes 9 x 4 x 2 + 3 x 2 x 2 = 84
 configurations.
 
-Every check is at an interior point: the model's start (near the optimum)
-moved by a random 30% or more in every parameter (so the score is far from
-0), with every parameter at least 1e-3 from 0, where the standard
-deviations of ``hcs``, ``har1`` and ``cor`` have a kink.
+Every check is at an interior point (:func:`interior`): the model's start
+(near the optimum) with every parameter scaled by a random ``exp(0.3 z)``,
+and small ones first raised to 0.3 of the largest, so that the score is far
+from 0 and no parameter is near 0, where the standard deviations of ``hcs``,
+``har1`` and ``cor`` have a kink.
 
 * The score is compared with central differences of ``model.loglike``, and
   the Hessian with central differences of ``model.score``
   (statsmodels' ``approx_fprime``, step ``eps^(1/3) max(|theta|, 0.1)``):
   their error is ``O(h^2 f''') + O(eps |f| / h)``, 1e-10 to 1e-7 of the
-  largest entry here (worst measured: score 3.5e-7, missing-unstr-ml;
-  Hessian 1.9e-7, missing-prop-ml).  ``DIFFERENCES`` (1e-5 of the largest
-  entry) leaves a margin of 30 and still fails on any wrong term, which is
-  of the order of the entries themselves.
+  largest entry here (worst measured: score 3.9e-7, missing2-unstr+fixed-
+  reml; Hessian 1.6e-7, missing2-unstr+fixed-ml).  ``DIFFERENCES`` (1e-5
+  of the largest entry) leaves a margin of 25 and still fails on any wrong
+  term, which is of the order of the entries themselves.
 * The expected information is compared with the dense formula of
-  :mod:`dense` (``tr(A Sigma_s A Sigma_t) / 2``, ``Sigma_s`` differenced
-  from the dense Sigma at ``Psi(theta +- h)``): ``DENSE_INFO`` (1e-7 of the
-  largest entry; worst measured 1.5e-9, addS-ar1-reml: Sigma is linear
-  in Psi, so only Psi is differenced, and rounding stays at Psi's
-  scale).
+  :mod:`dense` (``tr(A Sigma_s A Sigma_t) / 2``; Sigma is linear in the
+  Psi's, so ``Sigma_s`` is the dense random part at ``dPsi/dtheta_s``,
+  differenced from ``model.psis``, and rounding stays at Psi's scale):
+  ``DENSE_INFO`` (1e-7 of the largest entry; worst measured 1.3e-9,
+  addS-cs-ml).
 * For REML, the expected information is also the mean of the negative
   observed Hessian over outcomes drawn from the model, and that mean is
   exact with no simulation: at fixed theta the log-likelihood is
@@ -46,6 +50,8 @@ deviations of ``hcs``, ``har1`` and ``cor`` have a kink.
   Hessian has a different expectation (the fixed effects are estimated),
   so the ML information is checked by the dense formula only.
 """
+import zlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -128,6 +134,32 @@ DESIGNS = {"single": single, "missing": missing, "nested": nested,
            "addS": adds}
 
 
+def with_outer_level(raw, labels, design):
+    """``raw`` with a grouping level outside its own."""
+    return dict(raw, labels=np.c_[labels, raw["labels"]],
+                designs=[design] + raw["designs"])
+
+
+def missing_by_design():
+    """smoking, its studies grouped by the comparisons they make."""
+    raw = missing()
+    labels = datasets.load_smoking()["design"].to_numpy()
+    return with_outer_level(raw, labels, np.ones((len(labels), 1)))
+
+
+def adds_by_row():
+    """dbs long, with a random intercept per value inside each study."""
+    raw = adds()
+    n = len(raw["endog"])
+    return dict(raw, labels=np.c_[raw["labels"], np.arange(n)],
+                designs=raw["designs"] + [np.ones((n, 1))])
+
+
+#: where ``fixed`` sits beside a free level
+TWO_LEVELS = {"nested": nested, "missing2": missing_by_design,
+              "addS2": adds_by_row}
+
+
 def known_matrix(structure, dim):
     """The ``psi_fix`` of prop (a covariance), cor (a correlation), fixed."""
     if structure == "cor":
@@ -163,7 +195,8 @@ def build(raw, bscov, method, endog=None):
 
 
 CONFIGS = [(d, s, m) for d in DESIGNS for s in STRUCTURES for m in METHODS]
-CONFIGS += [("nested", b, m) for b in (("fixed", "unstr"), ("unstr", "fixed"))
+CONFIGS += [(d, b, m) for d in TWO_LEVELS
+            for b in (("fixed", "unstr"), ("unstr", "fixed"))
             for m in METHODS]
 
 
@@ -176,14 +209,22 @@ def _config_id(config):
 @pytest.fixture(scope="module", params=CONFIGS, ids=_config_id)
 def config(request):
     design, bscov, method = request.param
-    raw = DESIGNS[design]()
+    raw = {**DESIGNS, **TWO_LEVELS}[design]()
     model = build(raw, bscov, method)
-    rng = np.random.default_rng(len(CONFIGS) + CONFIGS.index(request.param))
-    start = model.start_params()
-    scale = max(np.abs(start).max(), 1e-3)
-    theta = start + 0.3 * np.maximum(np.abs(start), 0.3 * scale) * \
-        rng.standard_normal(start.size)
-    return raw, bscov, method, model, theta
+    seed = zlib.crc32(_config_id(request.param).encode())
+    rng = np.random.default_rng(seed)
+    return raw, bscov, method, model, interior(model.start_params(), rng)
+
+
+def interior(start, rng):
+    """
+    A random point around ``start``: every magnitude at least 0.3 of the
+    largest, then scaled by ``exp(0.3 z)``, signs kept (so no parameter
+    comes near 0, where the standard deviations have their kink).
+    """
+    size = np.maximum(np.abs(start), 0.3 * max(np.abs(start).max(), 1e-2))
+    return np.where(start < 0, -1.0, 1.0) * size * \
+        np.exp(0.3 * rng.standard_normal(start.size))
 
 
 def test_interior_point(config):
@@ -242,9 +283,7 @@ def test_reml_information_is_the_expected_negative_hessian(design):
     raw = DESIGNS[design]()
     model = build(raw, "unstr", "reml")
     rng = np.random.default_rng(7)
-    start = model.start_params()
-    theta = start + 0.3 * np.maximum(np.abs(start), 0.1) * \
-        rng.standard_normal(start.size)
+    theta = interior(model.start_params(), rng)
     y, X, sigma = _dense_sigma(raw, model.psis(theta))
     root = np.linalg.cholesky(sigma)
     observed = ~np.isnan(raw["endog"])

@@ -32,6 +32,7 @@ ours are the exact conditional ones, so the whole difference is R's
 approximation.
 """
 import numpy as np
+import pandas as pd
 import pytest
 
 from agreement import reference_psis, results_at_psi
@@ -103,6 +104,18 @@ def test_predictions_at_r_psi_are_rs(at_r_psi, name):
     if ref.blup_level1 is not None:
         np.testing.assert_allclose(res.blup(level=1).values[rows],
                                    ref.blup_level1[rows], **PER_ROW)
+
+
+@pytest.mark.parametrize("name", [n for n in CASES
+                                  if case(n).predict_newdata is not None])
+def test_new_data_predictions_at_r_psi_are_rs(at_r_psi, name):
+    ref = case(name).predict_newdata
+    frame = at_r_psi(name).get_prediction(
+        pd.DataFrame(ref["newdata"])).summary_frame()
+    for ours, theirs in [("mean", "fit"), ("mean_se", "se"),
+                         ("mean_ci_lower", "ci_lb"),
+                         ("mean_ci_upper", "ci_ub")]:
+        np.testing.assert_allclose(frame[ours], ref[theirs], **PER_ROW)
 
 
 # ------------------------------------------------ rows with missing outcomes
