@@ -12,8 +12,9 @@ the model is evaluated at R's reported Psi
 
 * coefficients and their covariance: ``CLOSED`` (1e-8 relative, the
   closed-form rule of tests/README.md); the largest error measured is
-  3.6e-9 (the variance-components cases, whose Psi R reports after its
-  last iteration), 1e-12 elsewhere;
+  3.6e-9 in the variance-components cases (R's ``mixmeta.vc`` returns the
+  GLS of its last-but-one Psi iterate beside its last Psi, which differ
+  within R's tolerance), 1e-12 elsewhere;
 * fitted values, their standard errors, BLUPs and BLUP standard errors:
   ``PER_ROW`` (1e-6 relative; absolute 1e-10 only for values at 0); the
   largest error measured is 7e-13 (school_ml_2level's BLUPs).
