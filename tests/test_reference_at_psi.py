@@ -17,7 +17,8 @@ the model is evaluated at R's reported Psi
   within R's tolerance), 1e-12 elsewhere;
 * fitted values, their standard errors, BLUPs and BLUP standard errors:
   ``PER_ROW`` (1e-6 relative; absolute 1e-10 only for values at 0); the
-  largest error measured is 7e-13 (school_ml_2level's BLUPs).
+  largest error measured is 1.7e-9 (bcg_vc, for the reason above), 6e-11
+  for ML and REML (berkey_reml), 7e-13 for the multilevel cases.
 
 One thing R computes differently: where a row has missing outcomes, R's
 ``blup.mixmeta`` first fills them in with ``inputna`` (outcome 0, variance
