@@ -7,10 +7,12 @@ Agreement follows tests/README.md (applied by tests/agreement.py). Where R
 stops early (the reference README lists gliomas_diag, gliomas_har1S_*,
 gliomas_slope_ml and dbs_har1), our fit matches R's tight refit, or, where
 even that did not converge, reaches a higher optimum; in thrombolytic's
-two-level models a variance sits on its boundary at zero, which we reach exactly
-while R stops at 1e-12 to 1e-9, so our log-likelihood is up to 1.3e-5 higher
-with Psi equal to R's within 1e-5. The agreement helpers prove in each case
-that our objective, evaluated at R's own Psi, gives R's log-likelihood.
+two-level models a variance sits on its boundary at zero, which we reach
+exactly while R stops at 1e-12 to 1e-9, so our log-likelihood is up to
+1.3e-5 higher with Psi equal to R's within 1e-5. The agreement helpers prove
+in each case that our objective, evaluated at R's own Psi, gives R's
+log-likelihood; per-row values are checked at R's Psi in
+tests/test_reference_at_psi.py.
 """
 import numpy as np
 import pandas as pd
