@@ -221,9 +221,12 @@ class Objective:
         return state.theta_score.copy()
 
     def information(self, theta):
-        """Expected (Fisher) information of the structure parameters."""
-        return self.kernel.information(self.state(theta),
+        """Expected (Fisher) information of the structure parameters
+        (symmetric: the kernel's rounding in its two triangles is
+        averaged)."""
+        info = self.kernel.information(self.state(theta),
                                        self.random.jacobians(theta))
+        return (info + info.T) / 2
 
     def hessian(self, theta):
         """

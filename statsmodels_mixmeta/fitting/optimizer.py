@@ -22,6 +22,8 @@ steps run is :mod:`statsmodels_mixmeta.fitting.schedule`'s.
 """
 import numpy as np
 
+from ..structures.psd import project_psd
+
 
 def symmetric_basis(dim):
     """``E_ab + E_ba`` (``E_aa`` on the diagonal) for the free entries."""
@@ -32,14 +34,9 @@ def symmetric_basis(dim):
     return basis
 
 
-def nearest_psd(matrix, unit, floor=1e-6):
-    """Symmetric matrix with eigenvalues raised to a small positive floor
-    (``floor`` times the larger of its largest eigenvalue and ``unit``)."""
-    matrix = (matrix + matrix.T) / 2
-    eigval, eigvec = np.linalg.eigh(matrix)
-    scale = max(np.abs(eigval).max(), unit)
-    eigval = np.maximum(eigval, floor * scale)
-    return (eigvec * eigval) @ eigvec.T
+#: Smallest eigenvalue of a scoring iterate of Psi, relative to the larger
+#: of its largest and the level's variance unit.
+START_PSD_FLOOR = 1e-6
 
 
 def entrywise_scoring(objective, psis, max_iter, tol=100.0, slow=0.9):
@@ -69,8 +66,8 @@ def entrywise_scoring(objective, psis, max_iter, tol=100.0, slow=0.9):
         info = lik.information(state, bases)
         step = np.linalg.lstsq(info, grad, rcond=1e-12)[0]
         last_llf, last_psis = state.llf, psis
-        psis = [nearest_psd(p + np.einsum("t,trs->rs", step[a:b], basis),
-                            unit)
+        psis = [project_psd(p + np.einsum("t,trs->rs", step[a:b], basis),
+                            START_PSD_FLOOR, relative=True, scale=unit)
                 if f else p
                 for p, basis, f, a, b, unit in zip(psis, bases, free,
                                                    sizes[:-1], sizes[1:],
