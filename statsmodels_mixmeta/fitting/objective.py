@@ -30,6 +30,8 @@ predictor); starting values, step and gradient tolerances and the
 boundary test are taken relative to it, so that a fit gives the same
 answer and the same verdict at every scale.
 """
+import math
+
 import numpy as np
 
 #: A level's Psi is on the boundary when its smallest eigenvalue is at most
@@ -67,7 +69,7 @@ def psi_units(variances, designs):
         typical = 1.0
     units = []
     for z in designs:
-        weight = (np.einsum("ij,ij->", z, z) / z.shape[0]) if z.size else 0.0
+        weight = float(np.vdot(z, z)) / z.shape[0] if z.size else 0.0
         units.append(typical / weight if weight > 0 else typical)
     return tuple(units)
 
@@ -133,11 +135,12 @@ class Objective:
                              if len(structures) == 1 else None)
         # the size of each parameter in the data's units: sqrt(unit) for
         # standard deviations and Cholesky entries, 1 for correlations
-        sd = random.sd_params()
-        level_sd = np.concatenate(
-            [np.full(s.n_params, np.sqrt(u))
-             for s, u in zip(structures, self.units)] or [np.zeros(0)])
-        self.param_scale = np.where(sd, level_sd, 1.0)
+        scale = []
+        for structure, unit in zip(structures, self.units):
+            root = math.sqrt(unit)
+            scale.extend(root if sd else 1.0
+                         for sd in structure.sd_params().tolist())
+        self.param_scale = np.array(scale)
         self._memo = {}
         self._memo_size = memo_size
 

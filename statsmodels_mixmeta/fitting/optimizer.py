@@ -79,24 +79,32 @@ def entrywise_scoring(objective, psis, max_iter, tol=100.0, slow=0.9):
     return psis
 
 
-def scalar_start(objective, psi, max_iter, tol=1e-3, floor=1e-8):
+def scalar_start(objective, psi, max_iter, tol=1e-3, floor=1e-8,
+                 slow=0.9):
     """
     ``entrywise_scoring`` for a single variance ``psi = c theta**2``
     (``psi += grad / info``), evaluated at the objective's memoised states
     of ``theta``, so that the point returned has already been evaluated for
     the stages after it.  ``psi`` is kept above ``floor`` times the
-    variance unit.
+    variance unit.  Stops once the predicted gain ``grad**2 / info`` falls
+    below ``tol`` or shrinks by less than the factor ``slow`` in a step
+    (scoring's linear crawl, which Newton's method finishes faster).
     """
     scale = objective.square_scale
     lik = objective.kernel
     floor = floor * objective.units[0]
     theta = np.array([np.sqrt(max(psi, floor) / scale)])
+    last_gain = np.inf
     for _ in range(max_iter):
         state = objective.state(theta)
         grad = lik.psi_gradient(state)[0][0, 0]
         info = lik.psi_information(state)
-        if not info > 0 or grad * grad / info < tol:
+        if not info > 0:
             break
+        gain = grad * grad / info
+        if gain < tol or gain > slow * last_gain:
+            break
+        last_gain = gain
         psi = state.psis[0][0, 0] + grad / info
         theta = np.array([np.sqrt(max(psi, floor) / scale)])
     return theta

@@ -225,7 +225,7 @@ def fit(objective, start_params=None, init_psi=None, optimizer=None,
     if restart is not None:
         theta, retvals = restart(objective, theta, retvals, refit)
     converged = _steps.is_stationary(objective, theta)
-    retvals["moved"] = bool(np.any(theta != theta0))
+    retvals["moved"] = theta.tobytes() != theta0.tobytes()
     if not retvals["moved"] and not user_start:
         # the default start is never an optimum: staying there means the
         # steps could not tell where to go
