@@ -125,6 +125,11 @@ class MixMeta(LikelihoodModel):
     """
 
     _formula_max_endog = None
+    #: The schedule's restart step (issue 13), or None: a method
+    #: ``_restart(objective, theta, retvals, refit) -> (theta, retvals)``
+    #: called once the optimum is found, before it is certified (see
+    #: :func:`statsmodels_mixmeta.fitting.schedule.fit`).
+    _restart = None
 
     def __init__(self, endog, exog=None, S=None, method="reml",
                  bscov="unstr", psi_fix=None, init_psi=None, Scor=None,
@@ -525,7 +530,7 @@ class MixMeta(LikelihoodModel):
             init_psi=self.init_psi, optimizer=self._statsmodels_fit,
             method=method, maxiter=maxiter, scoring_iter=scoring_iter,
             igls_iter=igls_iter, disp=disp, full_output=full_output,
-            optimizer_kwargs=kwargs, stacklevel=2)
+            optimizer_kwargs=kwargs, restart=self._restart, stacklevel=2)
         theta = outcome.theta
         return self._results(self.psis(theta), theta,
                              self.objective.state(theta), outcome.converged,

@@ -140,6 +140,9 @@ def test_restart_step_is_called_once_on_the_optimum():
     assert len(calls) == 1
     np.testing.assert_allclose(calls[0], best.theta, rtol=1e-7)
     assert abs(model.loglike(outcome.theta) - best.llf) < 1e-10
+    assert outcome.retvals["start"] == "default"
+    assert outcome.retvals["restart"] == {"won": False}
+    assert model.fit(start_params=best.theta).mle_retvals["start"] == "user"
 
 
 def test_a_fit_that_never_leaves_its_start_says_so():

@@ -194,7 +194,8 @@ def fit(objective, start_params=None, init_psi=None, optimizer=None,
         certified: it may try other starts (``refit(start) -> (theta,
         retvals)`` runs steps 2-4 from ``start``) and returns the better
         optimum and its ``retvals``, recording what it did in them (e.g.
-        ``retvals["restart"]``).
+        ``retvals["restart"]``).  ``retvals["start"]`` says whether the
+        first start was the default ("default") or the caller's ("user").
     warn : bool
         Emit a ``ConvergenceWarning`` when the fit did not converge.
     stacklevel : int
@@ -222,7 +223,11 @@ def fit(objective, start_params=None, init_psi=None, optimizer=None,
         return _local_fit(objective, start, optimizer, options, scoring_iter)
 
     theta, retvals = refit(theta0)
+    default_start = not user_start and all(
+        p is None for p in (init_psi or [None]))
+    retvals["start"] = "default" if default_start else "user"
     if restart is not None:
+        # step 5: the one place where a search for a better optimum plugs in
         theta, retvals = restart(objective, theta, retvals, refit)
     converged = _steps.is_stationary(objective, theta)
     retvals["moved"] = theta.tobytes() != theta0.tobytes()
