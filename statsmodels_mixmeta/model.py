@@ -55,6 +55,7 @@ from .kernels.batches import LongData, build_batches
 from .kernels.likelihood import ProfiledLikelihood
 from .kernels.univariate import UnivariateLikelihood
 from .results import MixMetaResults, MixMetaResultsWrapper
+from .results import core as _results_core
 
 METHODS = ("reml", "ml", "fixed", "mm", "vc")
 START_PSI_SCALE = 0.001
@@ -136,6 +137,7 @@ class MixMeta(LikelihoodModel):
                 f"MixMeta got unexpected keyword arguments {unknown}; see "
                 "help(MixMeta) for the valid ones")
         method = _inputs.check_option("method", method, METHODS)
+        bscov = _structures.canonical_bscov(bscov)
         outcome_names, row_labels = _inputs.outcome_names(endog), _inputs.row_labels(endog)
         endog_arr = np.asarray(endog, dtype=float)
         n_rows = endog_arr.shape[0]
@@ -191,6 +193,10 @@ class MixMeta(LikelihoodModel):
             _inputs.term_names(exog, exog_used, intercept_only),
             subset(row_labels), known_cov_given=addS is not None)
         self.data.param_names = self.design.param_names
+        # statsmodels' constant: per outcome (each has its own intercept)
+        self.k_constant, self.data.const_idx = _design.constant_term(
+            self.design.exog)
+        self.data.k_constant = self.k_constant
         y_long, X_long, row, outcome = self.design.long_format()
         # X'X of the observed values: the rank check's, and REML's constant
         self._long_xtx = X_long.T @ X_long
@@ -460,7 +466,7 @@ class MixMeta(LikelihoodModel):
 
     def fit(self, start_params=None, method="newton", maxiter=100,
             scoring_iter=50, igls_iter=10, disp=False, full_output=True,
-            **kwargs):
+            cov_type="nonrobust", cov_kwds=None, use_t=False, **kwargs):
         """
         Fit the model.
 
@@ -495,6 +501,13 @@ class MixMeta(LikelihoodModel):
             Maximum damped Newton steps before it.
         igls_iter : int
             Maximum iterations of the start on the free entries of Psi.
+        cov_type : {"nonrobust"}
+            Covariance of the fixed effects (see :class:`MixMetaResults`).
+        cov_kwds : dict, optional
+            Options of ``cov_type``.
+        use_t : bool
+            t and F reference distributions on ``df_resid`` degrees of
+            freedom instead of normal and chi2.
         disp, full_output, **kwargs
             Passed to ``LikelihoodModel.fit`` (e.g. ``tol`` for Newton,
             ``gtol`` for BFGS).
@@ -503,19 +516,23 @@ class MixMeta(LikelihoodModel):
         -------
         MixMetaResults
         """
+        # checked before fitting; kept for the results
+        _results_core.check_cov_type(cov_type, cov_kwds)
+        inference = dict(cov_type=cov_type, cov_kwds=cov_kwds, use_t=use_t)
         if self.method == "fixed":
-            return self._results((), (), None, True, {})
+            return self._results((), (), None, True, {}, **inference)
         if self.method in ("mm", "vc"):
             psi, info = self._moment_estimate()
             return self._results((psi,), np.array([]), None,
-                                 info.get("converged", True), info)
+                                 info.get("converged", True), info,
+                                 **inference)
         if start_params is not None:
             theta = np.asarray(start_params, dtype=float)
         else:
             theta = self.start_params(igls_iter)
         if theta.size == 0:
             return self._results(self.psis(theta), theta,
-                                 self._state(theta), True, {})
+                                 self._state(theta), True, {}, **inference)
         if self._single_variance:
             theta, n_scoring = _optimizer.variance_newton(
                 self, theta, scoring_iter, theta_tol=FINISH_TOL)
@@ -538,7 +555,8 @@ class MixMeta(LikelihoodModel):
                 "before convergence; increase maxiter or try another method",
                 ConvergenceWarning, stacklevel=2)
         return self._results(self.psis(theta_opt), theta_opt,
-                             self._state(theta_opt), converged, retvals)
+                             self._state(theta_opt), converged, retvals,
+                             **inference)
 
     def _optimize(self, theta, method, maxiter, disp, full_output, kwargs):
         kwargs = dict(kwargs)
@@ -580,10 +598,12 @@ class MixMeta(LikelihoodModel):
             d.endog, d.exog, d.within_cov, adjust=self.vc_adjust)
         return psi, {"iterations": n_iter, "converged": converged}
 
-    def _results(self, psis, theta, state, converged, retvals):
+    def _results(self, psis, theta, state, converged, retvals,
+                 **inference):
         if state is None:
             state = self.profiled_likelihood(reml=False).evaluate(psis)
-        res = MixMetaResults(self, state, theta, converged, retvals)
+        res = MixMetaResults(self, state, theta, converged, retvals,
+                             **inference)
         return MixMetaResultsWrapper(res)
 
     def predict(self, params, exog=None):

@@ -280,3 +280,26 @@ def _first_labels(labels, mask, limit=5):
     if len(hits) > limit:
         text += f" and {len(hits) - limit} more"
     return text
+
+
+def constant_term(exog):
+    """
+    statsmodels' ``(k_constant, const_idx)`` of the per-outcome predictors.
+
+    ``k_constant`` is 1 when a column of ``exog`` is a non-zero constant
+    (``const_idx`` is its position) or when the columns span the constant
+    without holding it (a full set of dummies; ``const_idx`` is None), and
+    0 otherwise.  The span is checked through the column sums ``s = X'1``:
+    ``1`` lies in the column space of ``X`` iff ``n - s' (X'X)^+ s = 0``.
+    """
+    exog = np.asarray(exog, dtype=float)
+    n = exog.shape[0]
+    if n == 0 or exog.shape[1] == 0:
+        return 0, None
+    first = exog[0]
+    constant = np.flatnonzero((first != 0) & (exog == first).all(axis=0))
+    if constant.size:
+        return 1, int(constant[0])
+    sums = exog.sum(axis=0)
+    left = n - sums @ np.linalg.pinv(exog.T @ exog) @ sums
+    return int(abs(left) <= 1e-8 * n), None

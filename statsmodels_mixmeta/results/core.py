@@ -18,15 +18,53 @@ except ImportError:  # pragma: no cover
 from . import prediction
 
 
+#: The covariance types of the fixed effects (the inference issue adds more).
+COV_TYPES = ("nonrobust",)
+NONROBUST_DESCRIPTION = (
+    "Standard errors assume that Psi and the within-study covariances are "
+    "known: cov(beta) = (X' Sigma^-1 X)^-1.")
+
+
+def check_cov_type(cov_type, cov_kwds):
+    """``(cov_type, cov_kwds)`` as stored on the results, or a ValueError."""
+    if not isinstance(cov_type, str) or cov_type.lower() not in COV_TYPES:
+        valid = ", ".join(repr(name) for name in COV_TYPES)
+        raise ValueError(f"unknown cov_type={cov_type!r}; valid types are "
+                         f"{valid}")
+    if cov_kwds:
+        raise ValueError(f"cov_type={cov_type.lower()!r} takes no cov_kwds; "
+                         f"got {sorted(cov_kwds)}")
+    return cov_type.lower(), {"description": NONROBUST_DESCRIPTION}
+
+
 class MixMetaResults(LikelihoodModelResults):
     """
     Results of a mixed-effects meta-analysis.
 
     ``params`` are the fixed effects, ordered outcome-major and named
     ``"{outcome}:{term}"`` (``"{term}"`` for one outcome); ``bse``,
-    ``tvalues`` (z statistics), ``pvalues``, ``conf_int()`` and
-    ``cov_params()`` follow, normal-based.  The between-study covariance is
+    ``tvalues``, ``pvalues``, ``conf_int()`` and ``cov_params()`` follow,
+    normal-based (z and chi2), or with ``use_t`` t- and F-based on
+    ``df_resid`` degrees of freedom.  The between-study covariance is
     ``psi``; its structure parameters, as optimised, are ``theta``.
+
+    Parameters
+    ----------
+    model : MixMeta
+    state : GLS state at the estimate (``beta``, ``cov_beta``, ``llf``,
+        ``psis``)
+    theta : array_like
+    converged : bool
+    retvals : dict
+    cov_type : {"nonrobust"}
+        Covariance of the fixed effects: ``(X' Sigma^-1 X)^-1`` with Psi
+        treated as known.  Any other value is a ValueError.
+    cov_kwds : dict, optional
+        Options of ``cov_type`` (none for "nonrobust").
+    use_t : bool
+        Use t and F reference distributions with ``df_resid`` degrees of
+        freedom for ``tvalues``/``pvalues``, ``conf_int``, ``t_test``,
+        ``wald_test``, ``wald_test_terms`` and prediction intervals.
 
     Attributes
     ----------
@@ -42,13 +80,25 @@ class MixMetaResults(LikelihoodModelResults):
         Number of observed outcome values.
     n_groups : int
         Number of independent (outer) groups.
+    df_resid : float
+        ``nobs - k_fe``: observed values minus fixed coefficients (the
+        degrees of freedom of t and F with ``use_t``).
+    k_constant : int
+        1 when the predictors of each outcome include a constant.
+    df_model : float
+        Fixed coefficients that are not intercepts,
+        ``k_fe - k * k_constant`` (with ``k`` outcomes, each has its own
+        intercept), so that ``nobs = df_model + df_resid + k * k_constant``.
     mle_retvals : dict
         What the optimiser reported.
     """
 
-    def __init__(self, model, state, theta, converged, retvals):
+    def __init__(self, model, state, theta, converged, retvals,
+                 cov_type="nonrobust", cov_kwds=None, use_t=False):
+        cov_type, cov_kwds = check_cov_type(cov_type, cov_kwds)
         super().__init__(model, state.beta,
                          normalized_cov_params=state.cov_beta, scale=1.0)
+        self._cache = {}
         self._state = state
         self.theta = np.asarray(theta, dtype=float)
         self.psis = state.psis
@@ -60,9 +110,14 @@ class MixMetaResults(LikelihoodModelResults):
         self.n_groups = model.n_groups
         self.k_fe = model.k_fe
         self.k_psi = model.k_psi
-        self.use_t = False
+        self.use_t = bool(use_t)
+        self.cov_type = cov_type
+        self.cov_kwds = cov_kwds
+        # observed values minus fixed coefficients: the df of t and F
         self.df_resid = self.nobs - self.k_fe
-        self.df_model = self.k_fe - 1
+        # fixed coefficients other than the outcomes' intercepts, so that
+        # nobs = df_model + df_resid + k * k_constant
+        self.df_model = self.k_fe - model.n_outcomes * self.k_constant
 
     @cache_readonly
     def llf(self):

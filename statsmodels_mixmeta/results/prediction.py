@@ -23,16 +23,21 @@ from ..kernels.likelihood import marginal_cov, whiten
 
 @dataclass(frozen=True)
 class PredictionResults:
-    """Predicted means ``(n, k)`` with standard errors."""
+    """
+    Predicted means ``(n, k)`` with standard errors; intervals are normal,
+    or t with ``df`` degrees of freedom when ``df`` is given (``use_t``).
+    """
 
     predicted: pd.DataFrame
     se: pd.DataFrame
     alpha: float = 0.05
+    df: float = None
 
     def conf_int(self, alpha=None):
         """Lower and upper ``1 - alpha`` limits, each ``(n, k)``."""
         alpha = self.alpha if alpha is None else alpha
-        z = stats.norm.isf(alpha / 2)
+        z = (stats.norm.isf(alpha / 2) if self.df is None
+             else stats.t.isf(alpha / 2, self.df))
         return self.predicted - z * self.se, self.predicted + z * self.se
 
     def summary_frame(self, alpha=None):
@@ -82,7 +87,8 @@ def fixed_prediction(results, exog=None, alpha=0.05):
     var = np.einsum("np,jpq,nq->nj", rows, cov_blocks, rows)
     names = list(results.model.design.outcome_names)
     frame = lambda values: pd.DataFrame(values, index=labels, columns=names)
-    return PredictionResults(frame(mean), frame(np.sqrt(var)), alpha)
+    return PredictionResults(frame(mean), frame(np.sqrt(var)), alpha,
+                             results.df_resid if results.use_t else None)
 
 
 def random_effects(results):

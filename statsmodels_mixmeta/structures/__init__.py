@@ -6,4 +6,5 @@ derivatives, bounds and scale; :mod:`.levels` concatenates the levels'
 parameters.  Imports nothing else from the package.
 """
 from .psi import STRUCTURE_NAMES, PsiStructure, make_structure  # noqa: F401
-from .levels import RandomPart, per_level, random_part  # noqa: F401
+from .levels import (RandomPart, canonical_bscov, per_level,  # noqa: F401
+                     random_part)  # noqa: F401

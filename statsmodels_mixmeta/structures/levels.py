@@ -8,6 +8,21 @@ import numpy as np
 
 from .psi import make_structure
 
+
+def canonical_bscov(bscov):
+    """
+    ``bscov`` with its structure names in lower case (R's names are matched
+    case-insensitively, as ``method`` is): a string, or the strings of a
+    per-level list or dict; anything else is returned unchanged.
+    """
+    lower = lambda name: name.lower() if isinstance(name, str) else name
+    if isinstance(bscov, dict):
+        return {level: lower(name) for level, name in bscov.items()}
+    if isinstance(bscov, (list, tuple)):
+        return type(bscov)(lower(name) for name in bscov)
+    return lower(bscov)
+
+
 def per_level(value, level_names, what):
     """
     Spread a per-level option over the levels.
@@ -141,7 +156,7 @@ class RandomPart:
 
 def random_part(level_names, bscov, psi_fix, k, effect_names):
     """One Psi structure per grouping level."""
-    bscovs = per_level(bscov, level_names, "bscov")
+    bscovs = per_level(canonical_bscov(bscov), level_names, "bscov")
     fixes = per_level(psi_fix, level_names, "psi_fix")
     structures = []
     for name, b, fix, labels in zip(level_names, bscovs, fixes,

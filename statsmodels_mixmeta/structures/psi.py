@@ -640,7 +640,7 @@ def make_structure(name, dim, psi_fix=None):
     Parameters
     ----------
     name : str
-        One of ``STRUCTURE_NAMES`` (R mixmeta's ``bscov``).
+        One of ``STRUCTURE_NAMES`` (R mixmeta's ``bscov``), in any case.
     dim : int
         Order of Psi.
     psi_fix : array_like, optional
@@ -650,6 +650,8 @@ def make_structure(name, dim, psi_fix=None):
     -------
     PsiStructure
     """
+    if isinstance(name, str):
+        name = name.lower()
     if name not in _STRUCTURES:
         valid = ", ".join(f"'{valid}'" for valid in STRUCTURE_NAMES)
         raise ValueError(f"unknown bscov={name!r}; valid names are {valid}")
