@@ -302,6 +302,27 @@ class MixMetaResults(LikelihoodModelResults):
             return frames[0]
         return dict(zip(model.level_names, frames))
 
+    # ------------------------------------------------------- inference
+    def wald_test_terms(self, skip_single=False, extra_constraints=None,
+                        combine_terms=None, scalar=True):
+        """
+        Wald test of each term, jointly over all outcomes.
+
+        The test of a term covers its coefficients of every outcome (a
+        factor's columns together): chi2 on ``k * columns`` degrees of
+        freedom, or F with ``use_t``.  Terms are the formula's, or the
+        columns of ``exog`` for a model built from arrays.  See
+        :func:`statsmodels_mixmeta.results.terms.wald_test_terms` for the
+        arguments (statsmodels' own).
+
+        Returns
+        -------
+        statsmodels.stats.contrast.WaldTestResults
+        """
+        from .terms import wald_test_terms
+        return wald_test_terms(self, skip_single, extra_constraints,
+                               combine_terms, scalar)
+
     # --------------------------------------------------------- summary
     def summary(self, alpha=0.05):
         """A statsmodels-style summary of the fit."""
