@@ -312,19 +312,41 @@ class MixMeta(LikelihoodModel):
         if subset is not None:
             data = data.loc[subset]
         endog, exog, spec, positions, namespace = _formula.model_frames(
-            formula, data, missing=missing, eval_env=eval_env + 1)
+            formula, data, missing=missing, eval_env=eval_env + 1,
+            names_text="" if random is None else str(random))
         S = _inputs.from_data(S, data, positions, "S")
         Scor = _inputs.from_data(Scor, data, positions, "Scor")
         if random is not None:
             terms = _terms.parse_random(random)
             groups, designs = _formula.random_frames(
-                terms, data, positions, namespace, eval_env=eval_env + 1)
+                terms, data, positions, namespace)
             kwargs.update(groups=groups, exog_re=designs)
         mod = cls(endog, exog, S=S, Scor=Scor, missing=missing,
                   formula=formula, model_spec=spec, **kwargs)
         mod.data.frame = data
-        mod.formula_namespace = namespace
+        mod.formula_terms = _formula.PredictorFormula(
+            _formula.split_formula(formula)[1], spec, namespace, data,
+            _formula.FormulaManager().engine)
         return mod
+
+    formula_terms = None     # set by from_formula
+
+    def __getstate__(self):
+        # statsmodels drops patsy's unpicklable design info from the data
+        # and re-evaluates the formula in guessed stack frames on loading;
+        # formula_terms rebuilds it from what it kept instead
+        state = dict(self.__dict__)
+        if "model_spec" in self.data.__dict__:
+            # a copy that bypasses statsmodels' own pickling of the data
+            data = state["data"] = object.__new__(type(self.data))
+            data.__dict__.update(self.data.__dict__)
+            del data.model_spec
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self.formula_terms is not None:
+            self.data.model_spec = self.formula_terms.model_spec
 
     # ------------------------------------------------------------------
     @property

@@ -227,6 +227,60 @@ class MixMetaResults(LikelihoodModelResults):
         return pd.DataFrame(values, index=d.row_labels,
                             columns=list(d.outcome_names))
 
+    def predict(self, exog=None, transform=True, *args, **kwargs):
+        """
+        Fixed-part predictions ``x' beta`` of every outcome.
+
+        Parameters
+        ----------
+        exog : DataFrame, dict or array_like, optional
+            New data: for a formula model a data frame (or dict) with the
+            formula's variables, whose columns are rebuilt as in the fit
+            (factor levels, transforms); otherwise, or with
+            ``transform=False``, rows of the per-outcome design matrix.  The
+            default is the rows used in the fit.
+        transform : bool
+            Rebuild the formula's columns from ``exog`` (statsmodels'
+            meaning).
+
+        Returns
+        -------
+        Series (one outcome) or DataFrame (one column per outcome), indexed
+        as ``exog``: the ``predicted`` of :meth:`get_prediction`.
+        """
+        if args or kwargs:
+            raise TypeError(f"predict takes exog and transform only; got "
+                            f"{len(args)} more positional and "
+                            f"{sorted(kwargs)} keyword arguments")
+        if not transform and isinstance(exog, (pd.DataFrame, dict)):
+            exog = pd.DataFrame(exog)
+            rows = prediction.new_design_rows(self, exog.to_numpy(float))[0]
+            labels = list(exog.index)
+        else:
+            rows, labels = prediction.new_design_rows(self, exog)
+        values = self.model.predict(self.params, rows)
+        names = list(self.model.design.outcome_names)
+        if len(names) == 1:
+            return pd.Series(values[:, 0], index=labels, name="predicted")
+        return pd.DataFrame(values, index=labels, columns=names)
+
+    def remove_data(self):
+        """
+        Remove the data from the results and the model, keeping what the
+        summary, inference and predictions at new data need.
+
+        Besides statsmodels' (``endog``, ``exog``, cached fitted values and
+        residuals) this drops the design's arrays, the stacked batches and
+        the data frame of a formula; ``params``, ``bse``, ``cov_params()``,
+        ``psi``, ``q_test()``, ``llf``, ``summary()``, Wald tests and
+        ``predict``/``get_prediction`` at new data keep working, and what
+        needs the data (``fittedvalues``, ``resid``, ``blup()``,
+        ``random_effects()``) raises an error saying so.  See
+        :mod:`statsmodels_mixmeta.results.removal`.
+        """
+        from .removal import remove_data
+        remove_data(self, super().remove_data)
+
     def get_prediction(self, exog=None, alpha=0.05):
         """
         Predictions of the fixed part with standard errors.

@@ -61,11 +61,10 @@ def new_design_rows(results, exog):
     model = results.model
     if exog is None:
         return model.design.exog, model.design.row_labels
-    spec = getattr(model.data, "model_spec", None)
-    if spec is not None and isinstance(exog, (pd.DataFrame, dict)):
-        frame = pd.DataFrame(exog)
-        namespace = getattr(model, "formula_namespace", None)
-        return _formula.new_exog(spec, frame, namespace), list(frame.index)
+    if model.formula_terms is not None and isinstance(exog, (pd.DataFrame,
+                                                             dict)):
+        frame = _formula.new_data_frame(exog)
+        return model.formula_terms.exog(frame), list(frame.index)
     arr = np.atleast_2d(np.asarray(exog, dtype=float))
     if arr.shape[1] != model.design.n_terms:
         raise ValueError(
