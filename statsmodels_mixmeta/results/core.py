@@ -252,17 +252,7 @@ class MixMetaResults(LikelihoodModelResults):
             raise TypeError(f"predict takes exog and transform only; got "
                             f"{len(args)} more positional and "
                             f"{sorted(kwargs)} keyword arguments")
-        if not transform and isinstance(exog, (pd.DataFrame, dict)):
-            exog = pd.DataFrame(exog)
-            rows = prediction.new_design_rows(self, exog.to_numpy(float))[0]
-            labels = list(exog.index)
-        else:
-            rows, labels = prediction.new_design_rows(self, exog)
-        values = self.model.predict(self.params, rows)
-        names = list(self.model.design.outcome_names)
-        if len(names) == 1:
-            return pd.Series(values[:, 0], index=labels, name="predicted")
-        return pd.DataFrame(values, index=labels, columns=names)
+        return prediction.predict(self, exog, transform)
 
     def remove_data(self):
         """
@@ -376,6 +366,39 @@ class MixMetaResults(LikelihoodModelResults):
         from .terms import wald_test_terms
         return wald_test_terms(self, skip_single, extra_constraints,
                                combine_terms, scalar)
+
+    def t_test_pairwise(self, term_name, method="hs", alpha=0.05,
+                        factor_labels=None, outcome=None):
+        """
+        Pairwise comparisons of the levels of a factor term, as
+        statsmodels' ``t_test_pairwise``, within one outcome.
+
+        Parameters
+        ----------
+        term_name : str
+            A factor term of the formula, e.g. ``"C(g)"``.
+        method, alpha, factor_labels
+            statsmodels' (multiple-testing method, level, level labels).
+        outcome : str, optional
+            The outcome whose coefficients are compared; required with
+            several outcomes (a pairwise comparison is within an outcome).
+
+        Returns
+        -------
+        statsmodels.stats.contrast.MultiCompResult
+        """
+        from .terms import t_test_pairwise
+        return t_test_pairwise(self, term_name, method, alpha,
+                               factor_labels, outcome)
+
+    def initialize(self, model, params, **kwargs):
+        """statsmodels' initializer; results are built once, by ``fit``."""
+        if "_state" in self.__dict__:
+            raise NotImplementedError(
+                "MixMeta results cannot be re-initialised with other params: "
+                "their standard errors, Psi and likelihood belong to the "
+                "fit; fit the model again (start_params=...) instead")
+        super().initialize(model, params, **kwargs)
 
     # --------------------------------------------------------- summary
     def summary(self, alpha=0.05):

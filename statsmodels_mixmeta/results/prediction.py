@@ -74,6 +74,25 @@ def new_design_rows(results, exog):
     return arr, list(index)
 
 
+def predict(results, exog=None, transform=True):
+    """
+    ``x' beta`` of every outcome at the rows of ``exog`` (see
+    ``MixMetaResults.predict``): a Series for one outcome, a DataFrame by
+    outcome for several, indexed as ``exog``.
+    """
+    if not transform and isinstance(exog, (pd.DataFrame, dict)):
+        frame = _formula.new_data_frame(exog)
+        rows = new_design_rows(results, frame.to_numpy(dtype=float))[0]
+        labels = list(frame.index)
+    else:
+        rows, labels = new_design_rows(results, exog)
+    values = results.model.predict(results.params, rows)
+    names = list(results.model.design.outcome_names)
+    if len(names) == 1:
+        return pd.Series(values[:, 0], index=labels, name=names[0])
+    return pd.DataFrame(values, index=labels, columns=names)
+
+
 def fixed_prediction(results, exog=None, alpha=0.05):
     """Fixed-part predictions and their standard errors."""
     rows, labels = new_design_rows(results, exog)

@@ -18,13 +18,19 @@ per-outcome formula and would test outcome 1 only.
 
 The terms are the formula's (a factor ``C(x)`` is one term with all its
 columns); a model built from arrays has one term per column of ``exog``.
+
+Pairwise comparisons of a factor's levels (:func:`t_test_pairwise`) are
+within one outcome: statsmodels' contrasts on the per-outcome columns,
+moved to that outcome's block of ``params``.
 """
 from collections import defaultdict
 
 import numpy as np
 import pandas as pd
 from statsmodels.formula._manager import FormulaManager
-from statsmodels.stats.contrast import WaldTestResults
+from statsmodels.stats.contrast import (MultiCompResult, WaldTestResults,
+                                       t_test_multi)
+from statsmodels.stats.contrast import t_test_pairwise as _sm_pairwise
 
 
 def term_columns(model):
@@ -136,4 +142,39 @@ def wald_test_terms(results, skip_single=False, extra_constraints=None,
                          columns=columns)
     out = WaldTestResults(None, ["chi2", "F"][use_t], None, table=table)
     out.constraints = constraints
+    return out
+
+
+def t_test_pairwise(results, term_name, method="hs", alpha=0.05,
+                    factor_labels=None, outcome=None):
+    """
+    statsmodels' pairwise t tests of the levels of factor ``term_name``,
+    on the coefficients of ``outcome`` (see
+    ``MixMetaResults.t_test_pairwise``).
+    """
+    model = results.model
+    names = list(model.design.outcome_names)
+    if _model_spec(model) is None:
+        raise ValueError(
+            "t_test_pairwise needs the factor coding of a formula model "
+            "(MixMeta.from_formula); with arrays, use t_test with the "
+            "contrasts")
+    if outcome is None and len(names) == 1:
+        outcome = names[0]
+    if outcome not in names:
+        raise ValueError(
+            f"t_test_pairwise compares levels within one outcome: give "
+            f"outcome= one of {names} (got {outcome!r})")
+    first = _sm_pairwise(results, term_name, method=method, alpha=alpha,
+                         factor_labels=factor_labels)
+    shift = names.index(outcome) * model.design.n_terms
+    # statsmodels' contrasts sit in the first outcome's block
+    contrasts = np.roll(np.asarray(first.contrasts), shift, axis=1)
+    frame = t_test_multi(results, contrasts, method=method, ci_method=None,
+                         alpha=alpha, contrast_names=first.contrast_labels)
+    out = MultiCompResult(result_frame=frame, contrasts=contrasts,
+                          term=first.term,
+                          contrast_labels=first.contrast_labels,
+                          term_encoding_matrix=first.term_encoding_matrix)
+    out.outcome = outcome
     return out
