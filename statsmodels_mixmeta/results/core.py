@@ -347,6 +347,27 @@ class MixMetaResults(LikelihoodModelResults):
         return dict(zip(model.level_names, frames))
 
     # ------------------------------------------------------- inference
+    def t_test(self, r_matrix, *args, **kwargs):
+        """statsmodels' ``t_test``; string constraints name ``params``
+        (``"PD:year = AL:year"``) under either formula engine."""
+        from .terms import constraint_arrays
+        return super().t_test(constraint_arrays(self, r_matrix), *args,
+                              **kwargs)
+
+    def wald_test(self, r_matrix, *args, **kwargs):
+        """statsmodels' ``wald_test``; string constraints as in
+        :meth:`t_test`."""
+        from .terms import constraint_arrays
+        return super().wald_test(constraint_arrays(self, r_matrix), *args,
+                                 **kwargs)
+
+    def f_test(self, r_matrix, *args, **kwargs):
+        """statsmodels' ``f_test``; string constraints as in
+        :meth:`t_test`."""
+        from .terms import constraint_arrays
+        return super().f_test(constraint_arrays(self, r_matrix), *args,
+                              **kwargs)
+
     def wald_test_terms(self, skip_single=False, extra_constraints=None,
                         combine_terms=None, scalar=True):
         """
@@ -412,8 +433,18 @@ class MixMetaResultsWrapper(LikelihoodResultsWrapper):
     _attrs = {"fittedvalues": None, "resid": None}
     _wrap_attrs = union_dicts(LikelihoodResultsWrapper._wrap_attrs, _attrs)
     _methods = {}
-    _wrap_methods = union_dicts(LikelihoodResultsWrapper._wrap_methods,
-                                _methods)
+    # cov_params is labelled below, only when it is the params' covariance
+    _wrap_methods = {name: how for name, how in union_dicts(
+        LikelihoodResultsWrapper._wrap_methods, _methods).items()
+        if name != "cov_params"}
+
+    def cov_params(self, *args, **kwargs):
+        cov = self._results.cov_params(*args, **kwargs)
+        if np.shape(cov) == (len(self._results.params),) * 2:
+            return self.model.data.wrap_output(cov, how="cov")
+        return cov
+
+    cov_params.__doc__ = MixMetaResults.cov_params.__doc__
 
 
 populate_wrapper(MixMetaResultsWrapper, MixMetaResults)

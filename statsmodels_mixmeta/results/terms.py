@@ -19,10 +19,16 @@ per-outcome formula and would test outcome 1 only.
 The terms are the formula's (a factor ``C(x)`` is one term with all its
 columns); a model built from arrays has one term per column of ``exog``.
 
+Constraints written as strings (``"PD:year = AL:year"``) name coefficients
+that hold ``:``, brackets or parentheses, which formulaic's constraint parser
+reads as operators; :func:`constraint_arrays` turns them into ``(R, q)``
+the same way under either engine.
+
 Pairwise comparisons of a factor's levels (:func:`t_test_pairwise`) are
 within one outcome: statsmodels' contrasts on the per-outcome columns,
 moved to that outcome's block of ``params``.
 """
+import re
 from collections import defaultdict
 
 import numpy as np
@@ -38,11 +44,12 @@ def term_columns(model):
     ``(name, columns)`` of every term, ``columns`` the positions of its
     columns in the per-outcome design, in design order.
     """
-    spec = _model_spec(model)
-    if spec is None:
+    formula = model.formula_terms
+    if formula is None:
         return [(str(name), np.array([col]))
                 for col, name in enumerate(model.design.term_names)]
-    mgr = FormulaManager()
+    spec = formula.model_spec
+    mgr = FormulaManager(formula.engine)
     out = []
     for term in spec.terms:
         cols = np.arange(model.design.n_terms)[mgr.get_slice(spec, term)]
@@ -52,13 +59,6 @@ def term_columns(model):
             # "Intercept"
             out.append(("Intercept" if name == "1" else name, cols))
     return out
-
-
-def _model_spec(model):
-    try:
-        return model.data.model_spec
-    except AttributeError:
-        return None
 
 
 def coefficients_of(columns, n_outcomes, n_terms):
@@ -154,7 +154,7 @@ def t_test_pairwise(results, term_name, method="hs", alpha=0.05,
     """
     model = results.model
     names = list(model.design.outcome_names)
-    if _model_spec(model) is None:
+    if model.formula_terms is None:
         raise ValueError(
             "t_test_pairwise needs the factor coding of a formula model "
             "(MixMeta.from_formula); with arrays, use t_test with the "
@@ -178,3 +178,31 @@ def t_test_pairwise(results, term_name, method="hs", alpha=0.05,
                           term_encoding_matrix=first.term_encoding_matrix)
     out.outcome = outcome
     return out
+
+
+def constraint_arrays(results, constraints):
+    """
+    ``(R, q)`` of constraints given as a string (or list of strings) on the
+    names of ``params``; anything else is returned unchanged.
+
+    Each coefficient name (also written in backticks) is replaced by a
+    plain identifier before the formula engine parses the constraints, so
+    that names such as ``"PD:C(g)[T.b]"`` work with patsy and formulaic.
+    """
+    if isinstance(constraints, str):
+        constraints = [constraints]
+    elif not (isinstance(constraints, (list, tuple)) and constraints
+              and all(isinstance(c, str) for c in constraints)):
+        return constraints
+    names = [str(n) for n in results.model.data.cov_names]
+    plain = {name: f"coef_{i}_" for i, name in enumerate(names)}
+    alternatives = "|".join(re.escape(n)
+                            for n in sorted(names, key=len, reverse=True))
+    pattern = re.compile(rf"`({alternatives})`|(?<![\w.`])({alternatives})"
+                         rf"(?![\w.`])")
+    text = ", ".join(pattern.sub(
+        lambda m: plain[m.group(1) or m.group(2)], c) for c in constraints)
+    parsed = FormulaManager().get_linear_constraints(text,
+                                                     list(plain.values()))
+    return (np.asarray(parsed.constraint_matrix, dtype=float),
+            np.asarray(parsed.constraint_values, dtype=float).ravel())

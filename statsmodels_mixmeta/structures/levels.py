@@ -6,16 +6,18 @@ lme4's ``mkMkPar``), and per-level options (``bscov``, ``psi_fix``,
 """
 import numpy as np
 
-from .psi import make_structure
+from .psi import STRUCTURE_NAMES, make_structure
 
 
 def canonical_bscov(bscov):
     """
     ``bscov`` with its structure names in lower case (R's names are matched
     case-insensitively, as ``method`` is): a string, or the strings of a
-    per-level list or dict; anything else is returned unchanged.
+    per-level list or dict; anything else, and unknown names (for the
+    error message to quote), are returned unchanged.
     """
-    lower = lambda name: name.lower() if isinstance(name, str) else name
+    lower = (lambda name: name.lower() if isinstance(name, str)
+             and name.lower() in STRUCTURE_NAMES else name)
     if isinstance(bscov, dict):
         return {level: lower(name) for level, name in bscov.items()}
     if isinstance(bscov, (list, tuple)):

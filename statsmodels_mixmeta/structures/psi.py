@@ -650,9 +650,8 @@ def make_structure(name, dim, psi_fix=None):
     -------
     PsiStructure
     """
-    if isinstance(name, str):
-        name = name.lower()
-    if name not in _STRUCTURES:
+    key = name.lower() if isinstance(name, str) else name
+    if key not in _STRUCTURES:
         valid = ", ".join(f"'{valid}'" for valid in STRUCTURE_NAMES)
         raise ValueError(f"unknown bscov={name!r}; valid names are {valid}")
-    return _STRUCTURES[name](dim, psi_fix)
+    return _STRUCTURES[key](dim, psi_fix)
