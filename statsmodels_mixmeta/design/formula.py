@@ -103,11 +103,19 @@ def formula_namespace(frame, texts, columns):
     (the caller's whole namespace holds modules and data that cannot, or
     should not, be pickled with a model).
     """
-    used = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", " ".join(texts)))
-    used -= {str(c) for c in columns}
-    visible = {**frame.f_globals, **frame.f_locals}
-    return FormulaNamespace({name: visible[name] for name in sorted(used)
-                             if name in visible})
+    used = set(_NAME.findall(" ".join(texts)))
+    used.difference_update(str(c) for c in columns)
+    namespace = FormulaNamespace()
+    local, global_ = frame.f_locals, frame.f_globals
+    for name in sorted(used):
+        if name in local:
+            namespace[name] = local[name]
+        elif name in global_:
+            namespace[name] = global_[name]
+    return namespace
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class FormulaNamespace(dict):
@@ -138,8 +146,11 @@ class PredictorFormula:
 
     formulaic's model spec is pickled as it is.  patsy's design info
     cannot be pickled (patsy refuses), so the columns of the fitted data
-    that the right-hand side names are kept instead and the design info is
-    rebuilt from them, identically, after unpickling.
+    that the right-hand side names are pickled instead and the design info
+    is rebuilt from them, identically, after unpickling.  Until then a
+    shallow copy of the data is held (as statsmodels holds ``data.frame``;
+    with pandas' copy-on-write, later changes to the caller's frame do not
+    reach it), and :meth:`compact` keeps only those columns.
 
     Parameters
     ----------
@@ -157,8 +168,9 @@ class PredictorFormula:
         self.namespace = FormulaNamespace(namespace)
         self.engine = engine
         self._spec = model_spec
-        self._frame = (_referenced_columns(data, rhs).reset_index(drop=True)
-                       if engine == "patsy" else None)
+        # a shallow copy costs microseconds; the columns are taken on
+        # pickling
+        self._frame = data.copy(deep=False) if engine == "patsy" else None
 
     @property
     def model_spec(self):
@@ -175,10 +187,16 @@ class PredictorFormula:
         """Predictor matrix ``(n, p)`` of the new ``data``."""
         return new_exog(self.model_spec, data, self.namespace, self.engine)
 
+    def compact(self):
+        """Keep only the columns the right-hand side names (patsy)."""
+        if self._frame is not None:
+            self._frame = _referenced_columns(self._frame, self.rhs)
+
     def __getstate__(self):
         state = dict(self.__dict__)
-        if self.engine == "patsy":
+        if self._frame is not None:
             state["_spec"] = None
+            state["_frame"] = _referenced_columns(self._frame, self.rhs)
         return state
 
 

@@ -80,6 +80,8 @@ def remove_data(results, statsmodels_remove_data):
         if owner is not None and attr in owner.__dict__:
             setattr(owner, attr, None)
     model._memo = {}
+    if getattr(model, "formula_terms", None) is not None:
+        model.formula_terms.compact()
     if not isinstance(model.design, RemovedDesign):
         model.design = RemovedDesign(model.design)
     results._state = None
