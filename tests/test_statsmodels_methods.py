@@ -171,7 +171,7 @@ def test_remove_data_keeps_summary_inference_and_new_predictions(name,
     assert getattr(model.data, "frame", None) is None
     for needs_data in (lambda: res.fittedvalues, lambda: res.resid,
                        lambda: res.blup(), lambda: res.predict(),
-                       lambda: model.design.endog):
+                       lambda: model.design.endog, lambda: model.fit()):
         with pytest.raises(AttributeError, match="remove_data"):
             needs_data()
 

@@ -9,16 +9,19 @@ within-study covariances, grouping codes, random designs), the values in long
 format and the stacked batches built from them, the GLS state at the
 estimate, and the data frame of a formula.  :func:`remove_data` evaluates first
 everything the summary and inference at new data need (log-likelihood, standard
-errors, Psi, Cochran's Q and I-squared), then drops all of them; the design
-is replaced by :class:`RemovedDesign`, which keeps the names and sizes and
-answers anything else with an error saying that ``remove_data()`` removed it.
+errors, Psi, Cochran's Q and I-squared), then drops all of them: the design
+is replaced by :class:`RemovedDesign`, which keeps the names and sizes, and
+the model's other data by :class:`Removed`; both answer any other use with an
+AttributeError saying that ``remove_data()`` removed it.  A formula keeps
+the names it uses, and with patsy the columns it reads (to rebuild patsy's
+design info, which cannot be pickled).
 
 What still works afterwards: ``params``, ``bse``, ``cov_params()``,
 ``tvalues``, ``pvalues``, ``conf_int()``, ``t_test``/``wald_test``/
 ``wald_test_terms``, ``psi``, ``q_test()``, ``i2``, ``llf``/``aic``/``bic``,
 ``summary()``, ``predict(newdata)`` and ``get_prediction(newdata)``, pickling.
 What needs the data raises: ``fittedvalues``, ``resid``, ``blup()``,
-``random_effects()``, predictions at the fitted rows.
+``random_effects()``, predictions at the fitted rows, refitting the model.
 """
 
 #: Values computed before the data go and kept in the results' ``_cache``
@@ -31,6 +34,36 @@ KEPT = ("llf", "bse", "tvalues", "pvalues", "psi", "_q_test", "i2", "aic",
 MODEL_DATA = ("long", "row_groups", "outer_labels", "group_labels",
               "row_random", "random_designs", "group_cov", "_batch_cache",
               "_objective_cache", "data.frame", "data.row_labels")
+
+
+MESSAGE = ("{what} is not available: remove_data() removed the data of this "
+           "fit; refit the model on the data to compute what needs them "
+           "(fitted values, residuals, BLUPs, random effects, a new fit)")
+
+
+class Removed:
+    """
+    Stands in for a model attribute that ``remove_data()`` dropped: any use
+    raises an AttributeError saying so.
+    """
+
+    def __init__(self, name):
+        self.__dict__["_name"] = name
+
+    def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        raise AttributeError(MESSAGE.format(what=f"the model's "
+                                                 f"{self._name!r}"))
+
+    def __getitem__(self, key):
+        raise AttributeError(MESSAGE.format(what=f"the model's "
+                                                 f"{self._name!r}"))
+
+    __iter__ = __len__ = __getitem__
+
+    def __reduce__(self):
+        return Removed, (self._name,)
 
 
 class RemovedDesign:
@@ -51,10 +84,7 @@ class RemovedDesign:
     def __getattr__(self, name):
         if name.startswith("__"):
             raise AttributeError(name)
-        raise AttributeError(
-            f"the design's {name!r} is not available: remove_data() removed "
-            "the data of this fit; refit the model to compute what needs "
-            "them (fitted values, residuals, BLUPs, random effects)")
+        raise AttributeError(MESSAGE.format(what=f"the design's {name!r}"))
 
 
 def remove_data(results, statsmodels_remove_data):
@@ -76,9 +106,10 @@ def remove_data(results, statsmodels_remove_data):
     results._cache.update(kept)
     for path in MODEL_DATA:
         owner, _, attr = ("model." + path).rpartition(".")
-        owner = results if owner == "" else _resolve(results, owner)
+        owner = _resolve(results, owner)
         if owner is not None and attr in owner.__dict__:
-            setattr(owner, attr, None)
+            setattr(owner, attr, None if owner is not model else
+                    Removed(attr))
     model._memo = {}
     if getattr(model, "formula_terms", None) is not None:
         model.formula_terms.compact()
