@@ -56,11 +56,11 @@ class Removed:
         raise AttributeError(MESSAGE.format(what=f"the model's "
                                                  f"{self._name!r}"))
 
-    def __getitem__(self, key):
+    def __getitem__(self, *args):
         raise AttributeError(MESSAGE.format(what=f"the model's "
                                                  f"{self._name!r}"))
 
-    __iter__ = __len__ = __getitem__
+    __iter__ = __len__ = __call__ = __getitem__
 
     def __reduce__(self):
         return Removed, (self._name,)
