@@ -66,12 +66,19 @@ class Removed:
         return Removed, (self._name,)
 
 
+#: What a design describes rather than holds, kept by :class:`RemovedDesign`.
+KEPT_DESIGN = ("n_groups", "labelled", "random_terms")
+
+
 class RemovedDesign:
     """
     What ``remove_data()`` leaves of a design: the names and sizes of the
     outcomes and terms, which the summary and predictions at new data need;
     any other attribute raises an AttributeError saying why.
     """
+
+    # the formula's spec lives on the model (formula_terms, data.model_spec)
+    fixed_spec = None
 
     def __init__(self, design):
         self.outcome_names = tuple(design.outcome_names)
@@ -80,6 +87,12 @@ class RemovedDesign:
         self.n_outcomes = len(self.outcome_names)
         self.n_terms = len(self.term_names)
         self.n_coef = self.n_outcomes * self.n_terms
+        # small descriptions of the design, kept when it has them
+        for name in KEPT_DESIGN:
+            try:
+                setattr(self, name, getattr(design, name))
+            except AttributeError:
+                pass
 
     def __getattr__(self, name):
         if name.startswith("__"):
