@@ -591,3 +591,25 @@ def test_predict_of_the_model_is_x_beta_by_outcome(fitted):
     rows = model.design.exog[:3]
     np.testing.assert_allclose(model.predict(fitted.params, rows),
                                rows @ beta.T, **SAME)
+
+
+@pytest.mark.parametrize("method", ["fixed", "mm", "vc", "ml"])
+def test_use_t_reaches_every_estimator(method):
+    res = smf.mixmeta("PD + AL ~ year", data=berkey(), S=BERKEY_S,
+                      method=method).fit(use_t=True)
+    assert res.use_t and res.df_resid == 6
+    t = np.asarray(res.tvalues)
+    np.testing.assert_allclose(res.pvalues, 2 * stats.t.sf(abs(t), 6),
+                               rtol=1e-12)
+    assert "P>|t|" in res.summary().as_text()
+
+
+def test_models_and_results_copy_and_pickle_alone(engine):
+    import copy
+    res, new = make_fit("multilevel-multi-ml", engine)
+    model = pickle.loads(pickle.dumps(res.model))
+    refit = model.fit()
+    np.testing.assert_allclose(refit.params, res.params, rtol=1e-10)
+    np.testing.assert_allclose(refit.llf, res.llf, rtol=1e-12)
+    np.testing.assert_allclose(copy.deepcopy(res).predict(new),
+                               res.predict(new), **SAME)
