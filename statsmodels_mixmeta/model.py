@@ -55,7 +55,7 @@ from .kernels.batches import LongData, build_batches
 from .kernels.likelihood import ProfiledLikelihood
 from .kernels.univariate import UnivariateLikelihood
 from .results import MixMetaResults, MixMetaResultsWrapper
-from .results import core as _results_core
+from .results import inference as _inference
 
 METHODS = ("reml", "ml", "fixed", "mm", "vc")
 START_PSI_SCALE = 0.001
@@ -565,7 +565,7 @@ class MixMeta(LikelihoodModel):
         MixMetaResults
         """
         # checked before fitting; kept for the results
-        _results_core.check_cov_type(cov_type, cov_kwds)
+        _inference.check_cov_type(cov_type, cov_kwds)
         inference = dict(cov_type=cov_type, cov_kwds=cov_kwds, use_t=use_t)
         if self.method == "fixed":
             return self._results((), (), None, True, {}, **inference)

@@ -16,25 +16,7 @@ except ImportError:  # pragma: no cover
     from statsmodels.tools.decorators import cache_readonly
 
 from . import prediction
-
-
-#: The covariance types of the fixed effects (the inference issue adds more).
-COV_TYPES = ("nonrobust",)
-NONROBUST_DESCRIPTION = (
-    "Standard errors assume that Psi and the within-study covariances are "
-    "known: cov(beta) = (X' Sigma^-1 X)^-1.")
-
-
-def check_cov_type(cov_type, cov_kwds):
-    """``(cov_type, cov_kwds)`` as stored on the results, or a ValueError."""
-    if not isinstance(cov_type, str) or cov_type.lower() not in COV_TYPES:
-        valid = ", ".join(repr(name) for name in COV_TYPES)
-        raise ValueError(f"unknown cov_type={cov_type!r}; valid types are "
-                         f"{valid}")
-    if cov_kwds:
-        raise ValueError(f"cov_type={cov_type.lower()!r} takes no cov_kwds; "
-                         f"got {sorted(cov_kwds)}")
-    return cov_type.lower(), {"description": NONROBUST_DESCRIPTION}
+from .inference import check_cov_type, constraint_arrays
 
 
 class MixMetaResults(LikelihoodModelResults):
@@ -344,21 +326,18 @@ class MixMetaResults(LikelihoodModelResults):
     def t_test(self, r_matrix, *args, **kwargs):
         """statsmodels' ``t_test``; string constraints name ``params``
         (``"PD:year = AL:year"``) under either formula engine."""
-        from .terms import constraint_arrays
         return super().t_test(constraint_arrays(self, r_matrix), *args,
                               **kwargs)
 
     def wald_test(self, r_matrix, *args, **kwargs):
         """statsmodels' ``wald_test``; string constraints as in
         :meth:`t_test`."""
-        from .terms import constraint_arrays
         return super().wald_test(constraint_arrays(self, r_matrix), *args,
                                  **kwargs)
 
     def f_test(self, r_matrix, *args, **kwargs):
         """statsmodels' ``f_test``; string constraints as in
         :meth:`t_test`."""
-        from .terms import constraint_arrays
         return super().f_test(constraint_arrays(self, r_matrix), *args,
                               **kwargs)
 

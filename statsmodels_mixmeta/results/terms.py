@@ -19,16 +19,10 @@ per-outcome formula and would test outcome 1 only.
 The terms are the formula's (a factor ``C(x)`` is one term with all its
 columns); a model built from arrays has one term per column of ``exog``.
 
-Constraints written as strings (``"PD:year = AL:year"``) name coefficients
-that hold ``:``, brackets or parentheses, which formulaic's constraint parser
-reads as operators; :func:`constraint_arrays` turns them into ``(R, q)``
-the same way under either engine.
-
 Pairwise comparisons of a factor's levels (:func:`t_test_pairwise`) are
 within one outcome: statsmodels' contrasts on the per-outcome columns,
 moved to that outcome's block of ``params``.
 """
-import re
 from collections import defaultdict
 
 import numpy as np
@@ -178,31 +172,3 @@ def t_test_pairwise(results, term_name, method="hs", alpha=0.05,
                           term_encoding_matrix=first.term_encoding_matrix)
     out.outcome = outcome
     return out
-
-
-def constraint_arrays(results, constraints):
-    """
-    ``(R, q)`` of constraints given as a string (or list of strings) on the
-    names of ``params``; anything else is returned unchanged.
-
-    Each coefficient name (also written in backticks) is replaced by a
-    plain identifier before the formula engine parses the constraints, so
-    that names such as ``"PD:C(g)[T.b]"`` work with patsy and formulaic.
-    """
-    if isinstance(constraints, str):
-        constraints = [constraints]
-    elif not (isinstance(constraints, (list, tuple)) and constraints
-              and all(isinstance(c, str) for c in constraints)):
-        return constraints
-    names = [str(n) for n in results.model.data.cov_names]
-    plain = {name: f"coef_{i}_" for i, name in enumerate(names)}
-    alternatives = "|".join(re.escape(n)
-                            for n in sorted(names, key=len, reverse=True))
-    pattern = re.compile(rf"`({alternatives})`|(?<![\w.`])({alternatives})"
-                         rf"(?![\w.`])")
-    text = ", ".join(pattern.sub(
-        lambda m: plain[m.group(1) or m.group(2)], c) for c in constraints)
-    parsed = FormulaManager().get_linear_constraints(text,
-                                                     list(plain.values()))
-    return (np.asarray(parsed.constraint_matrix, dtype=float),
-            np.asarray(parsed.constraint_values, dtype=float).ravel())
