@@ -56,6 +56,7 @@ from .kernels.batches import LongData, build_batches
 from .kernels.likelihood import ProfiledLikelihood
 from .kernels.univariate import UnivariateLikelihood
 from .results import MixMetaResults, MixMetaResultsWrapper
+from .results import inference as _inference
 
 METHODS = _schedule.ESTIMATORS
 
@@ -141,6 +142,7 @@ class MixMeta(LikelihoodModel):
                 f"MixMeta got unexpected keyword arguments {unknown}; see "
                 "help(MixMeta) for the valid ones")
         method = _inputs.check_option("method", method, METHODS)
+        bscov = _structures.canonical_bscov(bscov)
         outcome_names, row_labels = _inputs.outcome_names(endog), _inputs.row_labels(endog)
         endog_arr = np.asarray(endog, dtype=float)
         n_rows = endog_arr.shape[0]
@@ -195,6 +197,10 @@ class MixMeta(LikelihoodModel):
             _inputs.term_names(exog, exog_used, intercept_only),
             subset(row_labels), known_cov_given=addS is not None)
         self.data.param_names = self.design.param_names
+        # statsmodels' constant: per outcome (each has its own intercept)
+        self.k_constant, self.data.const_idx = _design.constant_term(
+            self.design.exog)
+        self.data.k_constant = self.k_constant
         y_long, X_long, row, outcome = self.design.long_format()
         # X'X of the observed values: the rank check's, and REML's constant
         self._long_xtx = X_long.T @ X_long
@@ -331,19 +337,41 @@ class MixMeta(LikelihoodModel):
         if subset is not None:
             data = data.loc[subset]
         endog, exog, spec, positions, namespace = _formula.model_frames(
-            formula, data, missing=missing, eval_env=eval_env + 1)
+            formula, data, missing=missing, eval_env=eval_env + 1,
+            names_text="" if random is None else str(random))
         S = _inputs.from_data(S, data, positions, "S")
         Scor = _inputs.from_data(Scor, data, positions, "Scor")
         if random is not None:
             terms = _terms.parse_random(random)
             groups, designs = _formula.random_frames(
-                terms, data, positions, namespace, eval_env=eval_env + 1)
+                terms, data, positions, namespace)
             kwargs.update(groups=groups, exog_re=designs)
         mod = cls(endog, exog, S=S, Scor=Scor, missing=missing,
                   formula=formula, model_spec=spec, **kwargs)
         mod.data.frame = data
-        mod.formula_namespace = namespace
+        mod.formula_terms = _formula.PredictorFormula(
+            _formula.split_formula(formula)[1], spec, namespace, data,
+            _formula.FormulaManager().engine)
         return mod
+
+    formula_terms = None     # set by from_formula
+
+    def __getstate__(self):
+        # statsmodels drops patsy's unpicklable design info from the data
+        # and re-evaluates the formula in guessed stack frames on loading;
+        # formula_terms rebuilds it from what it kept instead
+        state = dict(self.__dict__)
+        if "model_spec" in self.data.__dict__:
+            # a copy that bypasses statsmodels' own pickling of the data
+            data = state["data"] = object.__new__(type(self.data))
+            data.__dict__.update(self.data.__dict__)
+            del data.model_spec
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self.formula_terms is not None:
+            self.data.model_spec = self.formula_terms.model_spec
 
     # ------------------------------------------------------------------
     @property
@@ -461,7 +489,7 @@ class MixMeta(LikelihoodModel):
 
     def fit(self, start_params=None, method="newton", maxiter=100,
             scoring_iter=50, igls_iter=10, disp=False, full_output=True,
-            cov_type="nonrobust", cov_kwds=None, use_t=None, **kwargs):
+            cov_type="nonrobust", cov_kwds=None, use_t=False, **kwargs):
         """
         Fit the model.
 
@@ -497,14 +525,13 @@ class MixMeta(LikelihoodModel):
             Maximum damped Newton steps before it.
         igls_iter : int
             Maximum iterations of the start on the free entries of Psi.
-        cov_type : str
-            Covariance of the fixed effects: "nonrobust" (their GLS
-            covariance at the estimated Psi).
+        cov_type : {"nonrobust"}
+            Covariance of the fixed effects (see :class:`MixMetaResults`).
         cov_kwds : dict, optional
             Options of ``cov_type``.
-        use_t : bool, optional
-            Use t and F reference distributions (``df_resid`` degrees of
-            freedom) instead of normal and chi-squared ones.
+        use_t : bool
+            t and F reference distributions on ``df_resid`` degrees of
+            freedom instead of normal and chi2.
         disp, full_output, **kwargs
             Passed to ``LikelihoodModel.fit`` (e.g. ``tol`` for Newton,
             ``gtol`` for BFGS).
@@ -514,17 +541,18 @@ class MixMeta(LikelihoodModel):
         MixMetaResults
         """
         method = _schedule.check_optimizer_name(method)
-        inference = dict(cov_type=cov_type, cov_kwds=cov_kwds,
-                         use_t=bool(use_t))
+        # checked before fitting; kept for the results
+        _inference.check_cov_type(cov_type, cov_kwds)
+        inference = dict(cov_type=cov_type, cov_kwds=cov_kwds, use_t=use_t)
         if self.method == "fixed":
-            return self._results((), (), None, True, {}, inference)
+            return self._results((), (), None, True, {}, **inference)
         if self.method in ("mm", "vc"):
             psi, info = self._moment_estimate()
             info["on_boundary"] = psi_on_boundary(
                 (psi,), self._psi_units(), self.random.structures)
             return self._results((psi,), np.array([]), None,
                                  info.get("converged", True), info,
-                                 inference)
+                                 **inference)
         outcome = _schedule.fit(
             self.objective, start_params=start_params,
             init_psi=self.init_psi, optimizer=self._statsmodels_fit,
@@ -534,7 +562,7 @@ class MixMeta(LikelihoodModel):
         theta = outcome.theta
         return self._results(self.psis(theta), theta,
                              self.objective.state(theta), outcome.converged,
-                             outcome.retvals, inference)
+                             outcome.retvals, **inference)
 
     def _statsmodels_fit(self, theta, method, maxiter, disp, full_output,
                          kwargs):
@@ -558,7 +586,8 @@ class MixMeta(LikelihoodModel):
             n_terms=self.design.n_terms, names=names)
         return psi, {"iterations": n_iter, "converged": converged}
 
-    def _results(self, psis, theta, state, converged, retvals, inference):
+    def _results(self, psis, theta, state, converged, retvals,
+                 **inference):
         if state is None:
             state = self.profiled_likelihood(reml=False).evaluate(psis)
         res = MixMetaResults(self, state, theta, converged, retvals,
