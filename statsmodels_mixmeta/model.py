@@ -445,9 +445,9 @@ class MixMeta(LikelihoodModel):
         """Variance unit of every level's Psi, from the within-study
         variances of the observed values and the random designs."""
         if self.group_cov is None:
-            long = self.long
-            variances = self.design.within_cov[long.row, long.outcome,
-                                               long.outcome]
+            d = self.design
+            variances = np.diagonal(d.within_cov, axis1=1,
+                                    axis2=2)[d.observed]
         else:
             variances = np.concatenate([np.diag(m) for m in self.group_cov])
         return psi_units(variances, self.long.Z[:self.random.n_levels])
