@@ -1,5 +1,11 @@
 """
-Stage 4: the optimiser over a profiled objective of ``theta``.
+Stage 4: fitting over a profiled objective of ``theta``.
 
-Imports only from the stages above (structures, design, kernels).
+:mod:`~statsmodels_mixmeta.fitting.objective` (theta -> llf, score,
+Hessian, information, bounds, the data's units),
+:mod:`~statsmodels_mixmeta.fitting.optimizer` (the steps: IGLS-like start,
+damped Newton, stationarity, boundary) and
+:mod:`~statsmodels_mixmeta.fitting.schedule` (their order, the hand-over to
+statsmodels' optimiser, fallbacks and the verdict).  Imports only from the
+stages above (structures, design, kernels).
 """

@@ -229,29 +229,40 @@ def fit(objective, start_params=None, init_psi=None, optimizer=None,
     if restart is not None:
         # step 5: the one place where a search for a better optimum plugs in
         theta, retvals = restart(objective, theta, retvals, refit)
-    converged = _steps.is_stationary(objective, theta)
-    retvals["moved"] = theta.tobytes() != theta0.tobytes()
-    if not retvals["moved"] and not user_start:
-        # the default start is never an optimum: staying there means the
-        # steps could not tell where to go
-        converged = False
-    retvals["converged"] = converged
-    retvals["on_boundary"] = objective.on_boundary(theta)
+    converged = certify(objective, theta, theta0, retvals, user_start)
     if warn and not converged:
-        what = objective_name(objective)
-        if not retvals["moved"]:
-            message = (f"the {what} fit did not move from its start values "
-                       "and stopped before convergence; give start_params "
-                       "or init_psi, or check the scale of the data")
-        else:
-            message = (f"the {what} optimiser ({method}) stopped before "
-                       "convergence; increase maxiter or try another method")
-        warnings.warn(message, ConvergenceWarning, stacklevel=stacklevel + 1)
+        warnings.warn(_warning(objective, method, retvals),
+                      ConvergenceWarning, stacklevel=stacklevel + 1)
     return FitOutcome(theta, converged, retvals)
 
 
-def objective_name(objective):
-    return "REML" if objective.reml else "ML"
+def certify(objective, theta, theta0, retvals, user_start=False):
+    """
+    Step 6: the verdict on ``theta``, recorded in ``retvals``.
+
+    Converged means first-order optimality in the data's units
+    (:func:`statsmodels_mixmeta.fitting.optimizer.is_stationary`); a fit
+    that ends exactly at a start it chose itself has not converged (the
+    steps could not tell where to go).  Also records ``"moved"`` and the
+    per-level ``"on_boundary"`` flags.
+    """
+    converged = _steps.is_stationary(objective, theta)
+    retvals["moved"] = theta.tobytes() != theta0.tobytes()
+    if not retvals["moved"] and not user_start:
+        converged = False
+    retvals["converged"] = converged
+    retvals["on_boundary"] = objective.on_boundary(theta)
+    return converged
+
+
+def _warning(objective, method, retvals):
+    what = "REML" if objective.reml else "ML"
+    if not retvals["moved"]:
+        return (f"the {what} fit did not move from its start values and "
+                "stopped before convergence; give start_params or init_psi, "
+                "or check the scale of the data")
+    return (f"the {what} optimiser ({method}) stopped before convergence; "
+            "increase maxiter or try another method")
 
 
 def _local_fit(objective, theta, optimizer, options, scoring_iter):
