@@ -325,3 +325,42 @@ def test_init_psi_is_not_modified():
     smf.mixmeta("PD + AL ~ year", data=_berkey(), S=BERKEY_S,
                 init_psi=init).fit()
     np.testing.assert_array_equal(init, copy)
+
+
+SMOKING_S = ["SBB", "SBC", "SBD", "SCC", "SCD", "SDD"]
+
+
+@pytest.mark.parametrize("bscov", ["cs", "hcs", "ar1", "har1"])
+@pytest.mark.parametrize("c", [1e-6, 1e6])
+def test_correlation_structures_are_scale_invariant(bscov, c):
+    # standard deviations scale with c, correlation parameters do not
+    data = datasets.load_smoking()
+    y, S = data[["yB", "yC", "yD"]].to_numpy(), data[SMOKING_S].to_numpy()
+    base = smm.MixMeta(y, None, S=S, bscov=bscov).fit()
+    res, caught = quiet_fit(smm.MixMeta(y * c, None, S=S * c ** 2,
+                                        bscov=bscov))
+    assert caught == [] and res.converged is True and base.converged
+    np.testing.assert_allclose(res.params / c, base.params, rtol=1e-9)
+    np.testing.assert_allclose(np.asarray(res.psi) / c ** 2,
+                               np.asarray(base.psi), rtol=1e-8, atol=0)
+    sd = res.model.random.sd_params()
+    np.testing.assert_allclose(res.theta[sd] / c, base.theta[sd], rtol=1e-8)
+    np.testing.assert_allclose(res.theta[~sd], base.theta[~sd], rtol=1e-8)
+
+
+@pytest.mark.parametrize("c", [1e-6, 1e6])
+def test_nested_levels_are_scale_invariant(c):
+    data = datasets.load_school()
+    base = smf.mixmeta("effect ~ 1", data=data, S="var",
+                       random="~ 1 | district/study").fit()
+    scaled = data.assign(effect=data["effect"] * c, var=data["var"] * c ** 2)
+    res, caught = quiet_fit(smf.mixmeta("effect ~ 1", data=scaled, S="var",
+                                        random="~ 1 | district/study"))
+    assert caught == [] and res.converged is True
+    np.testing.assert_allclose(res.params / c, base.params, rtol=1e-9)
+    for level in ("district", "study"):
+        np.testing.assert_allclose(np.asarray(res.psi[level]) / c ** 2,
+                                   np.asarray(base.psi[level]), rtol=1e-8)
+    n_free = base.nobs - base.k_fe
+    np.testing.assert_allclose(res.llf - base.llf, -n_free * np.log(c),
+                               rtol=0, atol=1e-9)
