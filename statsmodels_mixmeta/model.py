@@ -430,9 +430,9 @@ class MixMeta(LikelihoodModel):
     def objective(self):
         """
         The profiled objective as a function of the structure parameters
-        (:class:`statsmodels_mixmeta.fitting.objective.Objective`): ``loglike``,
-        ``score``, ``hessian``, ``information``, ``state``, ``bounds``, ...
-        of ``theta``; what the fitting schedule works on.
+        (:class:`statsmodels_mixmeta.fitting.objective.Objective`):
+        ``loglike``, ``score``, ``hessian``, ``information``, ``state``,
+        ``bounds``, ... of ``theta``; what the fitting schedule works on.
         """
         objective = self.__dict__.get("_objective_cache")
         if objective is None:

@@ -186,7 +186,8 @@ class Objective:
             init_psi, [fraction * u for u in self.units])
 
     def on_boundary(self, theta):
-        """Per level, whether Psi is on its boundary (:func:`psi_on_boundary`)."""
+        """Per level, whether Psi is on its boundary
+        (:func:`psi_on_boundary`)."""
         return psi_on_boundary(self.state(theta).psis, self.units,
                                self.random.structures)
 

@@ -2,8 +2,9 @@
 The optimiser's steps on an objective: the IGLS-like start, damped Newton
 steps and the boundary.
 
-These free functions take an :class:`statsmodels_mixmeta.fitting.objective.Objective`
-and a parameter vector, and own what generic optimisers cannot know:
+These free functions take an objective
+(:class:`statsmodels_mixmeta.fitting.objective.Objective`) and a parameter
+vector, and own what generic optimisers cannot know:
 
 * an IGLS-like start: Fisher scoring on the free entries of each Psi, kept
   positive semi-definite (linear in the entries, so well conditioned even
