@@ -77,8 +77,8 @@ def psi_units(variances, designs):
         typical = 1.0
     units = []
     for z in designs:
-        weight = (float(np.einsum("ij,ij->", z, z)) / z.shape[0] if z.size
-                  else 0.0)
+        flat = np.ravel(z)
+        weight = float(np.dot(flat, flat)) / z.shape[0] if z.size else 0.0
         units.append(typical / weight if weight > 0 else typical)
     return tuple(units)
 
