@@ -229,26 +229,26 @@ def fit(objective, start_params=None, init_psi=None, optimizer=None,
     if restart is not None:
         # step 5: the one place where a search for a better optimum plugs in
         theta, retvals = restart(objective, theta, retvals, refit)
-    converged = certify(objective, theta, theta0, retvals, user_start)
+    converged = certify(objective, theta, theta0, retvals)
     if warn and not converged:
         warnings.warn(_warning(objective, method, retvals),
                       ConvergenceWarning, stacklevel=stacklevel + 1)
     return FitOutcome(theta, converged, retvals)
 
 
-def certify(objective, theta, theta0, retvals, user_start=False):
+def certify(objective, theta, theta0, retvals):
     """
     Step 6: the verdict on ``theta``, recorded in ``retvals``.
 
     Converged means first-order optimality in the data's units
     (:func:`statsmodels_mixmeta.fitting.optimizer.is_stationary`); a fit
-    that ends exactly at a start it chose itself has not converged (the
-    steps could not tell where to go).  Also records ``"moved"`` and the
-    per-level ``"on_boundary"`` flags.
+    that ends exactly at the default start (``retvals["start"]``) has not
+    converged (the steps could not tell where to go).  Also records
+    ``"moved"`` and the per-level ``"on_boundary"`` flags.
     """
     converged = _steps.is_stationary(objective, theta)
     retvals["moved"] = theta.tobytes() != theta0.tobytes()
-    if not retvals["moved"] and not user_start:
+    if not retvals["moved"] and retvals.get("start") == "default":
         converged = False
     retvals["converged"] = converged
     retvals["on_boundary"] = objective.on_boundary(theta)
