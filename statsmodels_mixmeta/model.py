@@ -49,6 +49,7 @@ from .design import core as _design
 from .design import inputs as _inputs
 from .design import formula as _formula
 from .design import random_terms as _terms
+from .design import validation as _validation
 from .fitting import optimizer as _optimizer
 from .kernels import moments as estimators
 from .kernels.batches import LongData, build_batches
@@ -136,6 +137,8 @@ class MixMeta(LikelihoodModel):
                 f"MixMeta got unexpected keyword arguments {unknown}; see "
                 "help(MixMeta) for the valid ones")
         method = _inputs.check_option("method", method, METHODS)
+        endog, exog, S, Scor, groups, exog_re = _validation.checked_inputs(
+            endog, exog, S, Scor, groups, exog_re)
         outcome_names, row_labels = _inputs.outcome_names(endog), _inputs.row_labels(endog)
         endog_arr = np.asarray(endog, dtype=float)
         n_rows = endog_arr.shape[0]
@@ -232,6 +235,8 @@ class MixMeta(LikelihoodModel):
         self.k_fe = X_long.shape[1]
         self.k_psi = self.random.n_params
         self._memo = {}
+        _validation.check_weights(self.design, self.group_cov,
+                                  self.outer_labels, method)
 
     def _layout_levels(self, group_arr, level_names, re_arrays, re_names,
                        row, outcome):
@@ -305,17 +310,12 @@ class MixMeta(LikelihoodModel):
         """
         if subset is not None:
             data = data.loc[subset]
-        endog, exog, spec, positions, namespace = _formula.model_frames(
-            formula, data, missing=missing, eval_env=eval_env + 1)
-        S = _inputs.from_data(S, data, positions, "S")
-        Scor = _inputs.from_data(Scor, data, positions, "Scor")
-        if random is not None:
-            terms = _terms.parse_random(random)
-            groups, designs = _formula.random_frames(
-                terms, data, positions, namespace, eval_env=eval_env + 1)
-            kwargs.update(groups=groups, exog_re=designs)
-        mod = cls(endog, exog, S=S, Scor=Scor, missing=missing,
-                  formula=formula, model_spec=spec, **kwargs)
+        arguments, spec, namespace = _formula.formula_inputs(
+            formula, data, S=S, Scor=Scor, random=random, missing=missing,
+            eval_env=eval_env + 1, groups=kwargs.pop("groups", None),
+            exog_re=kwargs.pop("exog_re", None))
+        mod = cls(missing=missing, formula=formula, model_spec=spec,
+                  **arguments, **kwargs)
         mod.data.frame = data
         mod.formula_namespace = namespace
         return mod
@@ -368,7 +368,11 @@ class MixMeta(LikelihoodModel):
         key = np.asarray(params, dtype=float).tobytes()
         state = self._memo.get(key)
         if state is None:
-            state = self.objective.evaluate(self.psis(params))
+            try:
+                state = self.objective.evaluate(self.psis(params))
+            except np.linalg.LinAlgError as err:
+                raise _validation.singular_marginal(
+                    self.design, self.group_cov, self.outer_labels, err)
             if len(self._memo) >= memo_size:
                 self._memo.pop(next(iter(self._memo)))
             self._memo[key] = state

@@ -177,7 +177,8 @@ def build_design(endog, exog, S, Scor, outcome_names, term_names,
         raise ValueError(
             "S, the known within-study (co)variances, is required (or addS, "
             "one covariance matrix per group)")
-    within_cov = within_cov_from_input(S, k, Scor=Scor)
+    within_cov = within_cov_from_input(S, k, Scor=Scor,
+                                       row_labels=row_labels)
     if within_cov.shape[0] != n:
         raise ValueError(
             f"S must have one row per outcome row: endog has {n} rows, S has "

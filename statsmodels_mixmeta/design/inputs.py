@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 
 from . import core as _design
-from . import formula as _formula
 
 
 def check_option(name, value, valid):
@@ -90,19 +89,6 @@ def scor_rows(Scor, n_rows, k, keep):
                 f"one row per study ({n_rows})")
         return Scor.reshape(n_rows, -1)[keep]
     return Scor
-
-
-def from_data(value, data, positions, what):
-    """Column(s) of ``data`` by name, or an array aligned to its rows."""
-    if value is None or np.ndim(value) == 0 and not isinstance(value, str):
-        return value
-    names = [value] if isinstance(value, str) else value
-    if all(isinstance(v, str) for v in names):
-        return _formula.columns_of(data, names, positions, what)
-    arr = np.asarray(value, dtype=float)
-    if arr.shape[0] == len(data):
-        return arr[positions]
-    return arr
 
 
 def grouping(groups, n_rows):

@@ -1,0 +1,451 @@
+"""
+Checks of the caller's inputs before anything is built on them.
+
+Each function takes what the caller gave (arrays or pandas objects) and
+either returns it in the form the design needs or raises a ``ValueError``
+that names the argument, the column and the row labels at fault, and what
+would be valid.  The rules:
+
+* **Types.**  Numbers arrive as float arrays.  pandas' nullable ``Int64``,
+  ``Float64`` and ``boolean`` columns are converted (``pd.NA`` becomes NaN,
+  i.e. missing), booleans become 0/1, and object columns holding only
+  numbers become float.  Text (pandas' ``string`` dtype, or object columns
+  holding strings) is refused wherever a number is needed (outcomes, ``S``,
+  ``Scor``, random predictors), naming the column.
+* **Alignment.**  A pandas ``exog``, ``S``, ``Scor``, ``groups`` or
+  ``exog_re`` is matched to the rows of a pandas ``endog`` by index label
+  (as pandas aligns), not by position; one that lacks some of ``endog``'s
+  labels, or whose labels repeat, is refused.  Without labels on both
+  sides, rows are matched by position.
+* **Finite values.**  NaN means missing (the missing rule of
+  :func:`statsmodels_mixmeta.design.core.rows_to_keep` drops the row);
+  ``+inf`` or ``-inf`` in an outcome, a predictor, ``S``, ``Scor``, a
+  random predictor or a grouping column is an error naming the rows and
+  the column.
+* **Shapes.**  ``endog`` is ``(n,)`` or ``(n, k)`` with ``n >= 1``;
+  ``exog`` and each ``exog_re`` ``(n,)`` or ``(n, p)``; ``groups`` ``(n,)``
+  or ``(n, L)``.
+* **Positive-definite weights.**  See :func:`check_weights`.
+
+Row labels in messages are the caller's: the index of a pandas ``endog``
+(or of the formula's data), positions ``0 .. n-1`` otherwise.
+"""
+import numpy as np
+import pandas as pd
+
+from .covariance import _describe_rows
+
+#: The smallest eigenvalue of an observed within-study block counts as zero
+#: below this fraction of the largest within-study variance in the data.
+SINGULAR_TOLERANCE = 1e-12
+
+_NUMERIC_KINDS = {"floating", "integer", "mixed-integer-float", "decimal",
+                  "boolean", "empty"}
+
+
+def checked_inputs(endog, exog, S, Scor, groups, exog_re):
+    """
+    The row-wise arguments of :class:`~statsmodels_mixmeta.MixMeta`,
+    converted to numbers, aligned to ``endog``'s rows by label, and checked
+    for shape and infinite values (see the module docstring for the rules).
+
+    Returns
+    -------
+    endog, exog, S, Scor, groups, exog_re
+        As given, or converted copies; the caller's objects are not changed.
+    """
+    check_endog(endog)
+    endog = numeric(endog, "endog")
+    n_rows = np.shape(endog)[0]
+    index = (endog.index if isinstance(endog, (pd.Series, pd.DataFrame))
+             else None)
+    labels = np.arange(n_rows) if index is None else np.asarray(index)
+    check_finite(endog, "endog", labels)
+    if exog is not None:
+        if np.ndim(exog) > 0 and np.shape(exog)[0] != n_rows:
+            raise ValueError(
+                f"endog has {n_rows} rows but exog has {np.shape(exog)[0]}; "
+                "exog must be (n,) or (n, p), one row per row of endog")
+        check_rows(exog, n_rows, "exog", "(n,) or (n, p)")
+        exog = numeric(aligned(exog, index, "exog"), "exog")
+        check_finite(exog, "exog", labels)
+    if S is not None:
+        if np.ndim(S) > 0 and np.shape(S)[0] == n_rows:
+            S = aligned(S, index, "S")
+        S = numeric(S, "S")
+        check_finite(S, "S", labels)
+    if Scor is not None and np.ndim(Scor) > 0:
+        if np.shape(Scor)[0] == n_rows:
+            Scor = aligned(Scor, index, "Scor")
+        Scor = numeric(Scor, "Scor")
+        if np.shape(Scor)[0] == n_rows:
+            check_finite(Scor, "Scor", labels)
+        elif not np.all(np.isfinite(np.nan_to_num(Scor, nan=0.0))):
+            raise ValueError(f"Scor holds infinite values: {Scor}; "
+                             "correlations lie between -1 and 1")
+    if groups is not None:
+        check_rows(groups, n_rows, "groups", "(n,) or (n, L) labels")
+        groups = aligned(groups, index, "groups")
+        check_finite_labels(groups, "groups", labels)
+    if exog_re is not None:
+        several = isinstance(exog_re, (list, tuple))
+        designs = []
+        for z in (exog_re if several else [exog_re]):
+            if np.ndim(z) > 0 and np.shape(z)[0] != n_rows:
+                raise ValueError(
+                    f"exog_re must have one row per outcome row ({n_rows}); "
+                    f"got {np.shape(z)[0]}")
+            check_rows(z, n_rows, "exog_re", "(n,) or (n, q)")
+            z = numeric(aligned(z, index, "exog_re"), "exog_re")
+            check_finite(z, "exog_re", labels)
+            designs.append(z)
+        exog_re = designs if several else designs[0]
+    return endog, exog, S, Scor, groups, exog_re
+
+
+# ---------------------------------------------------------------------------
+# types
+# ---------------------------------------------------------------------------
+
+def numeric(value, what):
+    """
+    ``value`` as float64 data of the same kind (DataFrame, Series or array).
+
+    Raises ValueError naming the column (or argument) that holds text or
+    other values that are not numbers.
+    """
+    if value is None:
+        return None
+    if isinstance(value, pd.DataFrame):
+        if all(dtype == np.float64 for dtype in value.dtypes):
+            return value
+        columns = {name: _numeric_column(value[name],
+                                         f"{what} column {name!r}")
+                   for name in value.columns}
+        return pd.DataFrame(columns, index=value.index)[list(value.columns)]
+    if isinstance(value, pd.Series):
+        if value.dtype == np.float64:
+            return value
+        label = (what if value.name is None
+                 else f"{what} ({value.name!r})")
+        return pd.Series(_numeric_column(value, label), index=value.index,
+                         name=value.name)
+    if isinstance(value, np.ndarray) and value.dtype == np.float64:
+        return value
+    arr = np.asarray(value)
+    if arr.dtype.kind in "fiub":
+        return arr.astype(float)
+    if arr.dtype.kind == "O":
+        return _numeric_objects(arr.ravel(), what).reshape(arr.shape)
+    raise ValueError(
+        f"{what} must hold numbers; got values of type {arr.dtype} "
+        f"(e.g. {arr.ravel()[:1].tolist()})")
+
+
+def _numeric_column(series, label):
+    """One pandas column as float64, NA as NaN."""
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        if pd.api.types.is_numeric_dtype(dtype.categories.dtype):
+            return series.astype(float).to_numpy()
+        raise ValueError(
+            f"{label} is categorical (levels {list(dtype.categories[:3])}"
+            "...); it must hold numbers")
+    if pd.api.types.is_bool_dtype(dtype) or \
+            pd.api.types.is_numeric_dtype(dtype):
+        return series.to_numpy(dtype=float, na_value=np.nan)
+    if dtype == object:
+        return _numeric_objects(series.to_numpy(), label)
+    raise ValueError(_text_message(label, series.dropna().head(1).tolist(),
+                                   dtype))
+
+
+def _numeric_objects(values, label):
+    """An object array of numbers (and missing values) as float."""
+    missing = pd.isna(values)
+    present = values[~missing]
+    kind = pd.api.types.infer_dtype(present, skipna=False)
+    if kind not in _NUMERIC_KINDS:
+        bad = [v for v in present[:50] if not isinstance(v, (int, float))]
+        raise ValueError(_text_message(label, bad[:1] or present[:1].tolist(),
+                                       "object"))
+    out = np.full(values.shape, np.nan)
+    out[~missing] = present.astype(float)
+    return out
+
+
+def _text_message(label, examples, dtype):
+    example = f" (e.g. {examples[0]!r})" if examples else ""
+    return (f"{label} holds non-numeric ({dtype}) values{example}; convert "
+            "it with pandas.to_numeric, or use a numeric column")
+
+
+def numeric_frame(data, columns):
+    """
+    ``data`` with the named columns made usable by the formula engines.
+
+    Nullable numeric columns become float64 (``pd.NA`` as NaN), nullable
+    booleans and pandas' ``string`` columns become object columns with NaN
+    for missing, and object columns holding only numbers become float64.
+    Text and categorical columns stay factors.  The caller's frame is not
+    changed: a new frame is returned when something is converted.
+    """
+    converted = {}
+    for name in columns:
+        series = data[name]
+        dtype = series.dtype
+        if isinstance(series, pd.DataFrame):
+            continue            # a repeated column name: left to the engine
+        if dtype == np.float64 or isinstance(dtype, pd.CategoricalDtype):
+            continue
+        if isinstance(dtype, pd.BooleanDtype):
+            converted[name] = series.astype(object).where(series.notna(),
+                                                          np.nan)
+        elif isinstance(dtype, pd.StringDtype):
+            converted[name] = series.astype(object).where(series.notna(),
+                                                          np.nan)
+        elif pd.api.types.is_extension_array_dtype(dtype) and \
+                pd.api.types.is_numeric_dtype(dtype):
+            converted[name] = pd.Series(
+                series.to_numpy(dtype=float, na_value=np.nan),
+                index=series.index)
+        elif dtype == object:
+            values = series.to_numpy()
+            present = values[~pd.isna(values)]
+            kind = pd.api.types.infer_dtype(present, skipna=False)
+            if present.size and kind in _NUMERIC_KINDS - {"boolean"}:
+                converted[name] = pd.Series(
+                    _numeric_objects(values, name), index=series.index)
+    return data.assign(**{str(k): v for k, v in converted.items()}) \
+        if converted else data
+
+
+# ---------------------------------------------------------------------------
+# alignment
+# ---------------------------------------------------------------------------
+
+def aligned(value, index, what):
+    """
+    A pandas ``value`` reordered to ``index`` by label (or unchanged).
+
+    Raises ValueError when ``value`` lacks some labels of ``index`` or its
+    labels repeat: its rows cannot be matched to the data's.
+    """
+    if index is None or not isinstance(value, (pd.Series, pd.DataFrame)):
+        return value
+    if value.index.equals(index):
+        return value
+    absent = index.difference(value.index) if index.is_unique else index
+    if value.index.is_unique and index.is_unique and absent.size == 0:
+        return value.reindex(index)
+    if not value.index.is_unique:
+        detail = "its index labels repeat"
+    elif not index.is_unique:
+        detail = "the data's index labels repeat"
+    else:
+        shown = ", ".join(str(v) for v in absent[:5])
+        more = f" and {absent.size - 5} more" if absent.size > 5 else ""
+        detail = f"it has no rows labelled {shown}{more}"
+    raise ValueError(
+        f"{what} is a pandas object whose index does not match the data's "
+        f"rows ({detail}); rows are matched by index label, so give {what} "
+        "the data's index, or pass .to_numpy() to match rows by position")
+
+
+# ---------------------------------------------------------------------------
+# shapes
+# ---------------------------------------------------------------------------
+
+def check_endog(endog):
+    """``endog`` must be ``(n,)`` or ``(n, k)`` with ``n, k >= 1``."""
+    shape = np.shape(endog)
+    if len(shape) == 0:
+        raise ValueError(
+            "endog is a scalar; it must hold one outcome per study, shape "
+            "(n,), or k outcomes per study, shape (n, k)")
+    if len(shape) > 2:
+        raise ValueError(
+            f"endog has shape {shape}; it must be (n,) or (n, k): one row "
+            "per study, one column per outcome")
+    if shape[0] == 0:
+        raise ValueError("endog has no rows: there are no studies to fit")
+    if len(shape) == 2 and shape[1] == 0:
+        raise ValueError("endog has no columns: there are no outcomes")
+
+
+def check_rows(value, n_rows, what, valid):
+    """``value`` is ``(n,)`` or ``(n, q)`` with ``n_rows`` rows."""
+    shape = np.shape(value)
+    if len(shape) == 0 or len(shape) > 2:
+        raise ValueError(
+            f"{what} has shape {shape}; it must be {valid}, one row per row "
+            f"of endog ({n_rows})")
+    if shape[0] != n_rows:
+        raise ValueError(
+            f"{what} must have one row per outcome row: endog has {n_rows} "
+            f"rows, {what} has {shape[0]}; it must be {valid}")
+    if len(shape) == 2 and shape[1] == 0:
+        raise ValueError(f"{what} has no columns; it must be {valid}")
+
+
+# ---------------------------------------------------------------------------
+# finite values
+# ---------------------------------------------------------------------------
+
+def check_finite(value, what, row_labels):
+    """
+    Raise if ``value`` (numbers, one row per data row) holds +inf or -inf,
+    naming the rows and the columns.
+    """
+    if value is None:
+        return
+    arr = value.to_numpy() if isinstance(value, (pd.Series, pd.DataFrame)) \
+        else np.asarray(value)
+    if arr.dtype.kind != "f" or np.ndim(arr) == 0:
+        return
+    # one pass on clean data: a sum is finite when no entry is NaN or inf
+    if np.isfinite(arr.sum()):
+        return
+    infinite = np.isinf(arr.reshape(arr.shape[0], -1))
+    if infinite.any():
+        names = _columns(value)
+        if names is None and arr.ndim == 2 and arr.shape[1] > 1:
+            names = [str(j) for j in range(arr.shape[1])]
+        _raise_infinite(infinite, what, row_labels, names)
+
+
+def check_finite_labels(groups, what, row_labels):
+    """Raise if grouping labels ``(n, L)`` (object) hold +inf or -inf."""
+    if groups is None:
+        return
+    names = _columns(groups)
+    labels = np.asarray(groups, dtype=object).reshape(np.shape(groups)[0], -1)
+    infinite = np.zeros(labels.shape, dtype=bool)
+    for j in range(labels.shape[1]):
+        infinite[:, j] = pd.Series(labels[:, j]).isin([np.inf, -np.inf])
+    if infinite.any():
+        _raise_infinite(infinite, what, row_labels, names)
+
+
+def _columns(value):
+    if isinstance(value, pd.DataFrame):
+        return [str(c) for c in value.columns]
+    if isinstance(value, pd.Series) and value.name is not None:
+        return [str(value.name)]
+    return None
+
+
+def _raise_infinite(infinite, what, row_labels, names):
+    rows = np.flatnonzero(infinite.any(axis=1))
+    cols = np.flatnonzero(infinite.any(axis=0))
+    where = ""
+    if names is not None and len(names) == infinite.shape[1]:
+        where = f" in column{'s' if cols.size > 1 else ''} " + ", ".join(
+            repr(names[j]) for j in cols)
+    raise ValueError(
+        f"{what} is infinite{where} at {_describe_rows(rows, row_labels)}; "
+        "values must be finite numbers (NaN marks a missing value)")
+
+
+# ---------------------------------------------------------------------------
+# positive-definite weights
+# ---------------------------------------------------------------------------
+
+def singular_rows(within_cov, observed):
+    """
+    Rows whose observed within-study block is singular, and the scale.
+
+    A block is singular when its smallest eigenvalue is at most
+    :data:`SINGULAR_TOLERANCE` times the largest within-study variance of
+    an observed outcome in the data (zero, or too small to be told from
+    zero beside the other studies' variances).
+
+    Returns
+    -------
+    singular : ndarray of bool, (n,)
+    smallest : ndarray, (n,)
+        Smallest eigenvalue of each row's observed block (+inf for a row
+        without observed outcomes).
+    scale : float
+    """
+    from .covariance import _smallest_observed_eigenvalues
+    variances = np.diagonal(within_cov, axis1=1, axis2=2)
+    observed_var = np.where(observed, variances, 0.0)
+    scale = float(observed_var.max()) if observed_var.size else 0.0
+    if within_cov.shape[1] == 1:
+        smallest = np.where(observed[:, 0], variances[:, 0], np.inf)
+    else:
+        smallest = _smallest_observed_eigenvalues(within_cov, observed)[0]
+    return smallest <= SINGULAR_TOLERANCE * scale, smallest, scale
+
+
+def check_weights(design, group_cov, outer_labels, method):
+    """
+    The fixed-effects, method-of-moments and variance-components
+    estimators weight each study by ``S_i^{-1}``, so every observed
+    within-study block must be positive definite (R's mixmeta stops in its
+    Cholesky factorisation without naming a study).  ML and REML accept a
+    singular ``S_i`` as R does: the marginal covariance
+    ``S_i + Z_i Psi Z_i'`` is positive definite while ``Psi`` is (see
+    :func:`singular_marginal`).
+    """
+    if method not in ("fixed", "mm", "vc"):
+        return
+    message = _singular_message(design, group_cov, outer_labels)
+    if message:
+        raise ValueError(
+            f"{message}; method={method!r} weights each study by the "
+            "inverse of its within-study covariance, which must be positive "
+            "definite: use method='reml' or 'ml' (a positive Psi keeps the "
+            "marginal covariance positive definite), or leave these rows "
+            "out")
+
+
+def singular_marginal(design, group_cov, outer_labels, error):
+    """
+    The error to raise when a marginal covariance ``S_i + Z_i Psi Z_i'``
+    is not positive definite: a ValueError naming the rows (or groups)
+    whose ``S_i`` is singular, if there are any; else ``error`` itself.
+    """
+    message = _singular_message(design, group_cov, outer_labels)
+    if not message:
+        return error
+    return SingularCovarianceError(
+        f"the marginal covariance S + Z Psi Z' is not positive definite at "
+        f"these Psi: {message}, so the likelihood needs Psi positive "
+        "definite there, and the estimate reached its boundary (the "
+        "studies with zero within-study variance are fitted exactly); "
+        "check these variances, or leave the rows out")
+
+
+class SingularCovarianceError(np.linalg.LinAlgError):
+    """A singular marginal covariance traced to singular within-study
+    covariances (a ``LinAlgError``, hence a ``ValueError``)."""
+
+
+def _singular_message(design, group_cov, outer_labels):
+    if group_cov is not None:
+        scale = max((np.diag(m).max() for m in group_cov if m.size),
+                    default=0.0)
+        bad = [label for label, matrix in zip(outer_labels, group_cov)
+               if matrix.size and np.linalg.eigvalsh(matrix)[0] <=
+               SINGULAR_TOLERANCE * scale]
+        if not bad:
+            return ""
+        shown = ", ".join(str(b) for b in bad[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        return (f"addS is singular (zero or tiny variances) for group"
+                f"{'s' if len(bad) > 1 else ''} {shown}{more}")
+    singular, smallest, scale = singular_rows(design.within_cov,
+                                              design.observed)
+    if not singular.any():
+        return ""
+    rows = np.flatnonzero(singular)
+    values = ", ".join(f"{smallest[i]:.3g} (row {design.row_labels[i]})"
+                       for i in rows[:5])
+    what = "variance" if design.n_outcomes == 1 else \
+        "smallest eigenvalue of the observed block"
+    return (f"S is singular (zero or tiny within-study variance) at "
+            f"{_describe_rows(rows, design.row_labels)}: {what} {values}, "
+            f"at most {SINGULAR_TOLERANCE:g} times the largest within-study "
+            f"variance {scale:.3g}")
