@@ -157,17 +157,21 @@ def new_exog(model_spec, data, namespace=None):
 
 def columns_of(data, names, what):
     """
-    Numeric columns of ``data`` named in ``names``, as a DataFrame.
+    Numeric columns of ``data`` named in ``names``, as an ``(n, q)`` array.
 
-    Raises ValueError naming the columns that do not exist or do not hold
-    numbers.
+    Raises ValueError naming the columns that do not exist, do not hold
+    numbers or hold infinite values (NaN stays: missing).
     """
     names = [names] if isinstance(names, str) else list(names)
     absent = [name for name in names if name not in data.columns]
     if absent:
         raise ValueError(
             f"{what} names columns not in data: {', '.join(map(str, absent))}")
-    return _validation.numeric(data[names], what)
+    values = np.column_stack([
+        _validation.numeric(data[name], what)
+        for name in names])
+    _validation.check_finite(values, what, np.asarray(data.index), names)
+    return values
 
 
 def random_frames(terms, data, positions, namespace, eval_env=0):
@@ -303,8 +307,8 @@ def _take_rows(entry, positions, index):
     value, per_row = entry
     if per_row == "list":
         return [_take_rows((v, True), positions, index) for v in value]
-    if not per_row:
-        return value
+    if not per_row or positions.size == len(index):
+        return value        # positions are sorted: all rows, in order
     if isinstance(value, (pd.Series, pd.DataFrame)):
         value = value.iloc[positions]
         value.index = index[positions]
@@ -314,7 +318,7 @@ def _take_rows(entry, positions, index):
 
 def _usable_rows(endog, levels, designs):
     """Rows with an outcome, grouping labels and random predictors."""
-    usable = endog.notna().to_numpy().any(axis=1)
+    usable = ~np.isnan(endog.to_numpy(dtype=float)).all(axis=1)
     if levels is not None:
         usable &= levels.notna().to_numpy().all(axis=1)
         for z in designs:

@@ -117,7 +117,8 @@ def numeric(value, what):
     if value is None:
         return None
     if isinstance(value, pd.DataFrame):
-        if all(dtype == np.float64 for dtype in value.dtypes):
+        # one float block (the usual case) is one float array: no copy
+        if value.shape[1] and value.to_numpy().dtype == np.float64:
             return value
         columns = {name: _numeric_column(value[name],
                                          f"{what} column {name!r}")
@@ -127,7 +128,7 @@ def numeric(value, what):
         if value.dtype == np.float64:
             return value
         label = (what if value.name is None
-                 else f"{what} ({value.name!r})")
+                 else f"{what} column {value.name!r}")
         return pd.Series(_numeric_column(value, label), index=value.index,
                          name=value.name)
     if isinstance(value, np.ndarray) and value.dtype == np.float64:
@@ -292,10 +293,10 @@ def check_rows(value, n_rows, what, valid):
 # finite values
 # ---------------------------------------------------------------------------
 
-def check_finite(value, what, row_labels):
+def check_finite(value, what, row_labels, names=None):
     """
     Raise if ``value`` (numbers, one row per data row) holds +inf or -inf,
-    naming the rows and the columns.
+    naming the rows and the columns (``names``, or a DataFrame's).
     """
     if value is None:
         return
@@ -308,7 +309,7 @@ def check_finite(value, what, row_labels):
         return
     infinite = np.isinf(arr.reshape(arr.shape[0], -1))
     if infinite.any():
-        names = _columns(value)
+        names = _columns(value) if names is None else list(names)
         if names is None and arr.ndim == 2 and arr.shape[1] > 1:
             names = [str(j) for j in range(arr.shape[1])]
         _raise_infinite(infinite, what, row_labels, names)
