@@ -541,6 +541,8 @@ class MixMeta(LikelihoodModel):
                 f"the {self.method.upper()} optimiser ({method}) stopped "
                 "before convergence; increase maxiter or try another method",
                 ConvergenceWarning, stacklevel=2)
+        _validation.check_marginal(self.design, self.psis(theta_opt),
+                                   self.level_names)
         return self._results(self.psis(theta_opt), theta_opt,
                              self._state(theta_opt), converged, retvals)
 

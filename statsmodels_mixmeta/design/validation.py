@@ -412,11 +412,45 @@ def singular_marginal(design, group_cov, outer_labels, error):
     if not message:
         return error
     return SingularCovarianceError(
-        f"the marginal covariance S + Z Psi Z' is not positive definite at "
-        f"these Psi: {message}, so the likelihood needs Psi positive "
-        "definite there, and the estimate reached its boundary (the "
-        "studies with zero within-study variance are fitted exactly); "
-        "check these variances, or leave the rows out")
+        f"the marginal covariance S + Z Psi Z' is singular: {message}, and "
+        "the fit reached a Psi at which their marginal covariance is "
+        "singular too (where Psi is zero, a study with zero within-study "
+        "variance is fitted exactly and the likelihood is unbounded); "
+        "check these variances, or leave these rows out")
+
+
+def check_marginal(design, psis, level_names):
+    """
+    After an ML/REML fit without ``random=``: raise if a row with a
+    singular within-study block also has a singular marginal covariance
+    ``S_u + Psi`` on its observed outcomes (Psi on its boundary, e.g. 0):
+    such a fit is degenerate, the study being fitted exactly.  Costs a
+    ``k x k`` eigenvalue when Psi is positive definite, the usual case.
+    """
+    if len(psis) != 1 or level_names != [None] or design.within_cov is None:
+        return
+    psi = np.asarray(psis[0], dtype=float)
+    observed = design.observed
+    variances = np.diagonal(design.within_cov, axis1=1, axis2=2)
+    tolerance = SINGULAR_TOLERANCE * np.where(observed, variances, 0).max()
+    if np.linalg.eigvalsh(psi)[0] > tolerance:
+        return
+    singular, _, _ = singular_rows(design.within_cov, observed)
+    rows = np.flatnonzero(singular)
+    if rows.size == 0:
+        return
+    from .covariance import _smallest_observed_eigenvalues
+    smallest = _smallest_observed_eigenvalues(design.within_cov[rows] + psi,
+                                              observed[rows])[0]
+    bad = rows[smallest <= tolerance]
+    if bad.size:
+        raise SingularCovarianceError(
+            "the fit is degenerate: S is singular (zero or tiny "
+            f"within-study variance) at {_describe_rows(bad, design.row_labels)}"
+            ", and the estimated Psi is too (on its boundary), so that the "
+            "marginal covariance S + Psi of these rows is singular and "
+            "they are fitted exactly; check these variances, or leave these "
+            "rows out")
 
 
 class SingularCovarianceError(np.linalg.LinAlgError):
