@@ -168,8 +168,12 @@ def added_within_cov(addS, outer_labels, group_of_value):
                 f"addS for group {label!r} is {matrix.shape[0]}x"
                 f"{matrix.shape[1]}; the group has {size} observed values, "
                 f"so it must be {size}x{size}")
-        if not np.all(np.isfinite(matrix)):
-            raise ValueError(f"addS for group {label!r} has missing values")
+        if np.isnan(matrix).any():
+            raise ValueError(f"addS for group {label!r} has missing values; "
+                             "it must cover the group's observed values")
+        if np.isinf(matrix).any():
+            raise ValueError(f"addS for group {label!r} has infinite values; "
+                             "covariances must be finite numbers")
         if not np.allclose(matrix, matrix.T, rtol=1e-10, atol=1e-14):
             raise ValueError(f"addS for group {label!r} is not symmetric")
         smallest = np.linalg.eigvalsh(matrix)[0] if size else 0.0

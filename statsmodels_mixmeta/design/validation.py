@@ -305,7 +305,9 @@ def check_finite(value, what, row_labels, names=None):
     if arr.dtype.kind != "f" or np.ndim(arr) == 0:
         return
     # one pass on clean data: a sum is finite when no entry is NaN or inf
-    if np.isfinite(arr.sum()):
+    with np.errstate(invalid="ignore", over="ignore"):
+        total = arr.sum()
+    if np.isfinite(total):
         return
     infinite = np.isinf(arr.reshape(arr.shape[0], -1))
     if infinite.any():
