@@ -107,7 +107,8 @@ class MixMeta(LikelihoodModel):
     missing : {"drop", "raise", "none"}
         Rows with a missing predictor, or with all outcomes missing, are
         dropped (default), or raise an error.  Rows with some outcomes
-        missing are always kept.
+        missing are always kept.  NaN (or ``pd.NA``) marks a missing
+        value; an infinite value is an error naming its rows and column.
     vc_adjust : bool
         For ``method="vc"``, standardise residuals by their leverage.
     groups : array_like or DataFrame, optional
@@ -123,6 +124,17 @@ class MixMeta(LikelihoodModel):
         group's observed values in row order; used instead of ``S``.
     **kwargs
         Passed to statsmodels' ``Model`` (``formula``, ``model_spec``, ...).
+
+    Notes
+    -----
+    Inputs are checked before anything is built on them
+    (:mod:`statsmodels_mixmeta.design.validation`): pandas ``exog``, ``S``,
+    ``Scor``, ``groups`` and ``exog_re`` are matched to the rows of a
+    pandas ``endog`` by index label; nullable and object columns of
+    numbers are converted to float and text is refused; infinite values
+    are refused naming rows and columns.  A singular ``S`` (a zero or tiny
+    variance) is refused by "fixed", "mm" and "vc", and by an ML/REML fit
+    whose Psi leaves that study's marginal covariance singular.
     """
 
     _formula_max_endog = None
@@ -302,6 +314,11 @@ class MixMeta(LikelihoodModel):
             (see :mod:`statsmodels_mixmeta.design.random_terms`).  Without it every row
             is its own group with one random effect per outcome.
         missing : {"drop", "raise", "none"}
+            As for :class:`MixMeta`.  The design is built from the rows
+            kept: factor levels (and categories of categorical columns)
+            that occur only in dropped rows are dropped, as R's
+            ``model.frame`` does, for the fixed part, the grouping levels
+            and the random predictors alike.
         eval_env : int
             Frames above the caller in which to look up names used in the
             formula that are not columns of ``data``.
