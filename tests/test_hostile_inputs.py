@@ -680,3 +680,46 @@ def test_array_inputs_are_not_modified(berkey):
     np.testing.assert_array_equal(S, copies[2])
     np.testing.assert_array_equal(full, full_copy)
     np.testing.assert_array_equal(groups, [1, 1, 2, 2, 3])
+
+
+# --------------------------------------------------------------------------
+# more variants: nullable grouping labels, addS under REML, odd containers
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["Int64", "string", "category"])
+def test_nullable_grouping_labels_with_NA_are_missing(school, dtype):
+    ref = smm.MixMeta(school["effect"].drop(index="s3"), None,
+                      S=school["var"].drop(index="s3"),
+                      groups=school["district"].drop(index="s3")).fit()
+    groups = school["district"].astype(str).astype(dtype) \
+        if dtype == "string" else school["district"].astype(dtype)
+    groups.loc["s3"] = pd.NA if dtype != "category" else np.nan
+    got = smm.MixMeta(school["effect"], None, S=school["var"],
+                      groups=groups).fit()
+    assert got.nobs == 55
+    np.testing.assert_allclose(got.params, ref.params, rtol=1e-10)
+
+
+def test_singular_addS_reaching_psi_zero_names_the_group():
+    y = pd.Series([0.1, 0.12, 0.09, 0.11, 0.1, 0.1], index=list("abcdef"))
+    groups = pd.Series([1, 1, 2, 2, 3, 3], index=y.index)
+    addS = {1: np.diag([0.01, 0.0]), 2: np.diag([0.01, 0.01]),
+            3: np.diag([0.02, 0.01])}
+    model = smm.MixMeta(y, None, groups=groups, addS=addS)
+    with pytest.raises(ValueError, match=r"addS is singular .* group 1\b"):
+        model.fit()
+
+
+def test_endog_that_is_not_an_array():
+    with pytest.raises(ValueError, match="endog must be an array, Series or "
+                                         "DataFrame .*got a dict"):
+        smm.MixMeta({"y": [1.0, 2.0]}, None, S=[1.0, 1.0])
+
+
+def test_non_numeric_exog_column_is_named():
+    y = pd.Series([0.1, 0.2, 0.3])
+    exog = pd.DataFrame({"const": 1.0, "when": pd.date_range("2020",
+                                                             periods=3)})
+    with pytest.raises(ValueError, match="exog column 'when' holds "
+                                         "non-numeric"):
+        smm.MixMeta(y, exog, S=[1.0, 1.0, 1.0])

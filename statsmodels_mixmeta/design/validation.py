@@ -85,7 +85,7 @@ def checked_inputs(endog, exog, S, Scor, groups, exog_re):
                              "correlations lie between -1 and 1")
     if groups is not None:
         check_rows(groups, n_rows, "groups", "(n,) or (n, L) labels")
-        groups = aligned(groups, index, "groups")
+        groups = _missing_as_nan(aligned(groups, index, "groups"))
         check_finite_labels(groups, "groups", labels)
     if exog_re is not None:
         several = isinstance(exog_re, (list, tuple))
@@ -259,6 +259,10 @@ def aligned(value, index, what):
 
 def check_endog(endog):
     """``endog`` must be ``(n,)`` or ``(n, k)`` with ``n, k >= 1``."""
+    if isinstance(endog, (dict, set, str)):
+        raise ValueError(
+            f"endog must be an array, Series or DataFrame of outcomes, shape "
+            f"(n,) or (n, k); got a {type(endog).__name__}")
     shape = np.shape(endog)
     if len(shape) == 0:
         raise ValueError(
@@ -328,6 +332,18 @@ def check_finite_labels(groups, what, row_labels):
         infinite[:, j] = pd.Series(labels[:, j]).isin([np.inf, -np.inf])
     if infinite.any():
         _raise_infinite(infinite, what, row_labels, names)
+
+
+def _missing_as_nan(labels):
+    """pandas labels with ``pd.NA`` (nullable dtypes) as object with NaN."""
+    if not isinstance(labels, (pd.Series, pd.DataFrame)):
+        return labels
+    dtypes = [labels.dtype] if isinstance(labels, pd.Series) else \
+        list(labels.dtypes)
+    if not any(pd.api.types.is_extension_array_dtype(d) and
+               not isinstance(d, pd.CategoricalDtype) for d in dtypes):
+        return labels
+    return labels.astype(object).where(labels.notna(), np.nan)
 
 
 def _columns(value):
