@@ -406,18 +406,26 @@ def check_weights(design, group_cov, outer_labels, method):
     Cholesky factorisation without naming a study).  ML and REML accept a
     singular ``S_i`` as R does: the marginal covariance
     ``S_i + Z_i Psi Z_i'`` is positive definite while ``Psi`` is (see
-    :func:`singular_marginal`).
+    :func:`singular_marginal` and :func:`check_marginal`).
     """
-    if method not in ("fixed", "mm", "vc"):
-        return
+    if method in ("fixed", "mm", "vc"):
+        require_positive_definite(design, group_cov, outer_labels,
+                                  f"method={method!r}")
+
+
+def require_positive_definite(design, group_cov, outer_labels, user):
+    """
+    Raise naming the rows (or ``addS`` groups) whose within-study
+    covariance is singular, for ``user``, a computation that weights by
+    its inverse (e.g. ``"method='fixed'"``, or Cochran's Q).
+    """
     message = _singular_message(design, group_cov, outer_labels)
     if message:
         raise ValueError(
-            f"{message}; method={method!r} weights each study by the "
-            "inverse of its within-study covariance, which must be positive "
-            "definite: use method='reml' or 'ml' (a positive Psi keeps the "
-            "marginal covariance positive definite), or leave these rows "
-            "out")
+            f"{message}; {user} weights each study by the inverse of its "
+            "within-study covariance, which must be positive definite: use "
+            "method='reml' or 'ml' (a positive Psi keeps the marginal "
+            "covariance positive definite), or leave these rows out")
 
 
 def singular_marginal(design, group_cov, outer_labels, error):

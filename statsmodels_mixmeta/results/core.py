@@ -16,6 +16,7 @@ except ImportError:  # pragma: no cover
     from statsmodels.tools.decorators import cache_readonly
 
 from . import prediction
+from ..design import validation as _validation
 
 
 class MixMetaResults(LikelihoodModelResults):
@@ -135,6 +136,8 @@ class MixMetaResults(LikelihoodModelResults):
         from . import heterogeneity
         model = self.model
         d = model.design
+        _validation.require_positive_definite(
+            d, model.group_cov, model.outer_labels, "Cochran's Q test")
         if model.group_cov is None:
             return heterogeneity.cochran_q(d.endog, d.exog, d.within_cov,
                                            outcome_names=d.outcome_names)
