@@ -723,3 +723,14 @@ def test_non_numeric_exog_column_is_named():
     with pytest.raises(ValueError, match="exog column 'when' holds "
                                          "non-numeric"):
         smm.MixMeta(y, exog, S=[1.0, 1.0, 1.0])
+
+
+def test_q_test_of_a_fit_with_a_zero_variance_names_the_row(bcg):
+    """REML accepts the zero variance (Psi > 0), but Cochran's Q weights by
+    S^-1: its error names the row by label, not by position."""
+    bcg.loc["trial03", "logrrvar"] = 0.0
+    res = smf.mixmeta("logrr ~ ablat", bcg, S="logrrvar").fit()
+    with pytest.raises(ValueError, match=r"singular .*row trial03.*"
+                                         r"Cochran's Q") as err:
+        res.q_test()
+    assert not re.search(r"\brows? [0-9]", str(err.value))
