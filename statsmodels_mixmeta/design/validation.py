@@ -459,7 +459,9 @@ def check_marginal(design, psis, level_names):
     observed = design.observed
     variances = np.diagonal(design.within_cov, axis1=1, axis2=2)
     tolerance = SINGULAR_TOLERANCE * np.where(observed, variances, 0).max()
-    if np.linalg.eigvalsh(psi)[0] > tolerance:
+    smallest = psi[0, 0] if psi.shape == (1, 1) else \
+        np.linalg.eigvalsh(psi)[0]
+    if smallest > tolerance:
         return
     singular, _, _ = singular_rows(design.within_cov, observed)
     rows = np.flatnonzero(singular)
