@@ -734,3 +734,13 @@ def test_q_test_of_a_fit_with_a_zero_variance_names_the_row(bcg):
                                          r"Cochran's Q") as err:
         res.q_test()
     assert not re.search(r"\brows? [0-9]", str(err.value))
+
+
+@pytest.mark.parametrize("formula, message", [
+    ("1 ~ ablat", "holds the constant 1"),
+    ("logrr + logrr ~ ablat", r"names \['logrr'\] more than once"),
+])
+def test_outcome_side_that_is_not_a_set_of_columns(bcg, formula, message):
+    with pytest.raises(ValueError, match=message):
+        smf.mixmeta(formula, bcg, S=["logrrvar", "logrrvar"][:formula.count(
+            "logrr") or 1])

@@ -31,7 +31,26 @@ def split_formula(formula):
         raise ValueError(
             f"formula {formula!r} has no outcome: write e.g. 'y ~ x' or "
             "'y1 + y2 ~ x'")
+    terms = [term.strip() for term in lhs.split("+")]
+    constants = [term for term in terms if _is_number(term)]
+    if constants:
+        raise ValueError(
+            f"the outcome side of formula {formula!r} holds the constant "
+            f"{constants[0]}; outcomes are columns of the data, e.g. 'y ~ x'")
+    repeated = sorted({term for term in terms if terms.count(term) > 1})
+    if repeated:
+        raise ValueError(
+            f"the outcome side of formula {formula!r} names {repeated} more "
+            "than once; each outcome is one column")
     return lhs, rhs or "1"
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def model_frames(formula, data, missing="drop", eval_env=0):
