@@ -49,6 +49,7 @@ from .design import core as _design
 from .design import inputs as _inputs
 from .design import formula as _formula
 from .design import random_terms as _terms
+from .design import singular as _singular
 from .design import validation as _validation
 from .fitting import optimizer as _optimizer
 from .kernels import moments as estimators
@@ -247,7 +248,7 @@ class MixMeta(LikelihoodModel):
         self.k_fe = X_long.shape[1]
         self.k_psi = self.random.n_params
         self._memo = {}
-        _validation.check_weights(self.design, self.group_cov,
+        _singular.check_weights(self.design, self.group_cov,
                                   self.outer_labels, method)
 
     def _layout_levels(self, group_arr, level_names, re_arrays, re_names,
@@ -388,7 +389,7 @@ class MixMeta(LikelihoodModel):
             try:
                 state = self.objective.evaluate(self.psis(params))
             except np.linalg.LinAlgError as err:
-                raise _validation.singular_marginal(
+                raise _singular.singular_marginal(
                     self.design, self.group_cov, self.outer_labels, err)
             if len(self._memo) >= memo_size:
                 self._memo.pop(next(iter(self._memo)))
@@ -558,7 +559,7 @@ class MixMeta(LikelihoodModel):
                 f"the {self.method.upper()} optimiser ({method}) stopped "
                 "before convergence; increase maxiter or try another method",
                 ConvergenceWarning, stacklevel=2)
-        _validation.check_marginal(self.design, self.psis(theta_opt),
+        _singular.check_marginal(self.design, self.psis(theta_opt),
                                    self.level_names)
         return self._results(self.psis(theta_opt), theta_opt,
                              self._state(theta_opt), converged, retvals)

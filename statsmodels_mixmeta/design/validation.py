@@ -25,7 +25,8 @@ would be valid.  The rules:
 * **Shapes.**  ``endog`` is ``(n,)`` or ``(n, k)`` with ``n >= 1``;
   ``exog`` and each ``exog_re`` ``(n,)`` or ``(n, p)``; ``groups`` ``(n,)``
   or ``(n, L)``.
-* **Positive-definite weights.**  See :func:`check_weights`.
+* **Singular within-study covariances.**  See
+  :mod:`statsmodels_mixmeta.design.singular`.
 
 Row labels in messages are the caller's: the index of a pandas ``endog``
 (or of the formula's data), positions ``0 .. n-1`` otherwise.
@@ -34,10 +35,6 @@ import numpy as np
 import pandas as pd
 
 from .covariance import _describe_rows
-
-#: The smallest eigenvalue of an observed within-study block counts as zero
-#: below this fraction of the largest within-study variance in the data.
-SINGULAR_TOLERANCE = 1e-12
 
 _NUMERIC_KINDS = {"floating", "integer", "mixed-integer-float", "decimal",
                   "boolean", "empty"}
@@ -364,151 +361,3 @@ def _raise_infinite(infinite, what, row_labels, names):
     raise ValueError(
         f"{what} is infinite{where} at {_describe_rows(rows, row_labels)}; "
         "values must be finite numbers (NaN marks a missing value)")
-
-
-# ---------------------------------------------------------------------------
-# positive-definite weights
-# ---------------------------------------------------------------------------
-
-def singular_rows(within_cov, observed):
-    """
-    Rows whose observed within-study block is singular, and the scale.
-
-    A block is singular when its smallest eigenvalue is at most
-    :data:`SINGULAR_TOLERANCE` times the largest within-study variance of
-    an observed outcome in the data (zero, or too small to be told from
-    zero beside the other studies' variances).
-
-    Returns
-    -------
-    singular : ndarray of bool, (n,)
-    smallest : ndarray, (n,)
-        Smallest eigenvalue of each row's observed block (+inf for a row
-        without observed outcomes).
-    scale : float
-    """
-    from .covariance import _smallest_observed_eigenvalues
-    variances = np.diagonal(within_cov, axis1=1, axis2=2)
-    observed_var = np.where(observed, variances, 0.0)
-    scale = float(observed_var.max()) if observed_var.size else 0.0
-    if within_cov.shape[1] == 1:
-        smallest = np.where(observed[:, 0], variances[:, 0], np.inf)
-    else:
-        smallest = _smallest_observed_eigenvalues(within_cov, observed)[0]
-    return smallest <= SINGULAR_TOLERANCE * scale, smallest, scale
-
-
-def check_weights(design, group_cov, outer_labels, method):
-    """
-    The fixed-effects, method-of-moments and variance-components
-    estimators weight each study by ``S_i^{-1}``, so every observed
-    within-study block must be positive definite (R's mixmeta stops in its
-    Cholesky factorisation without naming a study).  ML and REML accept a
-    singular ``S_i`` as R does: the marginal covariance
-    ``S_i + Z_i Psi Z_i'`` is positive definite while ``Psi`` is (see
-    :func:`singular_marginal` and :func:`check_marginal`).
-    """
-    if method in ("fixed", "mm", "vc"):
-        require_positive_definite(design, group_cov, outer_labels,
-                                  f"method={method!r}")
-
-
-def require_positive_definite(design, group_cov, outer_labels, user):
-    """
-    Raise naming the rows (or ``addS`` groups) whose within-study
-    covariance is singular, for ``user``, a computation that weights by
-    its inverse (e.g. ``"method='fixed'"``, or Cochran's Q).
-    """
-    message = _singular_message(design, group_cov, outer_labels)
-    if message:
-        raise ValueError(
-            f"{message}; {user} weights each study by the inverse of its "
-            "within-study covariance, which must be positive definite: use "
-            "method='reml' or 'ml' (a positive Psi keeps the marginal "
-            "covariance positive definite), or leave these rows out")
-
-
-def singular_marginal(design, group_cov, outer_labels, error):
-    """
-    The error to raise when a marginal covariance ``S_i + Z_i Psi Z_i'``
-    is not positive definite: a ValueError naming the rows (or groups)
-    whose ``S_i`` is singular, if there are any; else ``error`` itself.
-    """
-    message = _singular_message(design, group_cov, outer_labels)
-    if not message:
-        return error
-    return SingularCovarianceError(
-        f"the marginal covariance S + Z Psi Z' is singular: {message}, and "
-        "the fit reached a Psi at which their marginal covariance is "
-        "singular too (where Psi is zero, a study with zero within-study "
-        "variance is fitted exactly and the likelihood is unbounded); "
-        "check these variances, or leave these rows out")
-
-
-def check_marginal(design, psis, level_names):
-    """
-    After an ML/REML fit without ``random=``: raise if a row with a
-    singular within-study block also has a singular marginal covariance
-    ``S_u + Psi`` on its observed outcomes (Psi on its boundary, e.g. 0):
-    such a fit is degenerate, the study being fitted exactly.  Costs a
-    ``k x k`` eigenvalue when Psi is positive definite, the usual case.
-    """
-    if len(psis) != 1 or level_names != [None] or design.within_cov is None:
-        return
-    psi = np.asarray(psis[0], dtype=float)
-    observed = design.observed
-    variances = np.diagonal(design.within_cov, axis1=1, axis2=2)
-    tolerance = SINGULAR_TOLERANCE * np.where(observed, variances, 0).max()
-    smallest = psi[0, 0] if psi.shape == (1, 1) else \
-        np.linalg.eigvalsh(psi)[0]
-    if smallest > tolerance:
-        return
-    singular, _, _ = singular_rows(design.within_cov, observed)
-    rows = np.flatnonzero(singular)
-    if rows.size == 0:
-        return
-    from .covariance import _smallest_observed_eigenvalues
-    smallest = _smallest_observed_eigenvalues(design.within_cov[rows] + psi,
-                                              observed[rows])[0]
-    bad = rows[smallest <= tolerance]
-    if bad.size:
-        raise SingularCovarianceError(
-            "the fit is degenerate: S is singular (zero or tiny "
-            f"within-study variance) at {_describe_rows(bad, design.row_labels)}"
-            ", and the estimated Psi is too (on its boundary), so that the "
-            "marginal covariance S + Psi of these rows is singular and "
-            "they are fitted exactly; check these variances, or leave these "
-            "rows out")
-
-
-class SingularCovarianceError(np.linalg.LinAlgError):
-    """A singular marginal covariance traced to singular within-study
-    covariances (a ``LinAlgError``, hence a ``ValueError``)."""
-
-
-def _singular_message(design, group_cov, outer_labels):
-    if group_cov is not None:
-        scale = max((np.diag(m).max() for m in group_cov if m.size),
-                    default=0.0)
-        bad = [label for label, matrix in zip(outer_labels, group_cov)
-               if matrix.size and np.linalg.eigvalsh(matrix)[0] <=
-               SINGULAR_TOLERANCE * scale]
-        if not bad:
-            return ""
-        shown = ", ".join(str(b) for b in bad[:5])
-        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-        return (f"addS is singular (zero or tiny variances) for group"
-                f"{'s' if len(bad) > 1 else ''} {shown}{more}")
-    singular, smallest, scale = singular_rows(design.within_cov,
-                                              design.observed)
-    if not singular.any():
-        return ""
-    rows = np.flatnonzero(singular)
-    values = ", ".join(f"{smallest[i]:.3g} (row {design.row_labels[i]})"
-                       for i in rows[:5])
-    what = "variance" if design.n_outcomes == 1 else \
-        "smallest eigenvalue of the observed block"
-    return (f"S is singular (zero or tiny within-study variance) at "
-            f"{_describe_rows(rows, design.row_labels)}: {what} {values}, "
-            f"at most {SINGULAR_TOLERANCE:g} times the largest within-study "
-            f"variance {scale:.3g}")

@@ -16,7 +16,7 @@ except ImportError:  # pragma: no cover
     from statsmodels.tools.decorators import cache_readonly
 
 from . import prediction
-from ..design import validation as _validation
+from ..design import singular as _singular
 
 
 class MixMetaResults(LikelihoodModelResults):
@@ -136,7 +136,7 @@ class MixMetaResults(LikelihoodModelResults):
         from . import heterogeneity
         model = self.model
         d = model.design
-        _validation.require_positive_definite(
+        _singular.require_positive_definite(
             d, model.group_cov, model.outer_labels, "Cochran's Q test")
         if model.group_cov is None:
             return heterogeneity.cochran_q(d.endog, d.exog, d.within_cov,
