@@ -91,7 +91,12 @@ class MixMeta(LikelihoodModel):
     method : {"reml", "ml", "fixed", "mm", "vc"}
         Estimator: restricted or full maximum likelihood, fixed effects,
         multivariate method of moments (Jackson, White & Riley 2013) or
-        variance components.
+        variance components.  "mm" and "vc" need a single grouping level
+        whose values each carry their own random effect: every row its
+        own group (R's only case), with ``S`` or ``addS``, or groups of
+        rows reporting different outcomes, e.g. a long format with
+        ``random="~ 0 + C(outcome) | study"`` (an addition to R; see
+        :mod:`statsmodels_mixmeta.kernels.moments`).
     bscov : str, list or dict
         Structure of ``Psi``: "unstr", "diag", "id", "cs", "hcs", "ar1",
         "har1", "prop", "cor" or "fixed"; one for all grouping levels, a
@@ -180,12 +185,11 @@ class MixMeta(LikelihoodModel):
             raise ValueError(
                 f"method={method!r} estimates an unstructured Psi; bscov="
                 f"{bscov!r} needs method='reml' or 'ml'")
-        if method in ("mm", "vc") and (groups is not None or
-                                       addS is not None):
+        if method in ("mm", "vc") and len(level_names) > 1:
             raise ValueError(
                 f"method={method!r} is available only for single-level "
-                "models without random= (groups) or addS; use 'reml' or "
-                "'ml'")
+                "models (one grouping level): moment estimators of nested "
+                "Psi's are not standard; use 'reml' or 'ml'")
         S = _inputs.rows_of(S, n_rows, "S")
         keep = _design.rows_to_keep(
             endog_arr.reshape(n_rows, -1), exog_arr, missing, row_labels,
@@ -244,6 +248,8 @@ class MixMeta(LikelihoodModel):
                           _inputs.added_within_cov(addS, self.outer_labels,
                                             self.row_groups[0][row]))
         self.n_groups = len(self.outer_labels)
+        if method in ("mm", "vc"):
+            self._check_moment_layout()
         self.nobs = float(y_long.shape[0])
         self.k_fe = X_long.shape[1]
         self.k_psi = self.random.n_params
@@ -274,6 +280,26 @@ class MixMeta(LikelihoodModel):
             list(self.design.outcome_names) if group_arr is None else
             _terms.random_effect_names(self.design.outcome_names, names)
             for names in re_names]
+
+    def _check_moment_layout(self):
+        """The moment estimators need one random effect per value, and
+        every pair of effects observed together in some group."""
+        problem = estimators.layout_problem(self.long)
+        if problem is not None:
+            raise ValueError(
+                f"method={self.method!r} needs every value of a group to "
+                f"carry its own random effect, but {problem}; use 'reml' or "
+                "'ml'")
+        Z = self.long.Z[0]
+        if self.method == "vc" and not self.vc_adjust and not (
+                Z.shape[1] == self.n_outcomes
+                and np.array_equal(Z.argmax(axis=1), self.long.outcome)):
+            # R's unadjusted denominator N - p counts predictors per outcome
+            raise ValueError(
+                "vc_adjust=False needs one random effect per outcome (its "
+                "denominator counts predictors per outcome); use "
+                "vc_adjust=True")
+        estimators.pair_counts(self._batches, self.random.effect_names[0])
 
     @property
     def _batches(self):
@@ -596,12 +622,13 @@ class MixMeta(LikelihoodModel):
                 and _optimizer.is_stationary(self, theta_opt))
 
     def _moment_estimate(self):
-        d = self.design
+        names = self.random.effect_names[0]
         if self.method == "mm":
-            return estimators.method_of_moments(d.endog, d.exog,
-                                                d.within_cov), {}
-        psi, n_iter, converged = estimators.variance_components(
-            d.endog, d.exog, d.within_cov, adjust=self.vc_adjust)
+            return estimators.method_of_moments_psi(
+                self._batches, self._basis, names), {}
+        psi, n_iter, converged = estimators.variance_components_psi(
+            self._batches, self._basis, adjust=self.vc_adjust,
+            n_terms=self.design.n_terms, names=names)
         return psi, {"iterations": n_iter, "converged": converged}
 
     def _results(self, psis, theta, state, converged, retvals):

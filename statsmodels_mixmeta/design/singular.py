@@ -24,7 +24,8 @@ Messages name the rows by the caller's labels, or the ``addS`` groups.
 """
 import numpy as np
 
-from .covariance import _describe_rows, _smallest_observed_eigenvalues
+from .covariance import _smallest_observed_eigenvalues
+from .labels import describe_rows
 
 #: The smallest eigenvalue of an observed within-study block counts as zero
 #: below this fraction of the largest within-study variance in the data.
@@ -133,7 +134,7 @@ def check_marginal(design, psis, level_names):
     if bad.size:
         raise SingularCovarianceError(
             "the fit is degenerate: S is singular (zero or tiny "
-            f"within-study variance) at {_describe_rows(bad, design.row_labels)}"
+            f"within-study variance) at {describe_rows(bad, design.row_labels)}"
             ", and the estimated Psi is too (on its boundary), so that the "
             "marginal covariance S + Psi of these rows is singular and "
             "they are fitted exactly; check these variances, or leave these "
@@ -168,6 +169,6 @@ def _singular_message(design, group_cov, outer_labels):
     what = "variance" if design.n_outcomes == 1 else \
         "smallest eigenvalue of the observed block"
     return (f"S is singular (zero or tiny within-study variance) at "
-            f"{_describe_rows(rows, design.row_labels)}: {what} {values}, "
+            f"{describe_rows(rows, design.row_labels)}: {what} {values}, "
             f"at most {SINGULAR_TOLERANCE:g} times the largest within-study "
             f"variance {scale:.3g}")

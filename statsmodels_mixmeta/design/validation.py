@@ -34,7 +34,7 @@ Row labels in messages are the caller's: the index of a pandas ``endog``
 import numpy as np
 import pandas as pd
 
-from .covariance import _describe_rows
+from .labels import describe_rows
 
 _NUMERIC_KINDS = {"floating", "integer", "mixed-integer-float", "decimal",
                   "boolean", "empty"}
@@ -359,5 +359,5 @@ def _raise_infinite(infinite, what, row_labels, names):
         where = f" in column{'s' if cols.size > 1 else ''} " + ", ".join(
             repr(names[j]) for j in cols)
     raise ValueError(
-        f"{what} is infinite{where} at {_describe_rows(rows, row_labels)}; "
+        f"{what} is infinite{where} at {describe_rows(rows, row_labels)}; "
         "values must be finite numbers (NaN marks a missing value)")

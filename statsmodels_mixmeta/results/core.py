@@ -138,15 +138,9 @@ class MixMetaResults(LikelihoodModelResults):
         d = model.design
         _singular.require_positive_definite(
             d, model.group_cov, model.outer_labels, "Cochran's Q test")
-        if model.group_cov is None:
-            return heterogeneity.cochran_q(d.endog, d.exog, d.within_cov,
-                                           outcome_names=d.outcome_names)
-        # known covariance per group (addS): the overall Q of the
-        # fixed-effects GLS fit with Sigma_i = S_i
-        fixed = model.profiled_likelihood(reml=False, batched=True).evaluate(())
-        return heterogeneity.q_from_residuals(
-            sum(float(np.sum(r ** 2)) for r in fixed.resid_w),
-            model.nobs - model.k_fe)
+        # the fixed-effects GLS (Psi = 0) on the model's own batches
+        return heterogeneity.model_q_test(model._batches, model._basis,
+                                          d.outcome_names, d.n_terms)
 
     @cache_readonly
     def i2(self):
