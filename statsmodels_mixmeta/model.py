@@ -352,8 +352,7 @@ class MixMeta(LikelihoodModel):
         **kwargs
             Other arguments of :class:`MixMeta`.
         """
-        if subset is not None:
-            data = data.loc[subset]
+        data = _formula.subset_rows(data, subset)
         arguments, spec, namespace = _formula.formula_inputs(
             formula, data, S=S, Scor=Scor, random=random, missing=missing,
             eval_env=eval_env + 1, groups=kwargs.pop("groups", None),

@@ -551,12 +551,36 @@ def test_bad_endog_shapes(endog, message):
         smm.MixMeta(endog, None, S=np.ones(4))
 
 
-def test_empty_data_frame(bcg):
-    with pytest.raises(ValueError, match="endog has no rows"):
-        smf.mixmeta("logrr ~ ablat", bcg.iloc[:0], S="logrrvar")
-    holed = bcg.assign(ablat=np.nan)
-    with pytest.raises(ValueError, match="endog has no rows"):
-        smf.mixmeta("logrr ~ ablat", holed, S="logrrvar")
+@pytest.mark.parametrize("engine", ["patsy", "formulaic"])
+@pytest.mark.parametrize("formula", ["logrr ~ ablat", "logrr ~ C(alloc)"])
+def test_empty_data_frame(bcg, engine, formula):
+    with formula_engine(engine):
+        with pytest.raises(ValueError, match="data has no rows"):
+            smf.mixmeta(formula, bcg.iloc[:0], S="logrrvar")
+        with pytest.raises(ValueError, match="no rows are left: all 13 "):
+            smf.mixmeta(formula, bcg.assign(logrr=np.nan), S="logrrvar")
+        with pytest.raises(ValueError, match="no rows are left: all 13 "):
+            smf.mixmeta(formula, bcg.assign(grp=np.nan), S="logrrvar",
+                        random="~ 1 | grp")
+
+
+def test_all_rows_dropped_arrays(school):
+    with pytest.raises(ValueError, match="no rows are left: all 56 rows"):
+        smm.MixMeta(school["effect"], None, S=school["var"],
+                    groups=np.full(56, np.nan))
+
+
+def test_bad_subset_and_formula(bcg):
+    with pytest.raises(ValueError, match="subset names rows that are not in "
+                                         "data: nowhere"):
+        smf.mixmeta("logrr ~ ablat", bcg, S="logrrvar",
+                    subset=["trial01", "nowhere"])
+    with pytest.raises(ValueError, match=r"boolean mask with one entry per "
+                                         r"row of data \(13\)"):
+        smf.mixmeta("logrr ~ ablat", bcg, S="logrrvar",
+                    subset=np.ones(3, dtype=bool))
+    with pytest.raises(ValueError, match="formula must be a string"):
+        smf.mixmeta(None, bcg, S="logrrvar")
 
 
 @pytest.mark.parametrize("exog, message", [

@@ -134,7 +134,13 @@ def rows_to_keep(endog, exog, missing, row_labels, extra=()):
     no_outcome = (np.isnan(endog[:, 0]) if endog.shape[1] == 1
                   else np.isnan(endog).all(axis=1))
     if missing == "drop":
-        return ~(bad_pred | bad_group | no_outcome)
+        keep = ~(bad_pred | bad_group | no_outcome)
+        if not keep.any():
+            raise ValueError(
+                f"no rows are left: all {keep.size} rows have a missing "
+                "predictor, grouping label or random predictor, or no "
+                "observed outcome")
+        return keep
     if bad_pred.any():
         raise ValueError(
             "missing values in predictors at rows "

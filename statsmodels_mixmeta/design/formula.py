@@ -262,6 +262,9 @@ def formula_inputs(formula, data, S=None, Scor=None, random=None,
     """
     if not isinstance(data, pd.DataFrame):
         data = pd.DataFrame(data)
+    split_formula(formula)
+    if data.shape[0] == 0:
+        raise ValueError("data has no rows: there are no studies to fit")
     if random is not None and groups is not None:
         raise ValueError("give random= (a formula of the grouping levels) or "
                          "groups=, not both")
@@ -290,6 +293,11 @@ def formula_inputs(formula, data, S=None, Scor=None, random=None,
                 not _has_unused_levels(data, used):
             break
         rows = positions[usable]
+        if rows.size == 0:
+            raise ValueError(
+                f"no rows are left: all {data.shape[0]} rows of data have a "
+                "missing predictor, grouping label or random predictor, or "
+                "no observed outcome")
         frame = _drop_unused_levels(data.iloc[rows], used)
     positions = rows[positions]
     arguments = {name: _take_rows(value, positions, data.index)
@@ -360,3 +368,25 @@ def _drop_unused_levels(frame, columns):
                for name in columns
                if isinstance(frame[name].dtype, pd.CategoricalDtype)}
     return frame.assign(**dropped) if dropped else frame
+
+
+def subset_rows(data, subset):
+    """
+    ``data.loc[subset]`` (row labels, or a boolean mask over the rows),
+    with a ValueError naming the labels that are not rows of ``data``.
+    """
+    if subset is None:
+        return data
+    try:
+        return data.loc[subset]
+    except KeyError:
+        labels = pd.Index(np.atleast_1d(np.asarray(subset, dtype=object)))
+        absent = labels.difference(data.index)
+        raise ValueError(
+            f"subset names rows that are not in data: "
+            f"{label_list(np.arange(absent.size), absent)}; give row labels "
+            "of data, or a boolean mask with one entry per row") from None
+    except IndexError as err:
+        raise ValueError(
+            f"subset must be row labels of data, or a boolean mask with one "
+            f"entry per row of data ({data.shape[0]}): {err}") from None
