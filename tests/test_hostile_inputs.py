@@ -768,3 +768,13 @@ def test_outcome_side_that_is_not_a_set_of_columns(bcg, formula, message):
     with pytest.raises(ValueError, match=message):
         smf.mixmeta(formula, bcg, S=["logrrvar", "logrrvar"][:formula.count(
             "logrr") or 1])
+
+
+@pytest.mark.parametrize("S, message", [
+    (1.0, r"S must have one row per study: endog has 3 rows, S has shape"),
+    ([1.0, np.inf], "S holds infinite values"),
+    (np.ones((3, 2)), "S has 2 columns; for k=1 outcome"),
+])
+def test_S_of_the_wrong_form(S, message):
+    with pytest.raises(ValueError, match=message):
+        smm.MixMeta(np.zeros(3), None, S=S)

@@ -63,41 +63,55 @@ def checked_inputs(endog, exog, S, Scor, groups, exog_re):
             raise ValueError(
                 f"endog has {n_rows} rows but exog has {np.shape(exog)[0]}; "
                 "exog must be (n,) or (n, p), one row per row of endog")
-        check_rows(exog, n_rows, "exog", "(n,) or (n, p)")
-        exog = numeric(aligned(exog, index, "exog"), "exog")
-        check_finite(exog, "exog", labels)
+        exog = _checked_numbers(exog, "exog", index, labels, "(n,) or (n, p)")
     if S is not None:
-        if np.ndim(S) > 0 and np.shape(S)[0] == n_rows:
-            S = aligned(S, index, "S")
-        S = numeric(S, "S")
-        check_finite(S, "S", labels)
+        S = _checked_per_row(S, "S", index, labels)
     if Scor is not None and np.ndim(Scor) > 0:
-        if np.shape(Scor)[0] == n_rows:
-            Scor = aligned(Scor, index, "Scor")
-        Scor = numeric(Scor, "Scor")
-        if np.shape(Scor)[0] == n_rows:
-            check_finite(Scor, "Scor", labels)
-        elif not np.all(np.isfinite(np.nan_to_num(Scor, nan=0.0))):
-            raise ValueError(f"Scor holds infinite values: {Scor}; "
-                             "correlations lie between -1 and 1")
+        Scor = _checked_per_row(Scor, "Scor", index, labels)
     if groups is not None:
         check_rows(groups, n_rows, "groups", "(n,) or (n, L) labels")
         groups = _missing_as_nan(aligned(groups, index, "groups"))
         check_finite_labels(groups, "groups", labels)
     if exog_re is not None:
         several = isinstance(exog_re, (list, tuple))
-        designs = []
-        for z in (exog_re if several else [exog_re]):
-            if np.ndim(z) > 0 and np.shape(z)[0] != n_rows:
-                raise ValueError(
-                    f"exog_re must have one row per outcome row ({n_rows}); "
-                    f"got {np.shape(z)[0]}")
-            check_rows(z, n_rows, "exog_re", "(n,) or (n, q)")
-            z = numeric(aligned(z, index, "exog_re"), "exog_re")
-            check_finite(z, "exog_re", labels)
-            designs.append(z)
+        designs = [_checked_random_design(z, index, labels)
+                   for z in (exog_re if several else [exog_re])]
         exog_re = designs if several else designs[0]
     return endog, exog, S, Scor, groups, exog_re
+
+
+def _checked_numbers(value, what, index, labels, valid):
+    """A ``(n,)`` or ``(n, q)`` argument: shape, alignment, type, finite."""
+    check_rows(value, len(labels), what, valid)
+    value = numeric(aligned(value, index, what), what)
+    check_finite(value, what, labels)
+    return value
+
+
+def _checked_per_row(value, what, index, labels):
+    """
+    ``S`` or ``Scor``: aligned and checked when it has one row per data row
+    (its other forms, e.g. one correlation per pair of outcomes, are
+    checked with the covariance forms).
+    """
+    per_row = np.ndim(value) > 0 and np.shape(value)[0] == len(labels)
+    if per_row:
+        value = aligned(value, index, what)
+    value = numeric(value, what)
+    if per_row:
+        check_finite(value, what, labels)
+    elif np.isinf(value).any():
+        raise ValueError(f"{what} holds infinite values; they must be "
+                         "finite numbers (NaN marks a missing value)")
+    return value
+
+
+def _checked_random_design(z, index, labels):
+    if np.ndim(z) > 0 and np.shape(z)[0] != len(labels):
+        raise ValueError(
+            f"exog_re must have one row per outcome row ({len(labels)}); "
+            f"got {np.shape(z)[0]}")
+    return _checked_numbers(z, "exog_re", index, labels, "(n,) or (n, q)")
 
 
 # ---------------------------------------------------------------------------
