@@ -329,7 +329,8 @@ class MixMeta(LikelihoodModel):
         S : str, list of str or array_like
             Column name(s) of the within-study (co)variances in ``data``
             (see :class:`MixMeta` for the layouts), or an array with one row
-            per row of ``data``.
+            per row of ``data`` (a pandas Series or DataFrame is matched to
+            ``data``'s rows by index label).
         subset : array_like, optional
             Rows of ``data`` to use (as ``data.loc[subset]``).
         Scor : float, str or array_like, optional
