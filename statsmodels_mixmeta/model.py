@@ -586,7 +586,8 @@ class MixMeta(LikelihoodModel):
                 "before convergence; increase maxiter or try another method",
                 ConvergenceWarning, stacklevel=2)
         _singular.check_marginal(self.design, self.psis(theta_opt),
-                                   self.level_names)
+                                 self.level_names, self.group_cov,
+                                 self.outer_labels)
         return self._results(self.psis(theta_opt), theta_opt,
                              self._state(theta_opt), converged, retvals)
 

@@ -778,3 +778,17 @@ def test_outcome_side_that_is_not_a_set_of_columns(bcg, formula, message):
 def test_S_of_the_wrong_form(S, message):
     with pytest.raises(ValueError, match=message):
         smm.MixMeta(np.zeros(3), None, S=S)
+
+
+def test_tiny_variance_with_psi_zero_multilevel_and_addS():
+    """Grouped models whose Psi ends at 0 with a tiny within-study
+    variance: degenerate fits, refused naming the row or the group."""
+    y = pd.Series([0.1, 0.12, 0.09, 0.11, 0.1, 0.1], index=list("abcdef"))
+    v = pd.Series([0.01, 1e-14, 0.01, 0.01, 0.02, 0.01], index=y.index)
+    groups = pd.Series([1, 1, 2, 2, 3, 3], index=y.index)
+    with pytest.raises(ValueError, match=r"degenerate.*\brow b\b"):
+        smm.MixMeta(y, None, S=v, groups=groups).fit()
+    addS = {1: np.diag([0.01, 1e-14]), 2: np.diag([0.01, 0.01]),
+            3: np.diag([0.02, 0.01])}
+    with pytest.raises(ValueError, match=r"degenerate.*addS .*group 1\b"):
+        smm.MixMeta(y, None, groups=groups, addS=addS).fit()

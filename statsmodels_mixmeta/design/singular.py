@@ -106,30 +106,53 @@ def singular_marginal(design, group_cov, outer_labels, error):
         "check these variances, or leave these rows out")
 
 
-def check_marginal(design, psis, level_names):
+def check_marginal(design, psis, level_names, group_cov=None,
+                   outer_labels=None):
     """
-    After an ML/REML fit without ``random=``: raise if a row with a
-    singular within-study block also has a singular marginal covariance
-    ``S_u + Psi`` on its observed outcomes (Psi on its boundary, e.g. 0):
-    such a fit is degenerate, the study being fitted exactly.  Costs a
-    ``k x k`` eigenvalue when Psi is positive definite, the usual case.
+    After an ML/REML fit: raise if a study with a singular within-study
+    covariance also has a singular marginal covariance at the estimated
+    Psi (on its boundary, e.g. 0): such a fit is degenerate, the study
+    being fitted exactly.
+
+    Without ``random=`` the marginal covariance of row ``u`` is
+    ``S_u + Psi`` on its observed outcomes, checked exactly.  With grouping
+    levels or ``addS`` it is checked when every Psi is zero (then it is
+    ``S`` itself); a Psi that is singular but not zero is left to the
+    likelihood kernels, which fail on a singular marginal covariance (see
+    :func:`singular_marginal`).  Costs one small eigenvalue problem when
+    Psi is positive definite, the usual case.
     """
-    if len(psis) != 1 or level_names != [None] or design.within_cov is None:
+    if not psis:
         return
-    psi = np.asarray(psis[0], dtype=float)
-    observed = design.observed
-    variances = np.diagonal(design.within_cov, axis1=1, axis2=2)
-    tolerance = SINGULAR_TOLERANCE * np.where(observed, variances, 0).max()
+    psis = [np.asarray(psi, dtype=float) for psi in psis]
+    if group_cov is not None:
+        scale = max((np.diag(m).max() for m in group_cov if m.size),
+                    default=0.0)
+    else:
+        variances = np.diagonal(design.within_cov, axis1=1, axis2=2)
+        scale = np.where(design.observed, variances, 0.0).max()
+    tolerance = SINGULAR_TOLERANCE * scale
+    if len(psis) != 1 or level_names != [None] or group_cov is not None:
+        if all(np.abs(psi).max() <= tolerance for psi in psis):
+            message = _singular_message(design, group_cov, outer_labels)
+            if message:
+                raise SingularCovarianceError(
+                    f"the fit is degenerate: {message}, and the estimated "
+                    "Psi is zero, so that the marginal covariance of these "
+                    "studies is singular and they are fitted exactly; check "
+                    "these variances, or leave these rows out")
+        return
+    psi = psis[0]
     smallest = psi[0, 0] if psi.shape == (1, 1) else \
         np.linalg.eigvalsh(psi)[0]
     if smallest > tolerance:
         return
-    singular, _, _ = singular_rows(design.within_cov, observed)
+    singular, _, _ = singular_rows(design.within_cov, design.observed)
     rows = np.flatnonzero(singular)
     if rows.size == 0:
         return
     smallest = _smallest_observed_eigenvalues(design.within_cov[rows] + psi,
-                                              observed[rows])[0]
+                                              design.observed[rows])[0]
     bad = rows[smallest <= tolerance]
     if bad.size:
         raise SingularCovarianceError(
