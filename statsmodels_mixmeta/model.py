@@ -254,8 +254,9 @@ class MixMeta(LikelihoodModel):
         self.k_fe = X_long.shape[1]
         self.k_psi = self.random.n_params
         self._memo = {}
-        _singular.check_weights(self.design, self.group_cov,
-                                  self.outer_labels, method)
+        self._singular_studies = _singular.SingularStudies(
+            self.design, self.group_cov, self.outer_labels)
+        self._singular_studies.check_weights(method)
 
     def _layout_levels(self, group_arr, level_names, re_arrays, re_names,
                        row, outcome):
@@ -415,8 +416,7 @@ class MixMeta(LikelihoodModel):
             try:
                 state = self.objective.evaluate(self.psis(params))
             except np.linalg.LinAlgError as err:
-                raise _singular.singular_marginal(
-                    self.design, self.group_cov, self.outer_labels, err)
+                raise self._singular_studies.marginal_error(err)
             if len(self._memo) >= memo_size:
                 self._memo.pop(next(iter(self._memo)))
             self._memo[key] = state
@@ -585,9 +585,8 @@ class MixMeta(LikelihoodModel):
                 f"the {self.method.upper()} optimiser ({method}) stopped "
                 "before convergence; increase maxiter or try another method",
                 ConvergenceWarning, stacklevel=2)
-        _singular.check_marginal(self.design, self.psis(theta_opt),
-                                 self.level_names, self.group_cov,
-                                 self.outer_labels)
+        self._singular_studies.check_marginal(self.psis(theta_opt),
+                                              self.level_names)
         return self._results(self.psis(theta_opt), theta_opt,
                              self._state(theta_opt), converged, retvals)
 

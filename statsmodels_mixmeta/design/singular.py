@@ -20,8 +20,12 @@ is
   (the study is fitted exactly, and the likelihood is unbounded there): it
   is refused, naming the rows.
 
-Messages name the rows by the caller's labels, or the ``addS`` groups.
+Messages name the rows by the caller's labels, or the ``addS`` groups.  A
+model builds one :class:`SingularStudies` and asks it; the singular studies
+are found once, on first use.
 """
+from functools import cached_property
+
 import numpy as np
 
 from .covariance import _smallest_observed_eigenvalues
@@ -59,109 +63,139 @@ def singular_rows(within_cov, observed):
     return smallest <= SINGULAR_TOLERANCE * scale, smallest, scale
 
 
-def check_weights(design, group_cov, outer_labels, method):
+class SingularStudies:
     """
-    The fixed-effects, method-of-moments and variance-components
-    estimators weight each study by ``S_i^{-1}``, so every observed
-    within-study block must be positive definite (R's mixmeta stops in its
-    Cholesky factorisation without naming a study).  ML and REML accept a
-    singular ``S_i`` as R does: the marginal covariance
-    ``S_i + Z_i Psi Z_i'`` is positive definite while ``Psi`` is (see
-    :func:`singular_marginal` and :func:`check_marginal`).
-    """
-    if method in ("fixed", "mm", "vc"):
-        require_positive_definite(design, group_cov, outer_labels,
-                                  f"method={method!r}")
+    The studies (rows, or ``addS`` groups) of a design whose within-study
+    covariance is singular, found on first use and remembered, and the
+    checks that refuse them.
 
-
-def require_positive_definite(design, group_cov, outer_labels, user):
+    Parameters
+    ----------
+    design : Design
+    group_cov : list of ndarray, optional
+        The per-group ``addS`` matrices, when given instead of ``S``.
+    outer_labels : sequence, optional
+        The labels of the groups of ``group_cov``.
     """
-    Raise naming the rows (or ``addS`` groups) whose within-study
-    covariance is singular, for ``user``, a computation that weights by
-    its inverse (e.g. ``"method='fixed'"``, or Cochran's Q).
-    """
-    message = _singular_message(design, group_cov, outer_labels)
-    if message:
-        raise ValueError(
-            f"{message}; {user} weights each study by the inverse of its "
-            "within-study covariance, which must be positive definite: use "
-            "method='reml' or 'ml' (a positive Psi keeps the marginal "
-            "covariance positive definite), or leave these rows out")
 
+    def __init__(self, design, group_cov=None, outer_labels=None):
+        self.design = design
+        self.group_cov = group_cov
+        self.outer_labels = outer_labels
 
-def singular_marginal(design, group_cov, outer_labels, error):
-    """
-    The error to raise when a marginal covariance ``S_i + Z_i Psi Z_i'``
-    is not positive definite: a ValueError naming the rows (or groups)
-    whose ``S_i`` is singular, if there are any; else ``error`` itself.
-    """
-    message = _singular_message(design, group_cov, outer_labels)
-    if not message:
-        return error
-    return SingularCovarianceError(
-        f"the marginal covariance S + Z Psi Z' is singular: {message}, and "
-        "the fit reached a Psi at which their marginal covariance is "
-        "singular too (where Psi is zero, a study with zero within-study "
-        "variance is fitted exactly and the likelihood is unbounded); "
-        "check these variances, or leave these rows out")
+    @cached_property
+    def message(self):
+        """Which studies are singular, for messages; "" when none are."""
+        return _singular_message(self.design, self.group_cov,
+                                 self.outer_labels)
 
+    @cached_property
+    def scale(self):
+        """The largest within-study variance of an observed outcome."""
+        if self.group_cov is not None:
+            return max((np.diag(m).max() for m in self.group_cov if m.size),
+                       default=0.0)
+        variances = np.diagonal(self.design.within_cov, axis1=1, axis2=2)
+        return float(np.where(self.design.observed, variances, 0.0).max())
 
-def check_marginal(design, psis, level_names, group_cov=None,
-                   outer_labels=None):
-    """
-    After an ML/REML fit: raise if a study with a singular within-study
-    covariance also has a singular marginal covariance at the estimated
-    Psi (on its boundary, e.g. 0): such a fit is degenerate, the study
-    being fitted exactly.
+    def check_weights(self, method):
+        """
+        The fixed-effects, method-of-moments and variance-components
+        estimators weight each study by ``S_i^{-1}``, so every observed
+        within-study block must be positive definite (R's mixmeta stops in
+        its Cholesky factorisation without naming a study).  ML and REML
+        accept a singular ``S_i`` as R does: the marginal covariance
+        ``S_i + Z_i Psi Z_i'`` is positive definite while ``Psi`` is (see
+        :meth:`marginal_error` and :meth:`check_marginal`).
+        """
+        if method in ("fixed", "mm", "vc"):
+            self.require_positive_definite(f"method={method!r}")
 
-    Without ``random=`` the marginal covariance of row ``u`` is
-    ``S_u + Psi`` on its observed outcomes, checked exactly.  With grouping
-    levels or ``addS`` it is checked when every Psi is zero (then it is
-    ``S`` itself); a Psi that is singular but not zero is left to the
-    likelihood kernels, which fail on a singular marginal covariance (see
-    :func:`singular_marginal`).  Costs one small eigenvalue problem when
-    Psi is positive definite, the usual case.
-    """
-    if not psis:
-        return
-    psis = [np.asarray(psi, dtype=float) for psi in psis]
-    if group_cov is not None:
-        scale = max((np.diag(m).max() for m in group_cov if m.size),
-                    default=0.0)
-    else:
-        variances = np.diagonal(design.within_cov, axis1=1, axis2=2)
-        scale = np.where(design.observed, variances, 0.0).max()
-    tolerance = SINGULAR_TOLERANCE * scale
-    if len(psis) != 1 or level_names != [None] or group_cov is not None:
-        if all(np.abs(psi).max() <= tolerance for psi in psis):
-            message = _singular_message(design, group_cov, outer_labels)
-            if message:
-                raise SingularCovarianceError(
-                    f"the fit is degenerate: {message}, and the estimated "
-                    "Psi is zero, so that the marginal covariance of these "
-                    "studies is singular and they are fitted exactly; check "
-                    "these variances, or leave these rows out")
-        return
-    psi = psis[0]
-    smallest = psi[0, 0] if psi.shape == (1, 1) else \
-        np.linalg.eigvalsh(psi)[0]
-    if smallest > tolerance:
-        return
-    singular, _, _ = singular_rows(design.within_cov, design.observed)
-    rows = np.flatnonzero(singular)
-    if rows.size == 0:
-        return
-    smallest = _smallest_observed_eigenvalues(design.within_cov[rows] + psi,
-                                              design.observed[rows])[0]
-    bad = rows[smallest <= tolerance]
-    if bad.size:
-        raise SingularCovarianceError(
-            "the fit is degenerate: S is singular (zero or tiny "
-            f"within-study variance) at {describe_rows(bad, design.row_labels)}"
-            ", and the estimated Psi is too (on its boundary), so that the "
-            "marginal covariance S + Psi of these rows is singular and "
-            "they are fitted exactly; check these variances, or leave these "
+    def require_positive_definite(self, user):
+        """
+        Raise naming the rows (or ``addS`` groups) whose within-study
+        covariance is singular, for ``user``, a computation that weights by
+        its inverse (e.g. ``"method='fixed'"``, or Cochran's Q).
+        """
+        if self.message:
+            raise ValueError(
+                f"{self.message}; {user} weights each study by the inverse "
+                "of its within-study covariance, which must be positive "
+                "definite: use method='reml' or 'ml' (a positive Psi keeps "
+                "the marginal covariance positive definite), or leave these "
+                "rows out")
+
+    def marginal_error(self, error):
+        """
+        The error to raise when a likelihood kernel finds a marginal
+        covariance ``S_i + Z_i Psi Z_i'`` that is not positive definite: a
+        :class:`SingularCovarianceError` naming the rows (or groups) whose
+        ``S_i`` is singular, if there are any; else ``error`` itself.
+        """
+        if not self.message:
+            return error
+        return SingularCovarianceError(
+            f"the marginal covariance S + Z Psi Z' is singular: "
+            f"{self.message}, and the fit reached a Psi at which their "
+            "marginal covariance is singular too (where Psi is zero, a study "
+            "with zero within-study variance is fitted exactly and the "
+            "likelihood is unbounded); check these variances, or leave these "
             "rows out")
+
+    def check_marginal(self, psis, level_names):
+        """
+        After an ML/REML fit: raise if a study with a singular within-study
+        covariance also has a singular marginal covariance at the estimated
+        Psi (on its boundary, e.g. 0): such a fit is degenerate, the study
+        being fitted exactly.
+
+        Without ``random=`` the marginal covariance of row ``u`` is
+        ``S_u + Psi`` on its observed outcomes, checked exactly.  With
+        grouping levels or ``addS`` it is checked when every Psi is zero
+        (then it is ``S`` itself); a Psi that is singular but not zero is
+        left to the likelihood kernels, which fail on a singular marginal
+        covariance (see :meth:`marginal_error`).  Costs one small
+        eigenvalue problem when Psi is positive definite, the usual case.
+        """
+        if not psis:
+            return
+        psis = [np.asarray(psi, dtype=float) for psi in psis]
+        tolerance = SINGULAR_TOLERANCE * self.scale
+        if len(psis) != 1 or level_names != [None] or \
+                self.group_cov is not None:
+            if self.message and all(np.abs(psi).max() <= tolerance
+                                    for psi in psis):
+                raise SingularCovarianceError(
+                    f"the fit is degenerate: {self.message}, and the "
+                    "estimated Psi is zero, so that the marginal covariance "
+                    "of these studies is singular and they are fitted "
+                    "exactly; check these variances, or leave these rows "
+                    "out")
+            return
+        psi = psis[0]
+        smallest = psi[0, 0] if psi.shape == (1, 1) else \
+            np.linalg.eigvalsh(psi)[0]
+        if smallest > tolerance or not self.message:
+            return
+        self._check_rows_at(psi, tolerance)
+
+    def _check_rows_at(self, psi, tolerance):
+        """Raise naming the rows whose ``S_u + Psi`` is singular."""
+        design = self.design
+        rows = np.flatnonzero(singular_rows(design.within_cov,
+                                            design.observed)[0])
+        smallest = _smallest_observed_eigenvalues(
+            design.within_cov[rows] + psi, design.observed[rows])[0]
+        bad = rows[smallest <= tolerance]
+        if bad.size:
+            raise SingularCovarianceError(
+                "the fit is degenerate: S is singular (zero or tiny "
+                "within-study variance) at "
+                f"{describe_rows(bad, design.row_labels)}, and the estimated "
+                "Psi is too (on its boundary), so that the marginal "
+                "covariance S + Psi of these rows is singular and they are "
+                "fitted exactly; check these variances, or leave these rows "
+                "out")
 
 
 class SingularCovarianceError(np.linalg.LinAlgError):

@@ -16,7 +16,6 @@ except ImportError:  # pragma: no cover
     from statsmodels.tools.decorators import cache_readonly
 
 from . import prediction
-from ..design import singular as _singular
 
 
 class MixMetaResults(LikelihoodModelResults):
@@ -136,8 +135,7 @@ class MixMetaResults(LikelihoodModelResults):
         from . import heterogeneity
         model = self.model
         d = model.design
-        _singular.require_positive_definite(
-            d, model.group_cov, model.outer_labels, "Cochran's Q test")
+        model._singular_studies.require_positive_definite("Cochran's Q test")
         # the fixed-effects GLS (Psi = 0) on the model's own batches
         return heterogeneity.model_q_test(model._batches, model._basis,
                                           d.outcome_names, d.n_terms)
