@@ -163,8 +163,8 @@ class SingularStudies:
         tolerance = SINGULAR_TOLERANCE * self.scale
         if len(psis) != 1 or level_names != [None] or \
                 self.group_cov is not None:
-            if self.message and all(np.abs(psi).max() <= tolerance
-                                    for psi in psis):
+            if all(np.abs(psi).max() <= tolerance for psi in psis) and \
+                    self.message:
                 raise SingularCovarianceError(
                     f"the fit is degenerate: {self.message}, and the "
                     "estimated Psi is zero, so that the marginal covariance "

@@ -317,13 +317,18 @@ def check_finite(value, what, row_labels, names=None):
         return
     arr = value.to_numpy() if isinstance(value, (pd.Series, pd.DataFrame)) \
         else np.asarray(value)
-    if arr.dtype.kind != "f" or np.ndim(arr) == 0:
+    if arr.dtype.kind != "f" or arr.ndim == 0:
         return
-    # one pass on clean data: a sum is finite when no entry is NaN or inf
-    with np.errstate(invalid="ignore", over="ignore"):
-        total = arr.sum()
-    if np.isfinite(total):
-        return
+    flat = arr.reshape(-1)
+    if flat.size <= 4096:
+        if np.isfinite(flat).all():
+            return
+    else:
+        # one pass on clean data: the sum of squares is finite unless an
+        # entry is NaN or infinite (or it overflows: the exact check below)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.isfinite(flat @ flat):
+                return
     infinite = np.isinf(arr.reshape(arr.shape[0], -1))
     if infinite.any():
         names = _columns(value) if names is None else list(names)
