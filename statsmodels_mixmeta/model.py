@@ -57,6 +57,7 @@ from .kernels.batches import LongData, build_batches
 from .kernels.likelihood import ProfiledLikelihood
 from .kernels.univariate import UnivariateLikelihood
 from .results import MixMetaResults, MixMetaResultsWrapper
+from .results import inference as _inference
 
 METHODS = ("reml", "ml", "fixed", "mm", "vc")
 START_PSI_SCALE = 0.001
@@ -155,6 +156,7 @@ class MixMeta(LikelihoodModel):
                 f"MixMeta got unexpected keyword arguments {unknown}; see "
                 "help(MixMeta) for the valid ones")
         method = _inputs.check_option("method", method, METHODS)
+        bscov = _structures.canonical_bscov(bscov)
         endog, exog, S, Scor, groups, exog_re = _validation.checked_inputs(
             endog, exog, S, Scor, groups, exog_re)
         outcome_names, row_labels = _inputs.outcome_names(endog), _inputs.row_labels(endog)
@@ -211,6 +213,10 @@ class MixMeta(LikelihoodModel):
             _inputs.term_names(exog, exog_used, intercept_only),
             subset(row_labels), known_cov_given=addS is not None)
         self.data.param_names = self.design.param_names
+        # statsmodels' constant: per outcome (each has its own intercept)
+        self.k_constant, self.data.const_idx = _design.constant_term(
+            self.design.exog)
+        self.data.k_constant = self.k_constant
         y_long, X_long, row, outcome = self.design.long_format()
         # X'X of the observed values: the rank check's, and REML's constant
         self._long_xtx = X_long.T @ X_long
@@ -355,15 +361,36 @@ class MixMeta(LikelihoodModel):
             Other arguments of :class:`MixMeta`.
         """
         data = _formula.subset_rows(data, subset)
-        arguments, spec, namespace = _formula.formula_inputs(
+        arguments, spec, namespace, frame = _formula.formula_inputs(
             formula, data, S=S, Scor=Scor, random=random, missing=missing,
             eval_env=eval_env + 1, groups=kwargs.pop("groups", None),
             exog_re=kwargs.pop("exog_re", None))
         mod = cls(missing=missing, formula=formula, model_spec=spec,
                   **arguments, **kwargs)
         mod.data.frame = data
-        mod.formula_namespace = namespace
+        mod.formula_terms = _formula.PredictorFormula(
+            _formula.split_formula(formula)[1], spec, namespace, frame,
+            _formula.FormulaManager().engine)
         return mod
+
+    formula_terms = None     # set by from_formula
+
+    def __getstate__(self):
+        # statsmodels drops patsy's unpicklable design info from the data
+        # and re-evaluates the formula in guessed stack frames on loading;
+        # formula_terms rebuilds it from what it kept instead
+        state = dict(self.__dict__)
+        if "model_spec" in self.data.__dict__:
+            # a copy that bypasses statsmodels' own pickling of the data
+            data = state["data"] = object.__new__(type(self.data))
+            data.__dict__.update(self.data.__dict__)
+            del data.model_spec
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self.formula_terms is not None:
+            self.data.model_spec = self.formula_terms.model_spec
 
     # ------------------------------------------------------------------
     @property
@@ -508,7 +535,7 @@ class MixMeta(LikelihoodModel):
 
     def fit(self, start_params=None, method="newton", maxiter=100,
             scoring_iter=50, igls_iter=10, disp=False, full_output=True,
-            **kwargs):
+            cov_type="nonrobust", cov_kwds=None, use_t=False, **kwargs):
         """
         Fit the model.
 
@@ -543,6 +570,13 @@ class MixMeta(LikelihoodModel):
             Maximum damped Newton steps before it.
         igls_iter : int
             Maximum iterations of the start on the free entries of Psi.
+        cov_type : {"nonrobust"}
+            Covariance of the fixed effects (see :class:`MixMetaResults`).
+        cov_kwds : dict, optional
+            Options of ``cov_type``.
+        use_t : bool
+            t and F reference distributions on ``df_resid`` degrees of
+            freedom instead of normal and chi2.
         disp, full_output, **kwargs
             Passed to ``LikelihoodModel.fit`` (e.g. ``tol`` for Newton,
             ``gtol`` for BFGS).
@@ -551,19 +585,23 @@ class MixMeta(LikelihoodModel):
         -------
         MixMetaResults
         """
+        # checked before fitting; kept for the results
+        _inference.check_cov_type(cov_type, cov_kwds)
+        inference = dict(cov_type=cov_type, cov_kwds=cov_kwds, use_t=use_t)
         if self.method == "fixed":
-            return self._results((), (), None, True, {})
+            return self._results((), (), None, True, {}, **inference)
         if self.method in ("mm", "vc"):
             psi, info = self._moment_estimate()
             return self._results((psi,), np.array([]), None,
-                                 info.get("converged", True), info)
+                                 info.get("converged", True), info,
+                                 **inference)
         if start_params is not None:
             theta = np.asarray(start_params, dtype=float)
         else:
             theta = self.start_params(igls_iter)
         if theta.size == 0:
             return self._results(self.psis(theta), theta,
-                                 self._state(theta), True, {})
+                                 self._state(theta), True, {}, **inference)
         if self._single_variance:
             theta, n_scoring = _optimizer.variance_newton(
                 self, theta, scoring_iter, theta_tol=FINISH_TOL)
@@ -588,7 +626,8 @@ class MixMeta(LikelihoodModel):
         self._singular_studies.check_marginal(self.psis(theta_opt),
                                               self.level_names)
         return self._results(self.psis(theta_opt), theta_opt,
-                             self._state(theta_opt), converged, retvals)
+                             self._state(theta_opt), converged, retvals,
+                             **inference)
 
     def _optimize(self, theta, method, maxiter, disp, full_output, kwargs):
         kwargs = dict(kwargs)
@@ -631,10 +670,12 @@ class MixMeta(LikelihoodModel):
             n_terms=self.design.n_terms, names=names)
         return psi, {"iterations": n_iter, "converged": converged}
 
-    def _results(self, psis, theta, state, converged, retvals):
+    def _results(self, psis, theta, state, converged, retvals,
+                 **inference):
         if state is None:
             state = self.profiled_likelihood(reml=False).evaluate(psis)
-        res = MixMetaResults(self, state, theta, converged, retvals)
+        res = MixMetaResults(self, state, theta, converged, retvals,
+                             **inference)
         return MixMetaResultsWrapper(res)
 
     def predict(self, params, exog=None):

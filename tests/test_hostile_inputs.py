@@ -792,3 +792,23 @@ def test_tiny_variance_with_psi_zero_multilevel_and_addS():
             3: np.diag([0.02, 0.01])}
     with pytest.raises(ValueError, match=r"degenerate.*addS .*group 1\b"):
         smm.MixMeta(y, None, groups=groups, addS=addS).fit()
+
+
+@pytest.mark.parametrize("engine", ["patsy", "formulaic"])
+def test_fit_with_dropped_levels_and_converted_columns_pickles(school,
+                                                               engine):
+    """The predictor spec is rebuilt, after unpickling, from the rows and
+    converted columns the formula was evaluated on."""
+    import pickle
+    data = _without_district(school, 11)
+    data["year"] = data["year"].astype("Int64")
+    with formula_engine(engine):
+        res = smf.mixmeta("effect ~ C(district) + year", data, S="var",
+                          method="fixed").fit()
+        back = pickle.loads(pickle.dumps(res))
+        np.testing.assert_allclose(back.params, res.params, rtol=0)
+        new = school[school["district"] != 11].iloc[:4]
+        np.testing.assert_allclose(
+            back.model.formula_terms.exog(new),
+            res.model.formula_terms.exog(new), rtol=0)
+    assert not any("11" in name for name in res.model.exog_names)
