@@ -623,9 +623,9 @@ class MixMeta(LikelihoodModel):
                 f"the {self.method.upper()} optimiser ({method}) stopped "
                 "before convergence; increase maxiter or try another method",
                 ConvergenceWarning, stacklevel=2)
-        self._singular_studies.check_marginal(self.psis(theta_opt),
-                                              self.level_names)
-        return self._results(self.psis(theta_opt), theta_opt,
+        psis = self.psis(theta_opt)
+        self._singular_studies.check_marginal(psis, self.level_names)
+        return self._results(psis, theta_opt,
                              self._state(theta_opt), converged, retvals,
                              **inference)
 

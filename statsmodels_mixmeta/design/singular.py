@@ -95,7 +95,12 @@ class SingularStudies:
         if self.group_cov is not None:
             return max((np.diag(m).max() for m in self.group_cov if m.size),
                        default=0.0)
-        variances = np.diagonal(self.design.within_cov, axis1=1, axis2=2)
+        within_cov = self.design.within_cov
+        if within_cov.shape[1] == 1:
+            largest = within_cov.max()    # finite when every row is observed
+            if np.isfinite(largest):
+                return float(largest)
+        variances = np.diagonal(within_cov, axis1=1, axis2=2)
         return float(np.where(self.design.observed, variances, 0.0).max())
 
     def check_weights(self, method):

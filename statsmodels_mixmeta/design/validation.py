@@ -51,12 +51,15 @@ def checked_inputs(endog, exog, S, Scor, groups, exog_re):
     endog, exog, S, Scor, groups, exog_re
         As given, or converted copies; the caller's objects are not changed.
     """
+    if _plain(endog, exog, S) and Scor is None and groups is None and \
+            exog_re is None:
+        return endog, exog, S, Scor, groups, exog_re
     check_endog(endog)
     endog = numeric(endog, "endog")
     n_rows = np.shape(endog)[0]
     index = (endog.index if isinstance(endog, (pd.Series, pd.DataFrame))
              else None)
-    labels = np.arange(n_rows) if index is None else np.asarray(index)
+    labels = range(n_rows) if index is None else index   # for messages
     check_finite(endog, "endog", labels)
     if exog is not None:
         if np.ndim(exog) > 0 and np.shape(exog)[0] != n_rows:
@@ -78,6 +81,22 @@ def checked_inputs(endog, exog, S, Scor, groups, exog_re):
                    for z in (exog_re if several else [exog_re])]
         exog_re = designs if several else designs[0]
     return endog, exog, S, Scor, groups, exog_re
+
+
+def _plain(endog, exog, S):
+    """
+    The common case, checked in a few microseconds: small float ndarrays
+    of valid shapes, all values finite (anything else, NaN and inf
+    included, takes the general path and its messages).
+    """
+    arrays = (endog, S) if exog is None else (endog, S, exog)
+    if not all(type(a) is np.ndarray and a.dtype == np.float64 and
+               0 < a.ndim and 0 < a.size <= 4096 for a in arrays):
+        return False
+    n_rows = endog.shape[0]
+    return (endog.ndim <= 2 and (exog is None or exog.ndim <= 2) and
+            all(a.shape[0] == n_rows and np.isfinite(a).all()
+                for a in arrays))
 
 
 def _checked_numbers(value, what, index, labels, valid):
