@@ -128,10 +128,18 @@ class Objective:
         Variance unit of every level (:func:`psi_units`); 1 by default.
     memo_size : int
         Number of recent GLS states remembered.
+    explain : callable, optional
+        ``explain(error) -> exception``: the error to raise when the kernel
+        finds a marginal covariance that is not positive definite (e.g. one
+        naming the studies with singular within-study covariances); a
+        ``LinAlgError`` either way, which :meth:`loglike` turns into
+        ``-inf``.
     """
 
-    def __init__(self, kernel, random, nobs, units=None, memo_size=4):
+    def __init__(self, kernel, random, nobs, units=None, memo_size=4,
+                 explain=None):
         self.kernel = kernel
+        self._explain = explain
         self.random = random
         self.nobs = float(nobs)
         self.units = (tuple(float(u) for u in units) if units is not None
@@ -205,7 +213,12 @@ class Objective:
         key = np.asarray(theta, dtype=float).tobytes()
         state = self._memo.get(key)
         if state is None:
-            state = self.kernel.evaluate(self.random.psis(theta))
+            try:
+                state = self.kernel.evaluate(self.random.psis(theta))
+            except np.linalg.LinAlgError as err:
+                if self._explain is None:
+                    raise
+                raise self._explain(err) from None
             if len(self._memo) >= self._memo_size:
                 self._memo.pop(next(iter(self._memo)))
             self._memo[key] = state

@@ -118,8 +118,8 @@ def variance_newton(objective, theta, max_iter, theta_tol=1e-7):
     ``psi`` (Fisher's information elsewhere), steps halved until the
     likelihood does not fall, clipped at ``psi = 0``.
 
-    Stops at ``psi = 0`` when the likelihood falls from there, or before a
-    step that would move ``theta`` by less than ``theta_tol`` (in the
+    Stops at ``psi = 0`` when the likelihood falls from there, or before an
+    interior step that would move ``theta`` by less than ``theta_tol`` (in the
     data's units, ``objective.param_scale``): that last step is the
     finishing optimiser's (Newton's convergence being quadratic, one step
     from there is exact to rounding).  Every point is the objective's
@@ -141,8 +141,10 @@ def variance_newton(objective, theta, max_iter, theta_tol=1e-7):
         if not curvature > 0:
             return theta, iteration
         step = grad / curvature
-        # d theta = d psi / (2 c theta) to first order
-        if psi > 0 and abs(step) <= theta_tol * 2 * np.sqrt(scale * psi):
+        # d theta = d psi / (2 c theta) to first order; a step onto the
+        # boundary at 0 is always taken (it is exact there)
+        if 0 < psi + step and abs(step) <= theta_tol * 2 * np.sqrt(
+                scale * psi):
             return theta, iteration
         target = max(psi + step, 0.0)
         for _ in range(40):
