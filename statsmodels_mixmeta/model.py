@@ -45,7 +45,7 @@ from statsmodels.base.model import LikelihoodModel
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from . import structures as _structures
-from .design import core as _design
+from .design import builder as _builder
 from .design import inputs as _inputs
 from .design import formula as _formula
 from .design import random_terms as _terms
@@ -57,6 +57,9 @@ from .kernels.univariate import UnivariateLikelihood
 from .results import MixMetaResults, MixMetaResultsWrapper
 
 METHODS = ("reml", "ml", "fixed", "mm", "vc")
+# what MixMeta(model.endog, model.exog, **model._get_init_kwds()) needs
+INIT_KEYS = ("S", "Scor", "method", "bscov", "psi_fix", "init_psi",
+             "missing", "vc_adjust", "groups", "exog_re", "addS")
 START_PSI_SCALE = 0.001
 # Newton in a single variance stops before a step smaller than this, which
 # is then the statsmodels Newton finisher's: its tolerance on the change
@@ -130,143 +133,183 @@ class MixMeta(LikelihoodModel):
                  bscov="unstr", psi_fix=None, init_psi=None, Scor=None,
                  missing="drop", vc_adjust=True, groups=None, exog_re=None,
                  addS=None, **kwargs):
-        unknown = sorted(set(kwargs) - set(self._kwargs_allowed))
+        unknown = sorted(set(kwargs) - set(self._kwargs_allowed)
+                         - {"random_terms"})
         if unknown:
             raise TypeError(
                 f"MixMeta got unexpected keyword arguments {unknown}; see "
                 "help(MixMeta) for the valid ones")
-        method = _inputs.check_option("method", method, METHODS)
-        outcome_names, row_labels = _inputs.outcome_names(endog), _inputs.row_labels(endog)
-        endog_arr = np.asarray(endog, dtype=float)
-        n_rows = endog_arr.shape[0]
-        k = 1 if endog_arr.ndim == 1 else endog_arr.shape[1]
-        intercept_only = exog is None
-        if intercept_only:
-            exog = (pd.DataFrame({"Intercept": np.ones(n_rows)},
-                                 index=getattr(endog, "index", None))
-                    if isinstance(endog, (pd.Series, pd.DataFrame))
-                    else np.ones((n_rows, 1)))
-        exog_arr = np.asarray(exog, dtype=float)
-        if exog_arr.ndim == 1:
-            exog_arr = exog_arr[:, None]
-        if exog_arr.shape[0] != n_rows:
-            raise ValueError(
-                f"endog has {n_rows} rows but exog has {exog_arr.shape[0]}")
-        if groups is None and exog_re is not None:
-            raise ValueError("exog_re needs groups: the grouping levels of "
-                             "its random effects")
-        group_arr, level_names = _inputs.grouping(groups, n_rows)
-        re_arrays, re_names = _inputs.random_designs(exog_re, n_rows,
-                                              len(level_names))
-        if addS is not None and S is not None:
-            raise ValueError("give either S or addS, not both")
-        if method in ("mm", "vc") and bscov != "unstr":
-            raise ValueError(
-                f"method={method!r} estimates an unstructured Psi; bscov="
-                f"{bscov!r} needs method='reml' or 'ml'")
-        if method in ("mm", "vc") and (groups is not None or
-                                       addS is not None):
-            raise ValueError(
-                f"method={method!r} is available only for single-level "
-                "models without random= (groups) or addS; use 'reml' or "
-                "'ml'")
-        S = _inputs.rows_of(S, n_rows, "S")
-        keep = _design.rows_to_keep(
-            endog_arr.reshape(n_rows, -1), exog_arr, missing, row_labels,
-            extra=([] if group_arr is None else [group_arr]) + re_arrays)
-        # the constant is found from X'X below, not by another scan of X
+        method = _check_method(method, bscov, groups is not None,
+                               addS is not None)
+        design, endog, exog = _builder.design_from_arrays(
+            endog, exog, S=S, Scor=Scor, missing=missing, groups=groups,
+            exog_re=exog_re, addS=addS, fixed_spec=kwargs.get("model_spec"),
+            random_terms=kwargs.pop("random_terms", None),
+            formula=kwargs.get("formula"))
+        # the constant is found from X'X, not by another scan of X
         kwargs.setdefault("hasconst", False)
-        super().__init__(_inputs.take(endog, keep), _inputs.take(exog, keep),
-                         missing="none", **kwargs)
+        super().__init__(endog, exog, missing="none", **kwargs)
+        self.formula = kwargs.get("formula")
+        self.missing = missing
+        self._wire(design, method, bscov, psi_fix, init_psi, vc_adjust)
+
+    @classmethod
+    def from_design(cls, design, method="reml", bscov="unstr", psi_fix=None,
+                    init_psi=None, vc_adjust=True):
+        """
+        A model of an existing :class:`~statsmodels_mixmeta.design.frozen.Design`.
+
+        Nothing is parsed or validated again: for the designs of
+        ``model.design.subset(groups)`` (leave-one-out, cross-validation)
+        and ``model.design.with_endog(y)`` (simulation, bootstrap), a model
+        costs a small fraction of building one from the data, and fits
+        exactly as one built from the data would.
+
+        Parameters
+        ----------
+        design : Design
+            Typically ``model.design``, or one derived from it.
+        method, bscov, psi_fix, init_psi, vc_adjust
+            As for :class:`MixMeta`.
+
+        Returns
+        -------
+        MixMeta
+        """
+        method = _check_method(method, bscov, not design.levels.implicit,
+                               design.group_cov is not None)
+        endog, exog = design.endog, design.exog
+        if design.n_outcomes == 1:
+            endog = endog[:, 0]
+        if design.labelled:
+            index = design.row_labels
+            endog = (pd.Series(endog, index=index,
+                               name=design.outcome_names[0])
+                     if endog.ndim == 1 else
+                     pd.DataFrame(endog, index=index,
+                                  columns=list(design.outcome_names)))
+            exog = pd.DataFrame(exog, index=index,
+                                columns=list(design.term_names))
+        model = cls.__new__(cls)
+        spec = {} if design.fixed_spec is None else \
+            {"model_spec": design.fixed_spec}
+        LikelihoodModel.__init__(model, endog, exog, missing="none",
+                                 hasconst=False, **spec)
+        model.formula = None
+        model.missing = "none"
+        model._wire(design, method, bscov, psi_fix, init_psi, vc_adjust)
+        return model
+
+    def _wire(self, design, method, bscov, psi_fix, init_psi, vc_adjust):
+        """Attach the design and choose the random part and kernel."""
+        self.design = design
         self.method = method
-        self.vc_adjust = vc_adjust
         self.bscov = bscov
-        subset = (lambda a: a) if keep.all() else (lambda a: a[keep])
-        exog_used = subset(exog_arr)
-        self.design = _design.build_design(
-            subset(endog_arr.reshape(n_rows, -1)), exog_used,
-            None if S is None else subset(S),
-            _inputs.scor_rows(Scor, n_rows, k, keep),
-            outcome_names or _inputs.default_outcome_names(k),
-            _inputs.term_names(exog, exog_used, intercept_only),
-            subset(row_labels), known_cov_given=addS is not None)
-        self.data.param_names = self.design.param_names
-        y_long, X_long, row, outcome = self.design.long_format()
-        # X'X of the observed values: the rank check's, and REML's constant
-        self._long_xtx = X_long.T @ X_long
-        _design.check_estimable(X_long, self.design.param_names,
-                                self._long_xtx)
-        # kernels work in a well-conditioned basis of the fixed effects
-        self._basis = (None if X_long.shape[1] == 1 else
-                       _design.conditioning_basis(self._long_xtx))
-        if method in ("reml", "mm", "vc") and X_long.shape[0] <= \
-                X_long.shape[1]:
+        self.psi_fix = psi_fix
+        self.init_psi = init_psi
+        self.vc_adjust = vc_adjust
+        self.data.param_names = design.param_names
+        n_values, n_coef = design.n_values, design.n_coef
+        if method in ("reml", "mm", "vc") and n_values <= n_coef:
             raise ValueError(
-                f"method={method!r} cannot estimate Psi from "
-                f"{X_long.shape[0]} observed values and {X_long.shape[1]} "
-                "fixed coefficients: no residual degrees of freedom are left "
-                "(the REML likelihood does not depend on Psi); use "
-                "method='fixed' or more studies")
-        self._layout_levels(
-            None if group_arr is None else subset(group_arr), level_names,
-            [subset(z) for z in re_arrays], re_names, row, outcome)
+                f"method={method!r} cannot estimate Psi from {n_values} "
+                f"observed values and {n_coef} fixed coefficients: no "
+                "residual degrees of freedom are left (the REML likelihood "
+                "does not depend on Psi); use method='fixed' or more studies")
+        levels = design.levels
+        level_names = list(levels.names)
         self.random = _structures.random_part(
-            [] if method == "fixed" else self.level_names,
-            bscov, psi_fix, k, self.effect_names)
+            [] if method == "fixed" else level_names, bscov, psi_fix,
+            design.n_outcomes, [list(e) for e in levels.effect_names])
         self.psi_structure = (self.random.structures[0]
                               if self.random.n_levels == 1 else None)
-        self.init_psi = _structures.per_level(init_psi, self.level_names,
-                                          "init_psi")
-        n_random = self.random.n_levels
-        self.long = LongData(y_long, X_long, self.row_groups[0][row],
-                             tuple(self.random_designs[:n_random]),
-                             tuple(None if lev == 0 else codes[row]
-                                   for lev, codes in
-                                   enumerate(self.row_groups[:n_random])),
-                             row, outcome)
-        self.group_cov = (None if addS is None else
-                          _inputs.added_within_cov(addS, self.outer_labels,
-                                            self.row_groups[0][row]))
-        self.n_groups = len(self.outer_labels)
-        self.nobs = float(y_long.shape[0])
-        self.k_fe = X_long.shape[1]
+        self._start_psis = _structures.per_level(init_psi, level_names,
+                                                 "init_psi")
+        self.nobs = float(n_values)
+        self.k_fe = n_coef
         self.k_psi = self.random.n_params
         self._memo = {}
+        # rebuildable as MixMeta(model.endog, model.exog,
+        # **model._get_init_kwds()); the constant is always found from X'X
+        self._init_keys = [key for key in self._init_keys
+                           if key != "hasconst"] + [
+            key for key in INIT_KEYS if key not in self._init_keys]
 
-    def _layout_levels(self, group_arr, level_names, re_arrays, re_names,
-                       row, outcome):
-        """Grouping codes per row and random designs per level."""
-        k = self.design.n_outcomes
-        n = self.design.endog.shape[0]
-        if group_arr is None:
-            self.row_groups = [np.arange(n)]
-            self.outer_labels = np.asarray(self.design.row_labels)
-            self.group_labels = self.outer_labels[:, None]
-        else:
-            self.row_groups, self.outer_labels = _terms.level_codes(
-                group_arr)
-            self.group_labels = group_arr
-        self.level_names = level_names
-        self.row_random = re_arrays
-        self.random_designs = [
-            _design.expand_by_outcome(z[row], outcome, k)
-            for z in re_arrays]
-        # without random=, Psi is labelled by outcome (one effect each)
-        self.effect_names = [
-            list(self.design.outcome_names) if group_arr is None else
-            _terms.random_effect_names(self.design.outcome_names, names)
-            for names in re_names]
+    # ------------------------------------------------ the design, as data
+    @property
+    def n_groups(self):
+        """Number of independent (outer) groups."""
+        return self.design.n_groups
+
+    @property
+    def level_names(self):
+        """Grouping factors, outer to inner (``[None]`` without random=)."""
+        return list(self.design.levels.names)
+
+    @property
+    def model_spec(self):
+        """The formula's model spec (None for array input)."""
+        return self.design.fixed_spec
+
+    @property
+    def S(self):
+        """Within-study covariances of the rows used, ``(n, k, k)`` (``(n,)``
+        for one outcome); None with ``addS``.  An init keyword."""
+        cov = self.design.within_cov
+        if cov is None or cov.shape[1] > 1:
+            return cov
+        return cov[:, 0, 0]
+
+    Scor = None     # S above is complete
+
+    @property
+    def groups(self):
+        """Grouping labels of the rows used (DataFrame, one column per
+        level); None without random=.  An init keyword."""
+        levels = self.design.levels
+        if levels.implicit:
+            return None
+        return pd.DataFrame(levels.group_labels, columns=list(levels.names),
+                            index=self.design.row_labels)
+
+    @property
+    def exog_re(self):
+        """Random predictors of every level (DataFrames), None without
+        random=.  An init keyword."""
+        levels = self.design.levels
+        if levels.implicit:
+            return None
+        return [pd.DataFrame(z, columns=list(names),
+                             index=self.design.row_labels)
+                for z, names in zip(levels.random_exog, levels.random_names)]
+
+    @property
+    def addS(self):
+        """``addS`` by outer group label; None when S is given.  An init
+        keyword."""
+        cov = self.design.group_cov
+        if cov is None:
+            return None
+        return dict(zip(self.design.levels.outer_labels, cov))
+
+    def _kernel_long(self):
+        """The design's long format as the kernels take it, with the
+        levels this model estimates."""
+        long, n = self.design.long, self.random.n_levels
+        return LongData(long.y, long.X, long.group, long.Z[:n],
+                        long.level_codes[:n], long.row, long.outcome)
 
     @property
     def _batches(self):
         """Groups stacked by size, built on first use."""
         batches = self.__dict__.get("_batch_cache")
         if batches is None:
+            design = self.design
             batches = build_batches(
-                self.long, self.n_groups,
-                within_cov=(self.design.within_cov if self.group_cov is None
+                self._kernel_long(), design.n_groups,
+                within_cov=(design.within_cov if design.group_cov is None
                             else None),
-                group_cov=self.group_cov)
+                group_cov=design.group_cov)
             self.__dict__["_batch_cache"] = batches
         return batches
 
@@ -313,7 +356,7 @@ class MixMeta(LikelihoodModel):
             terms = _terms.parse_random(random)
             groups, designs = _formula.random_frames(
                 terms, data, positions, namespace, eval_env=eval_env + 1)
-            kwargs.update(groups=groups, exog_re=designs)
+            kwargs.update(groups=groups, exog_re=designs, random_terms=terms)
         mod = cls(endog, exog, S=S, Scor=Scor, missing=missing,
                   formula=formula, model_spec=spec, **kwargs)
         mod.data.frame = data
@@ -344,16 +387,18 @@ class MixMeta(LikelihoodModel):
         """
         if reml is None:
             reml = self.method == "reml"
-        long = self.long
-        scalar = (long.n_values == self.n_groups and self.n_outcomes == 1
-                  and self.random.n_levels <= 1 and self.group_cov is None
-                  and all(z.shape[1] == 1 for z in long.Z))
+        design = self.design
+        long = design.long
+        Z = long.Z[:self.random.n_levels]
+        scalar = (long.n_values == design.n_groups and self.n_outcomes == 1
+                  and self.random.n_levels <= 1 and design.group_cov is None
+                  and all(z.shape[1] == 1 for z in Z))
         if scalar and not batched:
-            z = long.Z[0][:, 0] if long.Z else None
+            z = Z[0][:, 0] if Z else None
             return UnivariateLikelihood(
-                long.y, long.X, self.design.within_cov[long.row, 0, 0], z,
-                reml, xtx=self._long_xtx, basis=self._basis)
-        return ProfiledLikelihood(self._batches, reml, basis=self._basis)
+                long.y, long.X, design.within_cov[long.row, 0, 0], z,
+                reml, xtx=design.xtx, basis=design.basis)
+        return ProfiledLikelihood(self._batches, reml, basis=self.design.basis)
 
     def gls_state(self, params):
         """
@@ -449,7 +494,7 @@ class MixMeta(LikelihoodModel):
         ``igls_iter`` Fisher-scoring steps on the free entries of the Psi's,
         then the structures' parameters of the result.
         """
-        psis = self.random.initial_psis(self.init_psi, START_PSI_SCALE)
+        psis = self.random.initial_psis(self._start_psis, START_PSI_SCALE)
         if self.random.n_params == 0:
             return np.array([])
         if igls_iter > 0 and self._single_variance:
@@ -591,3 +636,18 @@ class MixMeta(LikelihoodModel):
         exog = self.design.exog if exog is None else np.asarray(exog, float)
         k, p = self.n_outcomes, self.design.n_terms
         return exog @ np.asarray(params).reshape(k, p).T
+
+
+def _check_method(method, bscov, grouped, per_group_cov):
+    """The estimator's name, and whether it handles this kind of model."""
+    method = _inputs.check_option("method", method, METHODS)
+    if method in ("mm", "vc") and bscov != "unstr":
+        raise ValueError(
+            f"method={method!r} estimates an unstructured Psi; bscov="
+            f"{bscov!r} needs method='reml' or 'ml'")
+    if method in ("mm", "vc") and (grouped or per_group_cov):
+        raise ValueError(
+            f"method={method!r} is available only for single-level "
+            "models without random= (groups) or addS; use 'reml' or "
+            "'ml'")
+    return method

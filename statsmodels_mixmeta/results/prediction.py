@@ -56,7 +56,7 @@ def new_design_rows(results, exog):
     model = results.model
     if exog is None:
         return model.design.exog, model.design.row_labels
-    spec = getattr(model.data, "model_spec", None)
+    spec = model.design.fixed_spec
     if spec is not None and isinstance(exog, (pd.DataFrame, dict)):
         frame = pd.DataFrame(exog)
         namespace = getattr(model, "formula_namespace", None)
@@ -92,15 +92,17 @@ def random_effects(results):
     arrays, groups in code order.
     """
     model = results.model
+    codes_of_level = model.design.levels.codes
+    value_row = model.design.long.row
     state = results._batched_state
     n_levels = model.random.n_levels
-    sums = [np.zeros((model.row_groups[lev].max() + 1, psi.shape[0]))
+    sums = [np.zeros((codes_of_level[lev].max() + 1, psi.shape[0]))
             for lev, psi in zip(range(n_levels), state.psis)]
     for batch, wb, rw in zip(model._batches, state.whitened, state.resid_w):
         weighted = np.einsum("gmn,gm->gn", wb.inv_chol, rw)   # Sigma^-1 r
-        rows = model.long.row[batch.index]
+        rows = value_row[batch.index]
         for lev in range(n_levels):
-            codes = model.row_groups[lev][rows].ravel()
+            codes = codes_of_level[lev][rows].ravel()
             contrib = (batch.Z[lev] * weighted[..., None]).reshape(
                 codes.size, -1)
             for col in range(contrib.shape[1]):
@@ -157,13 +159,13 @@ def blup(results, level=None):
         rows, outcomes, valid = _group_positions(model, batch, k)
         cross = np.zeros(rows.shape + (batch.size,))
         total = np.zeros(rows.shape)
-        value_rows = model.long.row[batch.index]
+        value_rows = model.design.long.row[batch.index]
         for lev in range(level):
             psi = state.psis[lev]
             Zf = _full_random_design(model, lev, rows, outcomes, k)
             part = (Zf @ psi) @ np.swapaxes(batch.Z[lev], 1, 2)
             if lev > 0:
-                codes = model.row_groups[lev]
+                codes = model.design.levels.codes[lev]
                 part = part * (codes[rows][:, :, None]
                                == codes[value_rows][:, None, :])
             cross += part
@@ -182,7 +184,7 @@ def _group_positions(model, batch, k):
     Every (row, outcome) of each group of a batch, padded to the largest
     number of rows: ``rows``, ``outcomes`` and ``valid``, each ``(g, P)``.
     """
-    rows = model.long.row[batch.index]                          # (g, n)
+    rows = model.design.long.row[batch.index]                   # (g, n)
     first = np.ones(rows.shape, dtype=bool)
     first[:, 1:] = rows[:, 1:] != rows[:, :-1]
     first &= batch.valid
@@ -200,6 +202,6 @@ def _group_positions(model, batch, k):
 
 def _full_random_design(model, lev, rows, outcomes, k):
     """``kron(e_outcome, z_row)`` of level ``lev`` at every position."""
-    z = model.row_random[lev][rows.ravel()]
+    z = model.design.levels.random_exog[lev][rows.ravel()]
     full = expand_by_outcome(z, outcomes.ravel(), k)
     return full.reshape(rows.shape + (full.shape[1],))
