@@ -249,7 +249,10 @@ class MixMeta(LikelihoodModel):
     @property
     def model_spec(self):
         """The formula's model spec (None for array input)."""
-        return self.design.fixed_spec
+        spec = self.design.fixed_spec
+        # a patsy spec is dropped by pickling, and restored on the data
+        return getattr(self.data, "model_spec", None) if spec is None \
+            else spec
 
     @property
     def S(self):

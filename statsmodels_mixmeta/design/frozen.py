@@ -110,6 +110,14 @@ class Design:
             object.__setattr__(self, "levels", implicit_levels(
                 self.row_labels, self.outcome_names))
 
+    def __getstate__(self):
+        # patsy's DesignInfo cannot be pickled; statsmodels drops it too
+        # and rebuilds it from the formula (the model restores it)
+        state = dict(self.__dict__)
+        if type(self.fixed_spec).__module__.startswith("patsy"):
+            state["fixed_spec"] = None
+        return state
+
     @property
     def observed(self):
         return ~np.isnan(self.endog)

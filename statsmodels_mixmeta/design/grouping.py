@@ -133,7 +133,7 @@ def outer_group_mask(levels, groups):
                zip(wanted, pd.Index(wanted, dtype=object).isin(outer))
                if not known]
     if unknown:
-        known = ", ".join(repr(v) for v in levels.outer_labels[:5])
+        known = ", ".join(repr(v) for v in levels.outer_labels[:5].tolist())
         more = "" if levels.n_groups <= 5 else \
             f" ... ({levels.n_groups} in all)"
         what = ("row labels" if levels.implicit

@@ -56,7 +56,7 @@ def new_design_rows(results, exog):
     model = results.model
     if exog is None:
         return model.design.exog, model.design.row_labels
-    spec = model.design.fixed_spec
+    spec = model.model_spec
     if spec is not None and isinstance(exog, (pd.DataFrame, dict)):
         frame = pd.DataFrame(exog)
         namespace = getattr(model, "formula_namespace", None)
