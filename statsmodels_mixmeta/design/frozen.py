@@ -157,16 +157,20 @@ class Design:
     def long(self):
         """The observed values in long format (:class:`LongFormat`)."""
         n, k = self.endog.shape
-        if k == 1 and not np.isnan(self.endog[:, 0]).any():
-            y, X = self.endog[:, 0], self.exog
-            row, outcome = np.arange(n), np.zeros(n, dtype=np.intp)
-        else:
-            row, outcome = np.nonzero(self.observed)
-            y = self.endog[row, outcome]
-            X = expand_by_outcome(self.exog[row], outcome, k)
         codes = self.levels.codes
+        if k == 1 and not np.isnan(self.endog[:, 0]).any():
+            # every row one value: the rows' own arrays, no copies
+            return LongFormat(
+                self.endog[:, 0], self.exog, np.arange(n),
+                np.zeros(n, dtype=np.intp), codes[0],
+                tuple(np.asarray(z, dtype=float)
+                      for z in self.levels.random_exog),
+                (None,) + tuple(codes[1:]))
+        row, outcome = np.nonzero(self.observed)
         return LongFormat(
-            y, X, row, outcome, codes[0][row],
+            self.endog[row, outcome],
+            expand_by_outcome(self.exog[row], outcome, k), row, outcome,
+            codes[0][row],
             tuple(expand_by_outcome(z[row], outcome, k)
                   for z in self.levels.random_exog),
             tuple(None if lev == 0 else c[row]

@@ -124,22 +124,23 @@ def outer_group_mask(levels, groups):
         Naming labels that are not outer groups of the design, or when no
         group is given.
     """
-    wanted = ([groups] if np.ndim(groups) == 0 else
-              list(np.asarray(groups, dtype=object).ravel()))
-    if not wanted:
+    if np.ndim(groups) == 0:
+        groups = [groups]
+    # a list keeps its items' types (numpy would make [0, "x"] all text)
+    wanted = pd.Index(groups if isinstance(groups, (list, tuple))
+                      else np.ravel(np.asarray(groups)))
+    if not len(wanted):
         raise ValueError("subset needs at least one outer group label")
     outer = pd.Index(levels.outer_labels)
-    unknown = [label for label, known in
-               zip(wanted, pd.Index(wanted, dtype=object).isin(outer))
-               if not known]
-    if unknown:
+    found = wanted.isin(outer)
+    if not found.all():
         known = ", ".join(repr(v) for v in levels.outer_labels[:5].tolist())
         more = "" if levels.n_groups <= 5 else \
             f" ... ({levels.n_groups} in all)"
         what = ("row labels" if levels.implicit
                 else f"labels of {levels.names[0]!r}")
         raise ValueError(
-            f"subset: {unknown[:5]} are not outer groups of the design; "
-            f"the groups are the {what}: {known}{more}")
-    mask = np.asarray(outer.isin(wanted))
+            f"subset: {wanted[~found][:5].tolist()} are not outer groups of "
+            f"the design; the groups are the {what}: {known}{more}")
+    mask = outer.isin(wanted)
     return mask
