@@ -26,6 +26,14 @@ is block-diagonal over rows, or given whole per group (``addS``).  Each
 (:mod:`statsmodels_mixmeta.design.random_terms` parses ``random=`` and keeps the
 levels' parameters together).
 
+The data of a model are its :attr:`MixMeta.design`, built once by
+:func:`statsmodels_mixmeta.design.builder.design_from_arrays` and never
+changed; the constructor only wires it to the Psi structures and the kernel
+(:meth:`MixMeta.from_design` wires an existing design, e.g. one from
+``design.subset(groups)`` or ``design.with_endog(y)``).  A model is rebuilt
+from its init keywords as statsmodels does,
+``MixMeta(model.endog, model.exog, **model._get_init_kwds())``.
+
 The model's parameters, as seen by statsmodels' optimisers, are the
 structure parameters ``theta`` of the Psi's: ``loglike(theta)`` is the
 (restricted) log-likelihood with the fixed effects profiled out by GLS
@@ -124,7 +132,15 @@ class MixMeta(LikelihoodModel):
         (keyed by group label, or in sorted label order) covering the
         group's observed values in row order; used instead of ``S``.
     **kwargs
-        Passed to statsmodels' ``Model`` (``formula``, ``model_spec``, ...).
+        Passed to statsmodels' ``Model`` (``formula``, ``model_spec``, ...);
+        :meth:`from_formula` also passes the parsed ``random_terms``.
+
+    Attributes
+    ----------
+    design : Design
+        The validated data, frozen (:mod:`statsmodels_mixmeta.design.frozen`).
+    random : RandomPart
+        The Psi structure of every grouping level.
     """
 
     _formula_max_endog = None
