@@ -4,9 +4,10 @@ A workload is one whole fit (model construction + ``fit()``) of one problem from
 :mod:`benchmarks.designs`, through the formula interface (``smf.mixmeta``) or
 the array interface (``smm.MixMeta(endog, exog, S=...)``). The workloads of the
 ``derived`` section time model construction only: from the data (interfaces
-"build_formula", "build_arrays") or from the design of a model built beforehand,
-untimed (``MixMeta.from_design`` of ``design.subset(all groups but one)``:
-"subset"; of ``design.with_endog(y)``: "with_endog"). Workloads marked
+"build_formula", "build_arrays") or from the design of a model built beforehand
+through the same interface, untimed (``MixMeta.from_design`` of
+``design.subset(all groups but one)``: "subset_formula", ...; of
+``design.with_endog(y)``: "with_endog_formula", ...). Workloads marked
 ``isolated`` are timed in a fresh child process
 (``python -m benchmarks.workloads NAME``), which also reports the peak resident
 memory of the whole process (``resource.getrusage(...).ru_maxrss``).
@@ -68,14 +69,15 @@ WORKLOADS = [
 
 
 def _derived(problem: str, label: str, arrays: bool = True) -> list[Workload]:
-    """Model construction only: from scratch, and from a derived design."""
-    interfaces = ["build_formula"] + (["build_arrays"] if arrays else []) + ["subset", "with_endog"]
-    text = {"build_formula": "model from the data frame (formula), no fit",
-            "build_arrays": "model from arrays, no fit",
+    """Model construction only: from the data, and from a design derived from the design of a
+    model built (untimed) through the same interface."""
+    text = {"build": "model from the data, no fit",
             "subset": "design.subset(all groups but one) + MixMeta.from_design",
             "with_endog": "design.with_endog(y) + MixMeta.from_design"}
-    return [Workload(f"{problem}_{i}", problem, i, f"{label}: {text[i]}", None, DERIVED)
-            for i in interfaces]
+    return [Workload(f"{problem}_{kind}_{interface}", problem, f"{kind}_{interface}",
+                     f"{label}, {interface}: {text[kind]}", None, DERIVED)
+            for interface in (["formula", "arrays"] if arrays else ["formula"])
+            for kind in ("build", "subset", "with_endog")]
 
 
 WORKLOADS += (_derived("fibrinogen", "fibrinogen (31 cohorts, k = 4)")
@@ -116,21 +118,23 @@ def derived_call(workload: Workload, problem: designs.Problem):
 
     import statsmodels_mixmeta as smm
 
+    kind, interface = workload.interface.split("_", 1)  # e.g. "with_endog_arrays"
+    if interface.startswith("endog_"):
+        kind, interface = "with_endog", interface[len("endog_"):]
     options = {"method": problem.method}
     if problem.bscov != "unstr":
         options["bscov"] = problem.bscov
-    if workload.interface == "build_arrays":
+    if interface == "arrays":
         endog, exog, within_cov = problem.endog, problem.exog, problem.within_cov
-        return lambda: smm.MixMeta(endog, exog, S=within_cov, **options)
-    frame, formula, S = problem.frame, problem.formula, problem.S
-    if problem.random:
-        options["random"] = problem.random
-    build = lambda: smf.mixmeta(formula, data=frame, S=S, **options)  # noqa: E731
-    if workload.interface == "build_formula":
+        build = lambda: smm.MixMeta(endog, exog, S=within_cov, **options)  # noqa: E731
+    else:
+        frame, formula, S = problem.frame, problem.formula, problem.S
+        random = {"random": problem.random} if problem.random else {}
+        build = lambda: smf.mixmeta(formula, data=frame, S=S, **options, **random)  # noqa: E731
+    if kind == "build":
         return build
     design = build().design
-    options.pop("random", None)
-    if workload.interface == "subset":
+    if kind == "subset":
         keep = design.levels.outer_labels[1:]
         return lambda: smm.MixMeta.from_design(design.subset(keep), **options)
     noise = np.random.default_rng(0).normal(scale=0.01, size=design.endog.shape)

@@ -96,22 +96,33 @@ def grouped_levels(group_labels, level_names, random_exog, random_names,
             for names in random_names))
 
 
-def subset_levels(levels, keep_groups, keep_rows):
+def subset_levels(levels, keep_groups, rows):
     """
-    The levels of the rows ``keep_rows`` of the outer groups
-    ``keep_groups`` (boolean masks), coded as :func:`grouped_levels` would
-    code those rows: outer codes stay in sorted label order, inner codes
-    are renumbered in order of appearance.
+    The levels of the rows ``rows`` (positions, in order) of the outer
+    groups ``keep_groups`` (a boolean mask), coded as
+    :func:`grouped_levels` would code those rows: outer codes stay in
+    sorted label order, inner codes are renumbered in order of appearance.
     """
+    if levels.implicit:     # every row its own group: nothing to renumber
+        return implicit_levels(levels.outer_labels[rows],
+                               levels.effect_names[0])
     outer = np.cumsum(keep_groups) - 1
-    codes = [outer[levels.codes[0][keep_rows]]]
+    codes = [outer[levels.codes[0][rows]]]
     for inner in levels.codes[1:]:
-        codes.append(pd.factorize(inner[keep_rows])[0].astype(np.intp))
+        codes.append(pd.factorize(inner[rows])[0].astype(np.intp))
     return Levels(
-        codes=tuple(codes), group_labels=levels.group_labels[keep_rows],
+        codes=tuple(codes), group_labels=take_rows(levels.group_labels, rows),
         outer_labels=levels.outer_labels[keep_groups], names=levels.names,
-        random_exog=tuple(z[keep_rows] for z in levels.random_exog),
+        random_exog=tuple(take_rows(z, rows) for z in levels.random_exog),
         random_names=levels.random_names, effect_names=levels.effect_names)
+
+
+def take_rows(arr, rows):
+    """``arr[rows]`` for positions ``rows``, in the memory order of ``arr``
+    (row-wise copies of a column-major matrix are slow)."""
+    if arr.ndim == 2 and arr.flags.f_contiguous and not arr.flags.c_contiguous:
+        return arr.T.take(rows, axis=1).T
+    return arr.take(rows, axis=0)
 
 
 def outer_group_mask(levels, groups):
@@ -127,20 +138,29 @@ def outer_group_mask(levels, groups):
     if np.ndim(groups) == 0:
         groups = [groups]
     # a list keeps its items' types (numpy would make [0, "x"] all text)
-    wanted = pd.Index(groups if isinstance(groups, (list, tuple))
-                      else np.ravel(np.asarray(groups)))
+    wanted = (pd.Index(groups) if isinstance(groups, (list, tuple))
+              else np.ravel(np.asarray(groups)))
     if not len(wanted):
         raise ValueError("subset needs at least one outer group label")
-    outer = pd.Index(levels.outer_labels)
-    found = wanted.isin(outer)
+    outer = levels.outer_labels
+    numeric = (wanted.dtype.kind in "iuf" and outer.dtype.kind in "iuf")
+    if numeric:     # without pandas' overhead on small designs
+        mask = np.isin(outer, wanted)
+        # all found unless fewer groups than labels (or labels repeated)
+        found = (np.ones(1, dtype=bool) if mask.sum() == len(wanted)
+                 else np.isin(wanted, outer))
+    else:
+        wanted = pd.Index(wanted)
+        found = wanted.isin(outer)
+        mask = np.asarray(pd.Index(outer).isin(wanted))
     if not found.all():
-        known = ", ".join(repr(v) for v in levels.outer_labels[:5].tolist())
+        known = ", ".join(repr(v) for v in outer[:5].tolist())
         more = "" if levels.n_groups <= 5 else \
             f" ... ({levels.n_groups} in all)"
         what = ("row labels" if levels.implicit
                 else f"labels of {levels.names[0]!r}")
         raise ValueError(
-            f"subset: {wanted[~found][:5].tolist()} are not outer groups of "
-            f"the design; the groups are the {what}: {known}{more}")
-    mask = outer.isin(wanted)
+            f"subset: {np.asarray(wanted)[~found][:5].tolist()} are not "
+            f"outer groups of the design; the groups are the {what}: "
+            f"{known}{more}")
     return mask

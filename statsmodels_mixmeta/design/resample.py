@@ -17,23 +17,24 @@ import numpy as np
 
 from .core import check_estimable, _first_labels
 from .frozen import LongFormat
-from .grouping import outer_group_mask, subset_levels
+from .grouping import outer_group_mask, subset_levels, take_rows
 
 
 def subset(design, groups):
     """The design restricted to the outer groups labelled ``groups``."""
     levels = design.levels
     keep_groups = outer_group_mask(levels, groups)
-    keep_rows = keep_groups[levels.codes[0]]
+    rows = np.flatnonzero(keep_groups[levels.codes[0]])
     group_cov = design.group_cov
     if group_cov is not None:
         group_cov = tuple(group_cov[i] for i in np.flatnonzero(keep_groups))
     new = replace(
-        design, endog=design.endog[keep_rows], exog=design.exog[keep_rows],
+        design, endog=take_rows(design.endog, rows),
+        exog=take_rows(design.exog, rows),
         within_cov=(None if design.within_cov is None
-                    else design.within_cov[keep_rows]),
-        row_labels=design.row_labels[keep_rows],
-        levels=subset_levels(levels, keep_groups, keep_rows),
+                    else take_rows(design.within_cov, rows)),
+        row_labels=take_rows(design.row_labels, rows),
+        levels=subset_levels(levels, keep_groups, rows),
         group_cov=group_cov)
     check_estimable(new.long.X, new.param_names, new.xtx)
     return new
