@@ -45,6 +45,7 @@ References
 Sera F, Armstrong B, Blangiardo M, Gasparrini A. An extended mixed-effects
 framework for meta-analysis. Statistics in Medicine 2019; 38: 5429-5444.
 """
+import dataclasses
 import warnings
 
 import numpy as np
@@ -59,7 +60,7 @@ from .design import formula as _formula
 from .design import random_terms as _terms
 from .fitting import optimizer as _optimizer
 from .kernels import moments as estimators
-from .kernels.batches import LongData, build_batches
+from .kernels.batches import build_batches
 from .kernels.likelihood import ProfiledLikelihood
 from .kernels.univariate import UnivariateLikelihood
 from .results import MixMetaResults, MixMetaResultsWrapper
@@ -312,11 +313,13 @@ class MixMeta(LikelihoodModel):
         return dict(zip(self.design.levels.outer_labels, cov))
 
     def _kernel_long(self):
-        """The design's long format as the kernels take it, with the
-        levels this model estimates."""
+        """The design's long format with the levels this model estimates
+        (none for fixed effects), as the batches take it."""
         long, n = self.design.long, self.random.n_levels
-        return LongData(long.y, long.X, long.group, long.Z[:n],
-                        long.level_codes[:n], long.row, long.outcome)
+        if n == len(long.Z):
+            return long
+        return dataclasses.replace(long, Z=long.Z[:n],
+                                   level_codes=long.level_codes[:n])
 
     @property
     def _batches(self):
