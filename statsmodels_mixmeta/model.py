@@ -208,10 +208,10 @@ class MixMeta(LikelihoodModel):
             exog = pd.DataFrame(exog, index=index,
                                 columns=list(design.term_names))
         model = cls.__new__(cls)
-        spec = {} if design.fixed_spec is None else \
-            {"model_spec": design.fixed_spec}
+        # the formula's spec stays on the design (statsmodels' data would
+        # need the formula and frame to unpickle it)
         LikelihoodModel.__init__(model, endog, exog, missing="none",
-                                 hasconst=False, **spec)
+                                 hasconst=False)
         model.formula = None
         model.missing = "none"
         model._wire(design, method, bscov, psi_fix, init_psi, vc_adjust)

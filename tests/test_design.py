@@ -62,6 +62,21 @@ def test_leave_one_out_bcg_equals_fit_without_the_study():
         assert loo.nobs == 12
 
 
+def test_model_from_design_predicts_new_data_and_pickles():
+    bcg = datasets.load_bcg()
+    model = smf.mixmeta("logor ~ ablat", data=bcg, S="logorvar")
+    loo = smm.MixMeta.from_design(model.design.subset(bcg.index[1:])).fit()
+    fresh = smf.mixmeta("logor ~ ablat", data=bcg.iloc[1:],
+                        S="logorvar").fit()
+    new = pd.DataFrame({"ablat": [20.0, 40.0]})
+    pd.testing.assert_frame_equal(
+        loo.get_prediction(new).summary_frame(),
+        fresh.get_prediction(new).summary_frame())
+    back = pickle.loads(pickle.dumps(loo))
+    np.testing.assert_array_equal(back.params, loo.params)
+    assert back.llf == loo.llf
+
+
 def test_leave_one_out_bcg_arrays():
     bcg = datasets.load_bcg()
     X = np.c_[np.ones(13), bcg["ablat"]]
