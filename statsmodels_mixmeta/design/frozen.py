@@ -22,11 +22,30 @@ outcome 2, ...; the design row of outcome ``j`` of row ``u`` is
 ``kron(e_j, x_u)``.
 """
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 
 from .grouping import Levels, implicit_levels
+
+
+class lazy:
+    """
+    A value computed on first access and kept in the instance's
+    ``__dict__`` (which then shadows this descriptor), as
+    ``functools.cached_property`` without its lock: designs are built on
+    the hot path of small fits.
+    """
+
+    def __init__(self, func):
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.func(obj)
+        return value
 
 
 @dataclass(frozen=True, eq=False)
@@ -153,7 +172,7 @@ class Design:
         long = self.long
         return long.y, long.X, long.row, long.outcome
 
-    @cached_property
+    @lazy
     def long(self):
         """The observed values in long format (:class:`LongFormat`)."""
         n, k = self.endog.shape
@@ -176,13 +195,13 @@ class Design:
             tuple(None if lev == 0 else c[row]
                   for lev, c in enumerate(codes)))
 
-    @cached_property
+    @lazy
     def xtx(self):
         """``X'X`` of the observed values (long format)."""
         X = self.long.X
         return X.T @ X
 
-    @cached_property
+    @lazy
     def basis(self):
         """The conditioning basis of the fixed effects
         (:func:`conditioning_basis`); None for one coefficient."""
