@@ -101,7 +101,12 @@ class MixMeta(LikelihoodModel):
     method : {"reml", "ml", "fixed", "mm", "vc"}
         Estimator: restricted or full maximum likelihood, fixed effects,
         multivariate method of moments (Jackson, White & Riley 2013) or
-        variance components.
+        variance components.  "mm" and "vc" need a single grouping level
+        whose values each carry their own random effect: every row its
+        own group (R's only case), with ``S`` or ``addS``, or groups of
+        rows reporting different outcomes, e.g. a long format with
+        ``random="~ 0 + C(outcome) | study"`` (an addition to R; see
+        :mod:`statsmodels_mixmeta.kernels.moments`).
     bscov : str, list or dict
         Structure of ``Psi``: "unstr", "diag", "id", "cs", "hcs", "ar1",
         "har1", "prop", "cor" or "fixed"; one for all grouping levels, a
@@ -156,8 +161,7 @@ class MixMeta(LikelihoodModel):
             raise TypeError(
                 f"MixMeta got unexpected keyword arguments {unknown}; see "
                 "help(MixMeta) for the valid ones")
-        method = _check_method(method, bscov, groups is not None,
-                               addS is not None)
+        method = _check_method(method, bscov)
         design, endog, exog = _builder.design_from_arrays(
             endog, exog, S=S, Scor=Scor, missing=missing, groups=groups,
             exog_re=exog_re, addS=addS, fixed_spec=kwargs.get("model_spec"),
@@ -193,8 +197,7 @@ class MixMeta(LikelihoodModel):
         -------
         MixMeta
         """
-        method = _check_method(method, bscov, not design.levels.implicit,
-                               design.group_cov is not None)
+        method = _check_method(method, bscov)
         endog, exog = design.endog, design.exog
         if design.n_outcomes == 1:
             endog = endog[:, 0]
@@ -235,6 +238,11 @@ class MixMeta(LikelihoodModel):
                 "does not depend on Psi); use method='fixed' or more studies")
         levels = design.levels
         level_names = list(levels.names)
+        if method in ("mm", "vc") and levels.n_levels > 1:
+            raise ValueError(
+                f"method={method!r} is available only for single-level "
+                "models (one grouping level): moment estimators of nested "
+                "Psi's are not standard; use 'reml' or 'ml'")
         self.random = _structures.random_part(
             [] if method == "fixed" else level_names, bscov, psi_fix,
             design.n_outcomes, [list(e) for e in levels.effect_names])
@@ -246,6 +254,8 @@ class MixMeta(LikelihoodModel):
         self.k_fe = n_coef
         self.k_psi = self.random.n_params
         self._memo = {}
+        if method in ("mm", "vc"):
+            self._check_moment_layout()
         # rebuildable as MixMeta(model.endog, model.exog,
         # **model._get_init_kwds()); the constant is always found from X'X
         self._init_keys = [key for key in self._init_keys
@@ -320,6 +330,27 @@ class MixMeta(LikelihoodModel):
             return long
         return dataclasses.replace(long, Z=long.Z[:n],
                                    level_codes=long.level_codes[:n])
+
+    def _check_moment_layout(self):
+        """The moment estimators need one random effect per value, and
+        every pair of effects observed together in some group."""
+        long = self._kernel_long()
+        problem = estimators.layout_problem(long)
+        if problem is not None:
+            raise ValueError(
+                f"method={self.method!r} needs every value of a group to "
+                f"carry its own random effect, but {problem}; use 'reml' or "
+                "'ml'")
+        Z = long.Z[0]
+        if self.method == "vc" and not self.vc_adjust and not (
+                Z.shape[1] == self.n_outcomes
+                and np.array_equal(Z.argmax(axis=1), long.outcome)):
+            # R's unadjusted denominator N - p counts predictors per outcome
+            raise ValueError(
+                "vc_adjust=False needs one random effect per outcome (its "
+                "denominator counts predictors per outcome); use "
+                "vc_adjust=True")
+        estimators.pair_counts(self._batches, self.random.effect_names[0])
 
     @property
     def _batches(self):
@@ -639,12 +670,13 @@ class MixMeta(LikelihoodModel):
                 and _optimizer.is_stationary(self, theta_opt))
 
     def _moment_estimate(self):
-        d = self.design
+        names = self.random.effect_names[0]
         if self.method == "mm":
-            return estimators.method_of_moments(d.endog, d.exog,
-                                                d.within_cov), {}
-        psi, n_iter, converged = estimators.variance_components(
-            d.endog, d.exog, d.within_cov, adjust=self.vc_adjust)
+            return estimators.method_of_moments_psi(
+                self._batches, self.design.basis, names), {}
+        psi, n_iter, converged = estimators.variance_components_psi(
+            self._batches, self.design.basis, adjust=self.vc_adjust,
+            n_terms=self.design.n_terms, names=names)
         return psi, {"iterations": n_iter, "converged": converged}
 
     def _results(self, psis, theta, state, converged, retvals):
@@ -660,16 +692,11 @@ class MixMeta(LikelihoodModel):
         return exog @ np.asarray(params).reshape(k, p).T
 
 
-def _check_method(method, bscov, grouped, per_group_cov):
-    """The estimator's name, and whether it handles this kind of model."""
+def _check_method(method, bscov):
+    """The estimator's name, and whether it takes this Psi structure."""
     method = _inputs.check_option("method", method, METHODS)
     if method in ("mm", "vc") and bscov != "unstr":
         raise ValueError(
             f"method={method!r} estimates an unstructured Psi; bscov="
             f"{bscov!r} needs method='reml' or 'ml'")
-    if method in ("mm", "vc") and (grouped or per_group_cov):
-        raise ValueError(
-            f"method={method!r} is available only for single-level "
-            "models without random= (groups) or addS; use 'reml' or "
-            "'ml'")
     return method

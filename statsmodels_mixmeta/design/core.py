@@ -12,6 +12,7 @@ from .covariance import check_within_cov, within_cov_from_input
 from .frozen import (  # noqa: F401  (the design and its helpers live there)
     Design, LongFormat, coefficient_names, conditioning_basis,
     expand_by_outcome)
+from .labels import label_list
 
 MISSING_OPTIONS = ("drop", "raise", "none")
 
@@ -59,17 +60,17 @@ def rows_to_keep(endog, exog, missing, row_labels, extra=()):
     if bad_pred.any():
         raise ValueError(
             "missing values in predictors at rows "
-            f"{_first_labels(row_labels, bad_pred)}; use missing='drop' to "
+            f"{label_list(bad_pred, row_labels)}; use missing='drop' to "
             "drop them")
     if bad_group.any():
         raise ValueError(
             "missing values in grouping variables or random predictors at "
-            f"rows {_first_labels(row_labels, bad_group)}; use "
+            f"rows {label_list(bad_group, row_labels)}; use "
             "missing='drop' to drop them")
     if missing == "raise" and no_outcome.any():
         raise ValueError(
             "all outcomes are missing at rows "
-            f"{_first_labels(row_labels, no_outcome)}; use missing='drop' to "
+            f"{label_list(no_outcome, row_labels)}; use missing='drop' to "
             "drop them")
     return np.ones(endog.shape[0], dtype=bool)
 
@@ -181,11 +182,3 @@ def _row_has_nan(arr):
         flat = arr.reshape(arr.shape[0], -1)
         return np.array([any(v is None or v != v for v in r) for r in flat])
     return np.zeros(arr.shape[0], dtype=bool)
-
-
-def _first_labels(labels, mask, limit=5):
-    hits = [str(lab) for lab, m in zip(labels, mask) if m]
-    text = ", ".join(hits[:limit])
-    if len(hits) > limit:
-        text += f" and {len(hits) - limit} more"
-    return text

@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from statsmodels.formula._manager import FormulaManager
 
+from .labels import label_list
+
 
 def split_formula(formula):
     """Split ``"lhs ~ rhs"`` into its two sides; both must be present."""
@@ -72,10 +74,9 @@ def model_frames(formula, data, missing="drop", eval_env=0):
     model_spec = mgr.spec
     if missing in ("raise", "none") and exog.shape[0] < frame.shape[0]:
         dropped = np.setdiff1d(np.arange(frame.shape[0]), exog.index)
-        labels = ", ".join(str(v) for v in data.index[dropped][:5])
-        more = f" and {dropped.size - 5} more" if dropped.size > 5 else ""
         raise ValueError(
-            f"missing values in predictors at rows {labels}{more}; use "
+            "missing values in predictors at rows "
+            f"{label_list(dropped, data.index)}; use "
             "missing='drop' to drop them")
     positions = np.asarray(exog.index, dtype=np.intp)
     endog = _outcome_columns(lhs, frame)

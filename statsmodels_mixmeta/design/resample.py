@@ -15,7 +15,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from .core import check_estimable, _first_labels
+from .core import check_estimable
+from .labels import label_list
 from .frozen import LongFormat
 from .grouping import outer_group_mask, subset_levels, take_rows
 
@@ -80,10 +81,10 @@ def _checked_endog(design, endog):
         raise ValueError(
             "with_endog: the new outcomes must be missing exactly where the "
             "design's are; the pattern differs at rows "
-            f"{_first_labels(labels, differs)}")
+            f"{label_list(differs, labels)}")
     infinite = np.isinf(y).any(axis=1)
     if infinite.any():
         raise ValueError(
             "with_endog: infinite outcomes at rows "
-            f"{_first_labels(labels, infinite)}")
+            f"{label_list(infinite, labels)}")
     return y

@@ -135,15 +135,9 @@ class MixMetaResults(LikelihoodModelResults):
         from . import heterogeneity
         model = self.model
         d = model.design
-        if d.group_cov is None:
-            return heterogeneity.cochran_q(d.endog, d.exog, d.within_cov,
-                                           outcome_names=d.outcome_names)
-        # known covariance per group (addS): the overall Q of the
-        # fixed-effects GLS fit with Sigma_i = S_i
-        fixed = model.profiled_likelihood(reml=False, batched=True).evaluate(())
-        return heterogeneity.q_from_residuals(
-            sum(float(np.sum(r ** 2)) for r in fixed.resid_w),
-            model.nobs - model.k_fe)
+        # the fixed-effects GLS (Psi = 0) on the model's own batches
+        return heterogeneity.model_q_test(model._batches, d.basis,
+                                          d.outcome_names, d.n_terms)
 
     @cache_readonly
     def i2(self):

@@ -92,23 +92,15 @@ def random_effects(results):
     arrays, groups in code order.
     """
     model = results.model
-    codes_of_level = model.design.levels.codes
-    value_row = model.design.long.row
     state = results._batched_state
-    n_levels = model.random.n_levels
-    sums = [np.zeros((codes_of_level[lev].max() + 1, psi.shape[0]))
-            for lev, psi in zip(range(n_levels), state.psis)]
-    for batch, wb, rw in zip(model._batches, state.whitened, state.resid_w):
-        weighted = np.einsum("gmn,gm->gn", wb.inv_chol, rw)   # Sigma^-1 r
-        rows = value_row[batch.index]
-        for lev in range(n_levels):
-            codes = codes_of_level[lev][rows].ravel()
-            contrib = (batch.Z[lev] * weighted[..., None]).reshape(
-                codes.size, -1)
-            for col in range(contrib.shape[1]):
-                sums[lev][:, col] += np.bincount(
-                    codes, contrib[:, col], minlength=sums[lev].shape[0])
-    return [total @ psi for total, psi in zip(sums, state.psis)]
+    batches = model._batches
+    # Sigma^-1 r of every value, in long order
+    weighted = batches.to_long(
+        np.einsum("gmn,gm->gn", wb.inv_chol, rw)
+        for wb, rw in zip(state.whitened, state.resid_w))
+    return [batches.group_sums(z * weighted[:, None], lev,
+                               model.design.levels.codes[lev].max() + 1) @ psi
+            for lev, (z, psi) in enumerate(zip(batches.long.Z, state.psis))]
 
 
 def blup(results, level=None):
@@ -155,11 +147,11 @@ def blup(results, level=None):
         beta = np.asarray(results.params)
         whitened = [whiten(b, marginal_cov(b, psis)) for b in model._batches]
         residuals = [wb.resid(beta) for wb in whitened]
-    for batch, wb, rw in zip(model._batches, whitened, residuals):
-        rows, outcomes, valid = _group_positions(model, batch, k)
+    batches = model._batches
+    for batch, wb, rw, (rows, outcomes, valid), value_rows in zip(
+            batches, whitened, residuals, batches.cells(k), batches.rows()):
         cross = np.zeros(rows.shape + (batch.size,))
         total = np.zeros(rows.shape)
-        value_rows = model.design.long.row[batch.index]
         for lev in range(level):
             psi = state.psis[lev]
             Zf = _full_random_design(model, lev, rows, outcomes, k)
@@ -177,27 +169,6 @@ def blup(results, level=None):
         random_var[rows[valid], outcomes[valid]] = variance[valid]
     return (fixed + random_part,
             np.sqrt(fixed_se ** 2 + np.maximum(random_var, 0.0)))
-
-
-def _group_positions(model, batch, k):
-    """
-    Every (row, outcome) of each group of a batch, padded to the largest
-    number of rows: ``rows``, ``outcomes`` and ``valid``, each ``(g, P)``.
-    """
-    rows = model.design.long.row[batch.index]                   # (g, n)
-    first = np.ones(rows.shape, dtype=bool)
-    first[:, 1:] = rows[:, 1:] != rows[:, :-1]
-    first &= batch.valid
-    rank = np.cumsum(first, axis=1) - 1
-    n_pad = rank.max() + 1
-    padded = np.full((rows.shape[0], n_pad), -1)
-    group_index = np.broadcast_to(np.arange(rows.shape[0])[:, None],
-                                  rows.shape)
-    padded[group_index[first], rank[first]] = rows[first]
-    valid = np.repeat(padded >= 0, k, axis=1)
-    full_rows = np.repeat(np.where(padded >= 0, padded, 0), k, axis=1)
-    outcomes = np.tile(np.arange(k), n_pad)[None, :].repeat(rows.shape[0], 0)
-    return full_rows, outcomes, valid
 
 
 def _full_random_design(model, lev, rows, outcomes, k):
