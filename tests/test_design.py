@@ -88,6 +88,21 @@ def test_leave_one_out_bcg_arrays():
     assert isinstance(loo.fit().params, np.ndarray)     # as the array model
 
 
+@pytest.mark.parametrize("method", ["fixed", "mm", "vc", "ml"])
+def test_subset_for_every_estimator(method):
+    data = berkey()
+    model = smf.mixmeta("PD + AL ~ year", data=data, S=BERKEY_S,
+                        method=method)
+    keep = data.index[1:]
+    sub = smm.MixMeta.from_design(model.design.subset(keep), method=method)
+    fresh = smf.mixmeta("PD + AL ~ year", data=data.loc[keep], S=BERKEY_S,
+                        method=method)
+    a, b = sub.fit(), fresh.fit()
+    np.testing.assert_array_equal(np.asarray(a.params), np.asarray(b.params))
+    for pa, pb in zip(psi_list(a), psi_list(b), strict=True):
+        np.testing.assert_array_equal(pa, pb)
+
+
 def test_leave_one_out_multivariate_berkey():
     data = berkey()
     model = smf.mixmeta("PD + AL ~ year", data=data, S=BERKEY_S)
