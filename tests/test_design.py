@@ -175,6 +175,8 @@ def test_subset_errors():
     with pytest.raises(ValueError, match=r"\[99, 'x'\] are not outer groups"
                        r".*row labels: 0, 1, 2"):
         model.design.subset([0, 99, "x"])
+    with pytest.raises(ValueError, match=r"\[-1, 13\] are not outer groups"):
+        model.design.subset(np.array([2, -1, 13]))
     with pytest.raises(ValueError, match="at least one outer group"):
         model.design.subset([])
     school = smf.mixmeta("effect ~ 1", data=datasets.load_school(),

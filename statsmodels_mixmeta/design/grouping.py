@@ -144,7 +144,13 @@ def outer_group_mask(levels, groups):
         raise ValueError("subset needs at least one outer group label")
     outer = levels.outer_labels
     numeric = (wanted.dtype.kind in "iuf" and outer.dtype.kind in "iuf")
-    if numeric:     # without pandas' overhead on small designs
+    if numeric and wanted.dtype.kind in "iu" and _are_positions(outer):
+        # labels 0 .. m - 1 (positions, a default index): direct indexing
+        wanted = np.asarray(wanted)
+        found = (wanted >= 0) & (wanted < outer.size)
+        mask = np.zeros(outer.size, dtype=bool)
+        mask[wanted[found]] = True
+    elif numeric:   # without pandas' overhead on small designs
         mask = np.isin(outer, wanted)
         # all found unless fewer groups than labels (or labels repeated)
         found = (np.ones(1, dtype=bool) if mask.sum() == len(wanted)
@@ -164,3 +170,10 @@ def outer_group_mask(levels, groups):
             f"outer groups of the design; the groups are the {what}: "
             f"{known}{more}")
     return mask
+
+
+def _are_positions(labels):
+    """The labels are ``0, 1, ..., m - 1`` in order."""
+    return (labels.dtype.kind in "iu" and labels.size > 0
+            and labels[0] == 0 and labels[-1] == labels.size - 1
+            and bool(np.all(np.diff(labels) == 1)))
