@@ -55,6 +55,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from . import structures as _structures
 from .design import builder as _builder
+from .design import core as _design
 from .design import inputs as _inputs
 from .design import formula as _formula
 from .design import random_terms as _terms
@@ -64,11 +65,13 @@ from .kernels.batches import build_batches
 from .kernels.likelihood import ProfiledLikelihood
 from .kernels.univariate import UnivariateLikelihood
 from .results import MixMetaResults, MixMetaResultsWrapper
+from .results import inference as _inference
 
 METHODS = ("reml", "ml", "fixed", "mm", "vc")
 # what MixMeta(model.endog, model.exog, **model._get_init_kwds()) needs
 INIT_KEYS = ("S", "Scor", "method", "bscov", "psi_fix", "init_psi",
-             "missing", "vc_adjust", "groups", "exog_re", "addS")
+             "missing", "vc_adjust", "groups", "exog_re", "addS",
+             "formula_terms")
 START_PSI_SCALE = 0.001
 # Newton in a single variance stops before a step smaller than this, which
 # is then the statsmodels Newton finisher's: its tolerance on the change
@@ -139,7 +142,9 @@ class MixMeta(LikelihoodModel):
         group's observed values in row order; used instead of ``S``.
     **kwargs
         Passed to statsmodels' ``Model`` (``formula``, ``model_spec``, ...);
-        :meth:`from_formula` also passes the parsed ``random_terms``.
+        :meth:`from_formula` also passes the parsed ``random_terms`` and
+        the fitted right-hand side, ``formula_terms``, which the design
+        keeps.
 
     Attributes
     ----------
@@ -156,15 +161,17 @@ class MixMeta(LikelihoodModel):
                  missing="drop", vc_adjust=True, groups=None, exog_re=None,
                  addS=None, **kwargs):
         unknown = sorted(set(kwargs) - set(self._kwargs_allowed)
-                         - {"random_terms"})
+                         - {"random_terms", "formula_terms"})
         if unknown:
             raise TypeError(
                 f"MixMeta got unexpected keyword arguments {unknown}; see "
                 "help(MixMeta) for the valid ones")
-        method = _check_method(method, bscov)
+        method, bscov = _check_method(method, bscov)
         design, endog, exog = _builder.design_from_arrays(
             endog, exog, S=S, Scor=Scor, missing=missing, groups=groups,
-            exog_re=exog_re, addS=addS, fixed_spec=kwargs.get("model_spec"),
+            exog_re=exog_re, addS=addS,
+            fixed_spec=kwargs.pop("formula_terms", None)
+            or kwargs.get("model_spec"),
             random_terms=kwargs.pop("random_terms", None),
             formula=kwargs.get("formula"))
         # the constant is found from X'X, not by another scan of X
@@ -197,7 +204,7 @@ class MixMeta(LikelihoodModel):
         -------
         MixMeta
         """
-        method = _check_method(method, bscov)
+        method, bscov = _check_method(method, bscov)
         endog, exog = design.endog, design.exog
         if design.n_outcomes == 1:
             endog = endog[:, 0]
@@ -229,6 +236,10 @@ class MixMeta(LikelihoodModel):
         self.init_psi = init_psi
         self.vc_adjust = vc_adjust
         self.data.param_names = design.param_names
+        # statsmodels' constant: per outcome (each has its own intercept)
+        self.k_constant, self.data.const_idx = _design.constant_term(
+            design.exog)
+        self.data.k_constant = self.k_constant
         n_values, n_coef = design.n_values, design.n_coef
         if method in ("reml", "mm", "vc") and n_values <= n_coef:
             raise ValueError(
@@ -277,6 +288,8 @@ class MixMeta(LikelihoodModel):
     def model_spec(self):
         """The formula's model spec (None for array input)."""
         spec = self.design.fixed_spec
+        if isinstance(spec, _formula.PredictorFormula):
+            return spec.model_spec
         # a patsy spec is dropped by pickling, and restored on the data
         return getattr(self.data, "model_spec", None) if spec is None \
             else spec
@@ -402,19 +415,50 @@ class MixMeta(LikelihoodModel):
         if subset is not None:
             data = data.loc[subset]
         endog, exog, spec, positions, namespace = _formula.model_frames(
-            formula, data, missing=missing, eval_env=eval_env + 1)
+            formula, data, missing=missing, eval_env=eval_env + 1,
+            names_text="" if random is None else str(random))
         S = _inputs.from_data(S, data, positions, "S")
         Scor = _inputs.from_data(Scor, data, positions, "Scor")
         if random is not None:
             terms = _terms.parse_random(random)
             groups, designs = _formula.random_frames(
-                terms, data, positions, namespace, eval_env=eval_env + 1)
+                terms, data, positions, namespace)
             kwargs.update(groups=groups, exog_re=designs, random_terms=terms)
+        # the fitted right-hand side, to rebuild columns from new data,
+        # is kept on the design
+        terms_formula = _formula.PredictorFormula(
+            _formula.split_formula(formula)[1], spec, namespace, data,
+            _formula.FormulaManager().engine)
         mod = cls(endog, exog, S=S, Scor=Scor, missing=missing,
-                  formula=formula, model_spec=spec, **kwargs)
+                  formula=formula, model_spec=spec,
+                  formula_terms=terms_formula, **kwargs)
         mod.data.frame = data
-        mod.formula_namespace = namespace
         return mod
+
+    @property
+    def formula_terms(self):
+        """The fitted right-hand side of a formula model
+        (:class:`~statsmodels_mixmeta.design.formula.PredictorFormula`,
+        kept on the design); None for array input."""
+        spec = self.design.fixed_spec
+        return spec if isinstance(spec, _formula.PredictorFormula) else None
+
+    def __getstate__(self):
+        # statsmodels drops patsy's unpicklable design info from the data
+        # and re-evaluates the formula in guessed stack frames on loading;
+        # formula_terms rebuilds it from what it kept instead
+        state = dict(self.__dict__)
+        if "model_spec" in self.data.__dict__:
+            # a copy that bypasses statsmodels' own pickling of the data
+            data = state["data"] = object.__new__(type(self.data))
+            data.__dict__.update(self.data.__dict__)
+            del data.model_spec
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self.formula_terms is not None:
+            self.data.model_spec = self.formula_terms.model_spec
 
     # ------------------------------------------------------------------
     @property
@@ -558,7 +602,7 @@ class MixMeta(LikelihoodModel):
 
     def fit(self, start_params=None, method="newton", maxiter=100,
             scoring_iter=50, igls_iter=10, disp=False, full_output=True,
-            **kwargs):
+            cov_type="nonrobust", cov_kwds=None, use_t=False, **kwargs):
         """
         Fit the model.
 
@@ -593,6 +637,13 @@ class MixMeta(LikelihoodModel):
             Maximum damped Newton steps before it.
         igls_iter : int
             Maximum iterations of the start on the free entries of Psi.
+        cov_type : {"nonrobust"}
+            Covariance of the fixed effects (see :class:`MixMetaResults`).
+        cov_kwds : dict, optional
+            Options of ``cov_type``.
+        use_t : bool
+            t and F reference distributions on ``df_resid`` degrees of
+            freedom instead of normal and chi2.
         disp, full_output, **kwargs
             Passed to ``LikelihoodModel.fit`` (e.g. ``tol`` for Newton,
             ``gtol`` for BFGS).
@@ -601,19 +652,23 @@ class MixMeta(LikelihoodModel):
         -------
         MixMetaResults
         """
+        # checked before fitting; kept for the results
+        _inference.check_cov_type(cov_type, cov_kwds)
+        inference = dict(cov_type=cov_type, cov_kwds=cov_kwds, use_t=use_t)
         if self.method == "fixed":
-            return self._results((), (), None, True, {})
+            return self._results((), (), None, True, {}, **inference)
         if self.method in ("mm", "vc"):
             psi, info = self._moment_estimate()
             return self._results((psi,), np.array([]), None,
-                                 info.get("converged", True), info)
+                                 info.get("converged", True), info,
+                                 **inference)
         if start_params is not None:
             theta = np.asarray(start_params, dtype=float)
         else:
             theta = self.start_params(igls_iter)
         if theta.size == 0:
             return self._results(self.psis(theta), theta,
-                                 self._state(theta), True, {})
+                                 self._state(theta), True, {}, **inference)
         if self._single_variance:
             theta, n_scoring = _optimizer.variance_newton(
                 self, theta, scoring_iter, theta_tol=FINISH_TOL)
@@ -636,7 +691,8 @@ class MixMeta(LikelihoodModel):
                 "before convergence; increase maxiter or try another method",
                 ConvergenceWarning, stacklevel=2)
         return self._results(self.psis(theta_opt), theta_opt,
-                             self._state(theta_opt), converged, retvals)
+                             self._state(theta_opt), converged, retvals,
+                             **inference)
 
     def _optimize(self, theta, method, maxiter, disp, full_output, kwargs):
         kwargs = dict(kwargs)
@@ -679,10 +735,12 @@ class MixMeta(LikelihoodModel):
             n_terms=self.design.n_terms, names=names)
         return psi, {"iterations": n_iter, "converged": converged}
 
-    def _results(self, psis, theta, state, converged, retvals):
+    def _results(self, psis, theta, state, converged, retvals,
+                 **inference):
         if state is None:
             state = self.profiled_likelihood(reml=False).evaluate(psis)
-        res = MixMetaResults(self, state, theta, converged, retvals)
+        res = MixMetaResults(self, state, theta, converged, retvals,
+                             **inference)
         return MixMetaResultsWrapper(res)
 
     def predict(self, params, exog=None):
@@ -693,10 +751,12 @@ class MixMeta(LikelihoodModel):
 
 
 def _check_method(method, bscov):
-    """The estimator's name, and whether it takes this Psi structure."""
+    """The estimator's and structures' names (case-insensitive), and
+    whether the estimator takes this Psi structure."""
     method = _inputs.check_option("method", method, METHODS)
+    bscov = _structures.canonical_bscov(bscov)
     if method in ("mm", "vc") and bscov != "unstr":
         raise ValueError(
             f"method={method!r} estimates an unstructured Psi; bscov="
             f"{bscov!r} needs method='reml' or 'ml'")
-    return method
+    return method, bscov

@@ -346,6 +346,11 @@ def test_model_rebuilds_from_its_init_keywords(case):
         np.testing.assert_array_equal(pa, pb)
     assert clone.design.param_names == model.design.param_names
     assert clone.level_names == model.level_names
+    if model.formula_terms is not None:     # new data through the formula
+        new = model.data.frame.iloc[:3]
+        pd.testing.assert_frame_equal(
+            again.get_prediction(new).summary_frame(),
+            res.get_prediction(new).summary_frame())
     assert (clone.method, clone.bscov) == (model.method, model.bscov)
 
 
@@ -354,7 +359,8 @@ def test_init_keywords_name_the_data_and_options():
                         random=SCHOOL_RANDOM, method="ml")
     kwds = model._get_init_kwds()
     assert kwds["formula"] == "effect ~ 1"
-    assert kwds["model_spec"] is model.design.fixed_spec
+    assert kwds["model_spec"] is model.design.fixed_spec.model_spec
+    assert kwds["formula_terms"] is model.formula_terms is not None
     assert kwds["method"] == "ml" and kwds["bscov"] == "unstr"
     assert kwds["S"].shape == (56,) and kwds["addS"] is None
     assert list(kwds["groups"].columns) == ["district", "study"]

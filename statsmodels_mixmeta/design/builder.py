@@ -25,7 +25,9 @@ def design_from_arrays(endog, exog=None, S=None, Scor=None, missing="drop",
     Validate the model's data and build its design.
 
     Parameters are those of :class:`statsmodels_mixmeta.MixMeta`;
-    ``fixed_spec`` (the formula's model spec), ``random_terms`` (the parsed
+    ``fixed_spec`` (the formula's fitted right-hand side,
+    :class:`~.formula.PredictorFormula`, or a bare model spec),
+    ``random_terms`` (the parsed
     ``random=``) and ``formula`` come from the formula interface.
 
     Returns
@@ -116,6 +118,7 @@ def _spec_columns(spec, exog, n_columns):
     """Column names of a formula's model spec for an unlabelled ``exog``."""
     if spec is None or isinstance(exog, pd.DataFrame):
         return None
+    spec = getattr(spec, "model_spec", spec)    # a PredictorFormula's
     names = getattr(spec, "column_names", None)
     return ([str(name) for name in names]
             if names is not None and len(names) == n_columns else None)

@@ -182,3 +182,30 @@ def _row_has_nan(arr):
         flat = arr.reshape(arr.shape[0], -1)
         return np.array([any(v is None or v != v for v in r) for r in flat])
     return np.zeros(arr.shape[0], dtype=bool)
+
+
+def constant_term(exog):
+    """
+    statsmodels' ``(k_constant, const_idx)`` of the per-outcome predictors.
+
+    ``k_constant`` is 1 when a column of ``exog`` is a non-zero constant
+    (``const_idx`` is its position) or when the columns span the constant
+    without holding it (a full set of dummies; ``const_idx`` is None), and
+    0 otherwise.  The span is checked through the column sums ``s = X'1``:
+    ``1`` lies in the column space of ``X`` iff ``n - s' (X'X)^+ s = 0``.
+    """
+    exog = np.asarray(exog, dtype=float)
+    n = exog.shape[0]
+    if n == 0 or exog.shape[1] == 0:
+        return 0, None
+    first = exog[0]
+    # column sums by one matrix-vector product (numpy's reductions down the
+    # rows are slow); a constant column sums to n times its first value
+    sums = np.ones(n) @ exog
+    candidates = np.flatnonzero((first != 0) & (abs(sums - n * first)
+                                               <= 1e-8 * abs(n * first)))
+    for col in candidates:
+        if (exog[:, col] == first[col]).all():
+            return 1, int(col)
+    left = n - sums @ np.linalg.pinv(exog.T @ exog) @ sums
+    return int(abs(left) <= 1e-8 * n), None

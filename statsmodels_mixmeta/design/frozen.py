@@ -103,8 +103,10 @@ class Design:
     group_cov : tuple of ndarray, optional
         ``addS``: one full covariance per outer group (code order) over the
         group's observed values in row order.
-    fixed_spec : patsy DesignInfo or formulaic ModelSpec, optional
-        Rebuilds the columns of ``exog`` from new data.
+    fixed_spec : PredictorFormula, optional
+        The formula's fitted right-hand side: rebuilds the columns of
+        ``exog`` from new data (:class:`~.formula.PredictorFormula`; a bare
+        patsy or formulaic spec for a model rebuilt from its init keywords).
     random_terms : tuple of RandomTerm, optional
         The parsed ``random=`` (grouping factor and one-sided formula per
         level), to rebuild the random predictors from new data.

@@ -23,16 +23,21 @@ from ..kernels.likelihood import marginal_cov, whiten
 
 @dataclass(frozen=True)
 class PredictionResults:
-    """Predicted means ``(n, k)`` with standard errors."""
+    """
+    Predicted means ``(n, k)`` with standard errors; intervals are normal,
+    or t with ``df`` degrees of freedom when ``df`` is given (``use_t``).
+    """
 
     predicted: pd.DataFrame
     se: pd.DataFrame
     alpha: float = 0.05
+    df: float = None
 
     def conf_int(self, alpha=None):
         """Lower and upper ``1 - alpha`` limits, each ``(n, k)``."""
         alpha = self.alpha if alpha is None else alpha
-        z = stats.norm.isf(alpha / 2)
+        z = (stats.norm.isf(alpha / 2) if self.df is None
+             else stats.t.isf(alpha / 2, self.df))
         return self.predicted - z * self.se, self.predicted + z * self.se
 
     def summary_frame(self, alpha=None):
@@ -56,11 +61,10 @@ def new_design_rows(results, exog):
     model = results.model
     if exog is None:
         return model.design.exog, model.design.row_labels
-    spec = model.model_spec
-    if spec is not None and isinstance(exog, (pd.DataFrame, dict)):
-        frame = pd.DataFrame(exog)
-        namespace = getattr(model, "formula_namespace", None)
-        return _formula.new_exog(spec, frame, namespace), list(frame.index)
+    if model.formula_terms is not None and isinstance(exog, (pd.DataFrame,
+                                                             dict)):
+        frame = _formula.new_data_frame(exog)
+        return model.formula_terms.exog(frame), list(frame.index)
     arr = np.atleast_2d(np.asarray(exog, dtype=float))
     if arr.shape[1] != model.design.n_terms:
         raise ValueError(
@@ -68,6 +72,25 @@ def new_design_rows(results, exog):
             f"({', '.join(model.design.term_names)}), got {arr.shape[1]}")
     index = exog.index if isinstance(exog, pd.DataFrame) else range(len(arr))
     return arr, list(index)
+
+
+def predict(results, exog=None, transform=True):
+    """
+    ``x' beta`` of every outcome at the rows of ``exog`` (see
+    ``MixMetaResults.predict``): a Series for one outcome, a DataFrame by
+    outcome for several, indexed as ``exog``.
+    """
+    if not transform and isinstance(exog, (pd.DataFrame, dict)):
+        frame = _formula.new_data_frame(exog)
+        rows = new_design_rows(results, frame.to_numpy(dtype=float))[0]
+        labels = list(frame.index)
+    else:
+        rows, labels = new_design_rows(results, exog)
+    values = results.model.predict(results.params, rows)
+    names = list(results.model.design.outcome_names)
+    if len(names) == 1:
+        return pd.Series(values[:, 0], index=labels, name=names[0])
+    return pd.DataFrame(values, index=labels, columns=names)
 
 
 def fixed_prediction(results, exog=None, alpha=0.05):
@@ -82,7 +105,8 @@ def fixed_prediction(results, exog=None, alpha=0.05):
     var = np.einsum("np,jpq,nq->nj", rows, cov_blocks, rows)
     names = list(results.model.design.outcome_names)
     frame = lambda values: pd.DataFrame(values, index=labels, columns=names)
-    return PredictionResults(frame(mean), frame(np.sqrt(var)), alpha)
+    return PredictionResults(frame(mean), frame(np.sqrt(var)), alpha,
+                             results.df_resid if results.use_t else None)
 
 
 def random_effects(results):
