@@ -75,6 +75,11 @@ def test_model_from_design_predicts_new_data_and_pickles():
     back = pickle.loads(pickle.dumps(loo))
     np.testing.assert_array_equal(back.params, loo.params)
     assert back.llf == loo.llf
+    predicted = loo.get_prediction(new).summary_frame()
+    loo.remove_data()
+    small = pickle.loads(pickle.dumps(loo))
+    pd.testing.assert_frame_equal(small.get_prediction(new).summary_frame(),
+                                  predicted)
 
 
 def test_leave_one_out_bcg_arrays():
