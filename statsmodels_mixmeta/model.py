@@ -59,6 +59,7 @@ from .design import core as _design
 from .design import inputs as _inputs
 from .design import formula as _formula
 from .design import random_terms as _terms
+from .design import singular as _singular
 from .fitting import optimizer as _optimizer
 from .kernels import moments as estimators
 from .kernels.batches import build_batches
@@ -126,7 +127,8 @@ class MixMeta(LikelihoodModel):
     missing : {"drop", "raise", "none"}
         Rows with a missing predictor, or with all outcomes missing, are
         dropped (default), or raise an error.  Rows with some outcomes
-        missing are always kept.
+        missing are always kept.  NaN (or ``pd.NA``) marks a missing
+        value; an infinite value is an error naming its rows and column.
     vc_adjust : bool
         For ``method="vc"``, standardise residuals by their leverage.
     groups : array_like or DataFrame, optional
@@ -152,6 +154,17 @@ class MixMeta(LikelihoodModel):
         The validated data, frozen (:mod:`statsmodels_mixmeta.design.frozen`).
     random : RandomPart
         The Psi structure of every grouping level.
+
+    Notes
+    -----
+    Inputs are checked before anything is built on them
+    (:mod:`statsmodels_mixmeta.design.validation`): pandas ``exog``, ``S``,
+    ``Scor``, ``groups`` and ``exog_re`` are matched to the rows of a
+    pandas ``endog`` by index label; nullable and object columns of
+    numbers are converted to float and text is refused; infinite values
+    are refused naming rows and columns.  A singular ``S`` (a zero or tiny
+    variance) is refused by "fixed", "mm" and "vc", and by an ML/REML fit
+    whose Psi leaves that study's marginal covariance singular.
     """
 
     _formula_max_endog = None
@@ -265,6 +278,9 @@ class MixMeta(LikelihoodModel):
         self.k_fe = n_coef
         self.k_psi = self.random.n_params
         self._memo = {}
+        self._singular_studies = _singular.SingularStudies(
+            design, design.group_cov, design.levels.outer_labels)
+        self._singular_studies.check_weights(method)
         if method in ("mm", "vc"):
             self._check_moment_layout()
         # rebuildable as MixMeta(model.endog, model.exog,
@@ -394,7 +410,8 @@ class MixMeta(LikelihoodModel):
         S : str, list of str or array_like
             Column name(s) of the within-study (co)variances in ``data``
             (see :class:`MixMeta` for the layouts), or an array with one row
-            per row of ``data``.
+            per row of ``data`` (a pandas Series or DataFrame is matched to
+            ``data``'s rows by index label).
         subset : array_like, optional
             Rows of ``data`` to use (as ``data.loc[subset]``).
         Scor : float, str or array_like, optional
@@ -406,32 +423,31 @@ class MixMeta(LikelihoodModel):
             (see :mod:`statsmodels_mixmeta.design.random_terms`).  Without it every row
             is its own group with one random effect per outcome.
         missing : {"drop", "raise", "none"}
+            As for :class:`MixMeta`.  The design is built from the rows
+            kept: factor levels (and categories of categorical columns)
+            that occur only in dropped rows are dropped, as R's
+            ``model.frame`` does, for the fixed part, the grouping levels
+            and the random predictors alike.
         eval_env : int
             Frames above the caller in which to look up names used in the
             formula that are not columns of ``data``.
         **kwargs
             Other arguments of :class:`MixMeta`.
         """
-        if subset is not None:
-            data = data.loc[subset]
-        endog, exog, spec, positions, namespace = _formula.model_frames(
-            formula, data, missing=missing, eval_env=eval_env + 1,
-            names_text="" if random is None else str(random))
-        S = _inputs.from_data(S, data, positions, "S")
-        Scor = _inputs.from_data(Scor, data, positions, "Scor")
+        data = _formula.subset_rows(data, subset)
+        arguments, spec, namespace, frame = _formula.formula_inputs(
+            formula, data, S=S, Scor=Scor, random=random, missing=missing,
+            eval_env=eval_env + 1, groups=kwargs.pop("groups", None),
+            exog_re=kwargs.pop("exog_re", None))
         if random is not None:
-            terms = _terms.parse_random(random)
-            groups, designs = _formula.random_frames(
-                terms, data, positions, namespace)
-            kwargs.update(groups=groups, exog_re=designs, random_terms=terms)
-        # the fitted right-hand side, to rebuild columns from new data,
-        # is kept on the design
+            kwargs["random_terms"] = _terms.parse_random(random)
+        # the fitted right-hand side, to rebuild columns from new data, is
+        # kept on the design
         terms_formula = _formula.PredictorFormula(
-            _formula.split_formula(formula)[1], spec, namespace, data,
+            _formula.split_formula(formula)[1], spec, namespace, frame,
             _formula.FormulaManager().engine)
-        mod = cls(endog, exog, S=S, Scor=Scor, missing=missing,
-                  formula=formula, model_spec=spec,
-                  formula_terms=terms_formula, **kwargs)
+        mod = cls(missing=missing, formula=formula, model_spec=spec,
+                  formula_terms=terms_formula, **arguments, **kwargs)
         mod.data.frame = data
         return mod
 
@@ -510,7 +526,10 @@ class MixMeta(LikelihoodModel):
         key = np.asarray(params, dtype=float).tobytes()
         state = self._memo.get(key)
         if state is None:
-            state = self.objective.evaluate(self.psis(params))
+            try:
+                state = self.objective.evaluate(self.psis(params))
+            except np.linalg.LinAlgError as err:
+                raise self._singular_studies.marginal_error(err)
             if len(self._memo) >= memo_size:
                 self._memo.pop(next(iter(self._memo)))
             self._memo[key] = state
@@ -690,7 +709,9 @@ class MixMeta(LikelihoodModel):
                 f"the {self.method.upper()} optimiser ({method}) stopped "
                 "before convergence; increase maxiter or try another method",
                 ConvergenceWarning, stacklevel=2)
-        return self._results(self.psis(theta_opt), theta_opt,
+        psis = self.psis(theta_opt)
+        self._singular_studies.check_marginal(psis, self.level_names)
+        return self._results(psis, theta_opt,
                              self._state(theta_opt), converged, retvals,
                              **inference)
 

@@ -2,7 +2,9 @@
 From the model's arguments to one validated :class:`~.frozen.Design`.
 
 :func:`design_from_arrays` does everything that happens to data before a
-model exists: names of rows, outcomes and terms; the missing-data rule over
+model exists: the checks of :mod:`.validation` (numbers, alignment of pandas
+inputs, infinite values); names of rows, outcomes and terms; the missing-data
+rule over
 outcomes, predictors, grouping labels and random predictors; the known
 covariances in ``(n, k, k)`` form (or per group, ``addS``) and their checks;
 the grouping levels and their random predictors; the long format, ``X'X``
@@ -15,6 +17,7 @@ import pandas as pd
 
 from . import core as _core
 from . import inputs as _inputs
+from . import validation as _validation
 from .grouping import grouped_levels, implicit_levels
 
 
@@ -43,6 +46,8 @@ def design_from_arrays(endog, exog=None, S=None, Scor=None, missing="drop",
     ValueError
         Naming the rows, columns or argument at fault.
     """
+    endog, exog, S, Scor, groups, exog_re = _validation.checked_inputs(
+        endog, exog, S, Scor, groups, exog_re)
     outcome_names = _inputs.outcome_names(endog)
     row_labels = _inputs.row_labels(endog)
     endog_arr = np.asarray(endog, dtype=float)
