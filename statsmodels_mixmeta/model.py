@@ -50,7 +50,9 @@ from .design import inputs as _inputs
 from .design import formula as _formula
 from .design import random_terms as _terms
 from .fitting import optimizer as _optimizer
+from .fitting import restarts as _restarts
 from .kernels import moments as estimators
+from .kernels import variance_scan as _variance_scan
 from .kernels.batches import LongData, build_batches
 from .kernels.likelihood import ProfiledLikelihood
 from .kernels.univariate import UnivariateLikelihood
@@ -516,6 +518,32 @@ class MixMeta(LikelihoodModel):
         if theta.size == 0:
             return self._results(self.psis(theta), theta,
                                  self._state(theta), True, {})
+        schedule = dict(method=method, maxiter=maxiter,
+                        scoring_iter=scoring_iter, disp=disp,
+                        full_output=full_output, kwargs=kwargs)
+        theta_opt, retvals = self._schedule(theta, **schedule)
+        # --- restarts (issue 13, statsmodels_mixmeta/fitting/restarts.py):
+        # never stop at a local maximum that a documented second start
+        # beats; records retvals["start"] (and "optima", "scan")
+        theta_opt, retvals = self._restart(
+            theta_opt, retvals, lambda t: self._schedule(t, **schedule),
+            default_start=start_params is None and all(
+                p is None for p in self.init_psi))
+        # --- end of restarts
+        converged = _optimizer.is_stationary(self, theta_opt)
+        if not converged:
+            warnings.warn(
+                f"the {self.method.upper()} optimiser ({method}) stopped "
+                "before convergence; increase maxiter or try another method",
+                ConvergenceWarning, stacklevel=2)
+        return self._results(self.psis(theta_opt), theta_opt,
+                             self._state(theta_opt), converged, retvals)
+
+    def _schedule(self, theta, method, maxiter, scoring_iter, disp,
+                  full_output, kwargs):
+        """The fit schedule from a start: damped Newton (Newton in the
+        variance for a single variance), statsmodels' optimiser, BFGS
+        should that fail, boundary settling."""
         if self._single_variance:
             theta, n_scoring = _optimizer.variance_newton(
                 self, theta, scoring_iter, theta_tol=FINISH_TOL)
@@ -530,15 +558,60 @@ class MixMeta(LikelihoodModel):
                                                 disp, full_output, {})
             retvals["fallback"] = "bfgs"
         retvals["scoring_iterations"] = n_scoring
-        theta_opt = _optimizer.settle_on_boundary(self, theta_opt)
-        converged = _optimizer.is_stationary(self, theta_opt)
-        if not converged:
-            warnings.warn(
-                f"the {self.method.upper()} optimiser ({method}) stopped "
-                "before convergence; increase maxiter or try another method",
-                ConvergenceWarning, stacklevel=2)
-        return self._results(self.psis(theta_opt), theta_opt,
-                             self._state(theta_opt), converged, retvals)
+        return _optimizer.settle_on_boundary(self, theta_opt), retvals
+
+    def _restart(self, theta, retvals, refit, default_start):
+        """Hand the fit to :mod:`statsmodels_mixmeta.fitting.restarts`: the
+        certified scan for a single variance on the univariate kernel,
+        otherwise a second start when Psi is on its boundary or the start
+        was the default."""
+        first = "default" if default_start else "user"
+        lik = self.objective
+        if isinstance(lik, UnivariateLikelihood) and lik.z2 is not None \
+                and self._single_variance:
+            return _restarts.check_single_variance(
+                self, self._scan_problem(lik),
+                self.random.structures[0]._square_scale, theta,
+                dict(retvals, start=first), refit)
+        if not (default_start or _restarts.on_boundary(self.psis(theta))):
+            return theta, dict(retvals, start=first)
+        psis, name = self._second_start_psis()
+        return _restarts.second_start(self, theta, retvals, refit, psis,
+                                      name, first)
+
+    def _scan_problem(self, lik):
+        """The univariate likelihood as one problem of the vectorised
+        scan (built once)."""
+        problem = self.__dict__.get("_scan_cache")
+        if problem is None:
+            problem = _variance_scan.Problems(
+                lik.y, lik.variance, lik.X,
+                z=None if lik._unit_z else np.sqrt(lik.z2), reml=lik.reml)
+            self.__dict__["_scan_cache"] = problem
+        return problem
+
+    def _second_start_psis(self):
+        """The method-of-moments Psi where it exists (one level without
+        groups or addS), else a start scaled to the residuals' spread."""
+        d = self.design
+        if self.random.level_names == [None] and self.group_cov is None:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    psi = estimators.method_of_moments(d.endog, d.exog,
+                                                       d.within_cov)
+                return [psi], "moments"
+            except (ValueError, np.linalg.LinAlgError):
+                pass
+        long = self.long
+        coef = np.linalg.lstsq(long.X, long.y, rcond=None)[0]
+        scales = []
+        for z in long.Z[:self.random.n_levels]:
+            touched = z != 0
+            scales.append((z * z).sum(axis=0)
+                          / np.maximum(touched.sum(axis=0), 1))
+        return _restarts.residual_spread_psis(
+            self.random, long.y - long.X @ coef, scales), "residual spread"
 
     def _optimize(self, theta, method, maxiter, disp, full_output, kwargs):
         kwargs = dict(kwargs)

@@ -1,0 +1,178 @@
+"""
+Restarts: a fit is never left at a local maximum that a documented second
+start beats.
+
+The profiled (restricted) likelihood in Psi can have a maximum on the
+boundary of the parameter space (a variance at 0, a singular Psi) and a
+higher one inside; climbing from the default small Psi, an optimiser settles
+on the first.  After the normal schedule has run:
+
+* **one variance** (``Psi = c theta**2``, one outcome, one value per group):
+  the profile is one-dimensional and its global maximum over ``tau2 >= 0``
+  is certified to within ``SCAN_TOL`` by the interval bounds of
+  :mod:`statsmodels_mixmeta.kernels.variance_scan`, vectorised over a grid
+  that includes the fit; if a point beats the fit, the schedule is rerun
+  from there (:func:`check_single_variance`);
+* **otherwise**, when a Psi ends on or near its boundary
+  (:func:`on_boundary`) or the fit started from the default small Psi, the
+  schedule is rerun from a second start away from it: the method-of-moments
+  estimate where it exists (DerSimonian-Laird for one outcome,
+  Jackson-White-Riley for several), else a start scaled to the spread of
+  the residuals (:func:`residual_spread_psis`); the better optimum is kept
+  (:func:`second_start`).
+
+Both take the objective (anything with ``loglike(theta)``, ``score(theta)``
+and the packer ``random``) and a callable ``refit(theta_start) -> (theta,
+retvals)`` that runs the normal schedule from a start, and return the
+chosen ``theta`` with its ``retvals``, which record ``"start"`` (the start
+that won) and, when two distinct optima were found, ``"optima"`` (each
+start's log-likelihood), which ``summary()`` reports.
+"""
+import numpy as np
+
+from ..kernels import variance_scan
+
+#: Absolute tolerance, in log-likelihood units, to which the scan of a
+#: single variance certifies the global maximum.
+SCAN_TOL = 1e-6
+#: A second optimum counts as distinct when its log-likelihood differs by
+#: more than this (relative to ``max(1, |llf|)``) ...
+DISTINCT_LLF = 1e-6
+#: ... and a second start replaces the first when it is higher by more than
+#: this (rounding of the likelihood at its maximum).
+BETTER_LLF = 1e-10
+#: A Psi whose smallest eigenvalue is below this fraction of its largest
+#: (or that is zero) lies on or near the boundary of the PSD matrices.
+BOUNDARY_RTOL = 1e-4
+
+
+def on_boundary(psis, rtol=BOUNDARY_RTOL):
+    """
+    Whether any Psi is on or near the boundary of its parameter space: a
+    variance at 0, a singular Psi, a correlation at +-1 (all make the
+    smallest eigenvalue vanish relative to the largest).
+    """
+    for psi in psis:
+        psi = np.atleast_2d(psi)
+        if psi.size == 0:
+            continue
+        eigval = np.linalg.eigvalsh((psi + psi.T) / 2)
+        if not eigval[-1] > 0 or eigval[0] <= rtol * eigval[-1]:
+            return True
+    return False
+
+
+def _llf(objective, theta):
+    llf = objective.loglike(theta)
+    return llf if np.isfinite(llf) else -np.inf
+
+
+def _choose(objective, first, second, first_start, second_start):
+    """
+    The better of two fits ``(theta, retvals)``, its retvals marked with the
+    start that won and, when the optima are distinct, both log-likelihoods.
+    """
+    llf_a, llf_b = _llf(objective, first[0]), _llf(objective, second[0])
+    rounding = BETTER_LLF * max(1.0, abs(llf_a))
+    won_second = llf_b > llf_a + rounding
+    theta, retvals = second if won_second else first
+    retvals = dict(retvals)
+    retvals["start"] = second_start if won_second else first_start
+    retvals["restart"] = {"start": second_start,
+                          "llf": llf_b, "llf_first": llf_a}
+    if abs(llf_b - llf_a) > DISTINCT_LLF * max(1.0, abs(llf_a)):
+        retvals["optima"] = {first_start: llf_a, second_start: llf_b}
+    return theta, retvals
+
+
+def check_single_variance(objective, problems, scale, theta, retvals,
+                          refit, tol=SCAN_TOL):
+    """
+    Make a fit of one variance ``tau2 = scale * theta**2`` globally optimal.
+
+    Parameters
+    ----------
+    objective : object
+        ``loglike(theta)`` of the fitted model.
+    problems : statsmodels_mixmeta.kernels.variance_scan.Problems
+        The same likelihood, one problem, for the vectorised scan.
+    scale : float
+        ``c`` of ``Psi = c theta**2``.
+    theta, retvals
+        The fit of the normal schedule.
+    refit : callable
+        ``refit(theta_start) -> (theta, retvals)``.
+    tol : float
+        Certification tolerance (log-likelihood units).
+
+    Returns
+    -------
+    theta, retvals
+        The fit (rerun from the scan's best point when that beats it) with
+        ``retvals["scan"]``: the points evaluated and the certified ``gap``
+        (no ``tau2 >= 0`` has a likelihood above the fit's plus ``gap``,
+        up to the refit's own convergence).
+    """
+    tau2_fit = scale * float(theta[0]) ** 2
+    grid = variance_scan.default_grid(problems)
+    grid = np.sort(np.concatenate([grid, [[tau2_fit]]], axis=1), axis=1)
+    tau2, best, gap, n_points = variance_scan.global_maximum(
+        problems, grid, tol=tol, pieces=8)
+    llf_fit = _llf(objective, theta)
+    retvals = dict(retvals)
+    retvals.setdefault("start", "default")
+    if best[0] > llf_fit + max(BETTER_LLF * max(1.0, abs(llf_fit)), 1e-12):
+        start = np.array([np.sqrt(tau2[0] / scale)])
+        theta, retvals = _choose(objective, (theta, retvals), refit(start),
+                                 retvals["start"], "scan")
+        llf_fit = _llf(objective, theta)
+    retvals["scan"] = {"points": int(n_points),
+                       "gap": float(max(best[0] + gap[0] - llf_fit, 0.0))}
+    return theta, retvals
+
+
+def second_start(objective, theta, retvals, refit, start_psis, name,
+                 first_start="default"):
+    """
+    Rerun the schedule from ``start_psis`` (one Psi per level) and keep the
+    better optimum (see the module docstring).
+    """
+    random = objective.random
+    try:
+        start = random.start(start_psis)
+    except ValueError:
+        return theta, dict(retvals, start=first_start)
+    if start.size == 0 or not np.isfinite(_llf(objective, start)):
+        return theta, dict(retvals, start=first_start)
+    return _choose(objective, (theta, retvals), refit(start), first_start,
+                   name)
+
+
+def residual_spread_psis(random, resid, effect_scales):
+    """
+    A start scaled to the spread of the residuals: at each level,
+    ``Psi_l = s**2 / (L * mean z_lj**2) I`` per random effect ``j``, with
+    ``s**2`` the mean square of the fixed-effects residuals shared among
+    the ``L`` levels that have free parameters.
+
+    Parameters
+    ----------
+    random : RandomPart
+    resid : ndarray
+        Residuals of the fixed-effects (ordinary least-squares) fit.
+    effect_scales : list of ndarray
+        Per level, the mean square of each random-effect design column over
+        the values it touches.
+    """
+    spread = float(np.mean(np.square(resid))) if resid.size else 1.0
+    spread = spread if spread > 0 else 1.0
+    free = [s.n_params > 0 for s in random.structures]
+    n_free = max(sum(free), 1)
+    out = []
+    for s, scales, is_free in zip(random.structures, effect_scales, free):
+        if not is_free:
+            out.append(s.psi(np.empty(0)))
+            continue
+        scales = np.where(np.asarray(scales) > 0, scales, 1.0)
+        out.append(np.diag(spread / (n_free * scales)))
+    return out
