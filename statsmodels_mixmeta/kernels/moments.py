@@ -142,8 +142,9 @@ def _padded_cholesky(cov, observed):
         raise ValueError("the within-study covariance of the observed outcomes "
                          f"is not positive definite in rows {rows.tolist()}"
                          ) from None
-    chol_inv = linalg.solve_triangular(
-        chol, np.broadcast_to(np.eye(k), chol.shape), lower=True)
+    # a batched LAPACK solve: scipy's solve_triangular loops over a stack
+    # in Python (16 ms per 24 studies with scipy 1.17)
+    chol_inv = np.linalg.solve(chol, np.broadcast_to(np.eye(k), chol.shape))
     return np.where(pairs, chol, 0.0), np.where(pairs, chol_inv, 0.0)
 
 
