@@ -568,16 +568,18 @@ class MixMeta(LikelihoodModel):
         first = "default" if default_start else "user"
         lik = self.objective
         if isinstance(lik, UnivariateLikelihood) and lik.z2 is not None \
-                and self._single_variance:
+                and self._single_variance and lik.n_values * (
+                    lik.n_fixed + 1) ** 2 <= _restarts.SCAN_MAX_WORK:
             return _restarts.check_single_variance(
                 self, self._scan_problem(lik),
                 self.random.structures[0]._square_scale, theta,
                 dict(retvals, start=first), refit)
-        if not (default_start or _restarts.on_boundary(self.psis(theta))):
+        boundary = _restarts.on_boundary(self.psis(theta))
+        if not (default_start or boundary):
             return theta, dict(retvals, start=first)
         psis, name = self._second_start_psis()
         return _restarts.second_start(self, theta, retvals, refit, psis,
-                                      name, first)
+                                      name, first, screen=not boundary)
 
     def _scan_problem(self, lik):
         """The univariate likelihood as one problem of the vectorised

@@ -13,13 +13,16 @@ on the first.  After the normal schedule has run:
   :mod:`statsmodels_mixmeta.kernels.variance_scan`, vectorised over a grid
   that includes the fit; if a point beats the fit, the schedule is rerun
   from there (:func:`check_single_variance`);
-* **otherwise**, when a Psi ends on or near its boundary
-  (:func:`on_boundary`) or the fit started from the default small Psi, the
-  schedule is rerun from a second start away from it: the method-of-moments
-  estimate where it exists (DerSimonian-Laird for one outcome,
-  Jackson-White-Riley for several), else a start scaled to the spread of
-  the residuals (:func:`residual_spread_psis`); the better optimum is kept
-  (:func:`second_start`).
+* **otherwise**, a second start away from the boundary: the
+  method-of-moments estimate where it exists (DerSimonian-Laird for one
+  outcome, Jackson-White-Riley for several), else a start scaled to the
+  spread of the residuals (:func:`residual_spread_psis`).  When a Psi ends
+  on or near its boundary (:func:`on_boundary`) the schedule is rerun from
+  there and the better optimum kept; when the fit is inside and started
+  from the default small Psi, the schedule is rerun only if the second
+  start is already higher than the fit (:func:`second_start`), so that a
+  fit that a second start beats is never returned, at the cost of one
+  evaluation of the likelihood when it does not.
 
 Both take the objective (anything with ``loglike(theta)``, ``score(theta)``
 and the packer ``random``) and a callable ``refit(theta_start) -> (theta,
@@ -35,6 +38,15 @@ from ..kernels import variance_scan
 #: Absolute tolerance, in log-likelihood units, to which the scan of a
 #: single variance certifies the global maximum.
 SCAN_TOL = 1e-6
+#: Points of the scan's logarithmic grid, and relative offsets from the
+#: fit added to it (see :func:`check_single_variance`).
+SCAN_POINTS = 10
+NEAR_FIT = np.array([-0.3, -0.1, -0.03, -0.01, -0.003, -0.001,
+                     0.001, 0.003, 0.01, 0.03, 0.1, 0.3])
+#: The scan runs where the number of values times ``(p + 1)**2`` is at
+#: most this; larger problems get a second start (its cost would
+#: otherwise exceed the fit's).
+SCAN_MAX_WORK = 20000
 #: A second optimum counts as distinct when its log-likelihood differs by
 #: more than this (relative to ``max(1, |llf|)``) ...
 DISTINCT_LLF = 1e-6
@@ -114,8 +126,13 @@ def check_single_variance(objective, problems, scale, theta, retvals,
         up to the refit's own convergence).
     """
     tau2_fit = scale * float(theta[0]) ** 2
-    grid = variance_scan.default_grid(problems)
-    grid = np.sort(np.concatenate([grid, [[tau2_fit]]], axis=1), axis=1)
+    grid = variance_scan.default_grid(problems, SCAN_POINTS)
+    # points closing in on the fit, where the bounds need narrow intervals
+    # (geometric in tau2 from the fit, or from the smallest grid point)
+    near = (tau2_fit * (1.0 + NEAR_FIT) if tau2_fit > 0
+            else grid[0, 1] * np.abs(NEAR_FIT))
+    grid = np.sort(np.concatenate([grid, [[tau2_fit]], near[None]], axis=1),
+                   axis=1)
     tau2, best, gap, n_points = variance_scan.global_maximum(
         problems, grid, tol=tol, pieces=8)
     llf_fit = _llf(objective, theta)
@@ -132,20 +149,33 @@ def check_single_variance(objective, problems, scale, theta, retvals,
 
 
 def second_start(objective, theta, retvals, refit, start_psis, name,
-                 first_start="default"):
+                 first_start="default", screen=False):
     """
     Rerun the schedule from ``start_psis`` (one Psi per level) and keep the
     better optimum (see the module docstring).
+
+    With ``screen`` (a fit inside the parameter space, from the default
+    start), the schedule is rerun only when the second start is itself
+    higher than the fit: the fit is then certainly not the global maximum.
+    A fit on the boundary is always refitted.  ``retvals["restart"]``
+    records the second start and its log-likelihood.
     """
-    random = objective.random
+    retvals = dict(retvals, start=first_start)
     try:
-        start = random.start(start_psis)
+        start = objective.random.start(start_psis)
     except ValueError:
-        return theta, dict(retvals, start=first_start)
-    if start.size == 0 or not np.isfinite(_llf(objective, start)):
-        return theta, dict(retvals, start=first_start)
-    return _choose(objective, (theta, retvals), refit(start), first_start,
-                   name)
+        return theta, retvals
+    llf_start = _llf(objective, start) if start.size else -np.inf
+    if not np.isfinite(llf_start):
+        return theta, retvals
+    if screen and not llf_start > _llf(objective, theta):
+        retvals["restart"] = {"start": name, "llf_start": llf_start,
+                              "refitted": False}
+        return theta, retvals
+    theta, retvals = _choose(objective, (theta, retvals), refit(start),
+                             first_start, name)
+    retvals["restart"].update(llf_start=llf_start, refitted=True)
+    return theta, retvals
 
 
 def residual_spread_psis(random, resid, effect_scales):

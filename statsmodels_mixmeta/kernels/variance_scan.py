@@ -98,13 +98,34 @@ class Problems:
             np.asarray(z, dtype=float) ** 2, self.y.shape)
         self.reml = bool(reml)
         N, p = self.n_values, self.n_fixed
+        xtx = np.einsum("Pna,Pnb->Pab", self.X, self.X) if X.ndim == 3 \
+            else np.broadcast_to(X.T @ X, (self.n_problems, p, p))
+        self.logdet_xtx = np.linalg.slogdet(xtx)[1]
         if reml:
-            xtx = np.einsum("Pna,Pnb->Pab", self.X, self.X) if X.ndim == 3 \
-                else np.broadcast_to(X.T @ X, (self.n_problems, p, p))
-            self.constant = -0.5 * (N - p) * LOG_2PI \
-                + 0.5 * np.linalg.slogdet(xtx)[1]
+            self.constant = -0.5 * (N - p) * LOG_2PI + 0.5 * self.logdet_xtx
         else:
             self.constant = np.full(self.n_problems, -0.5 * N * LOG_2PI)
+
+    def column_products(self):
+        """``x_a x_b`` for ``a <= b``, ``(P, N, p(p+1)/2)`` (built once)."""
+        if "_cross" not in self.__dict__:
+            a, b = np.triu_indices(self.n_fixed)
+            X = self.X
+            shared = X.strides[0] == 0
+            base = X[:1] if shared else X
+            cross = base[..., a] * base[..., b]
+            self._cross = np.broadcast_to(cross, (self.n_problems,)
+                                          + cross.shape[1:]) if shared \
+                else cross
+        return self._cross
+
+    def unpack(self, packed):
+        """Symmetric ``(..., p, p)`` from the ``a <= b`` entries."""
+        a, b = np.triu_indices(self.n_fixed)
+        out = np.empty(packed.shape[:-1] + (self.n_fixed, self.n_fixed))
+        out[..., a, b] = packed
+        out[..., b, a] = packed
+        return out
 
     def sigma(self, rows, tau2):
         """``Sigma`` of problems ``rows`` at ``tau2`` ``(R, G)``: ``(R, G, N)``."""
@@ -159,14 +180,15 @@ def _terms(problems, rows, tau2):
         D = np.log(F)
         dD = -np.einsum("RGn,Rn->RG", z2w2, x2) / F
     else:
-        # batched BLAS products: (R, G, p, N) @ (R, 1, N, p)
-        Xt = X.swapaxes(1, 2)[:, None]
-        F = (Xt * w[:, :, None, :]) @ X[:, None]
-        u = ((w * y)[:, :, None, :] @ X[:, None])[:, :, 0, :]
+        # X' diag(c) X for every grid point as one product with the column
+        # products x_a x_b (a <= b): (R, G, N) @ (R, N, K)
+        cross = problems.column_products()[rows]
+        F = problems.unpack(w @ cross)
+        u = (w * y) @ X
         beta = np.linalg.solve(F, u[..., None])[..., 0]
-        resid = y - (X[:, None] @ beta[..., None])[..., 0]
+        resid = y - beta @ X.swapaxes(1, 2)
         D = np.linalg.slogdet(F)[1]
-        M = (Xt * z2w2[:, :, None, :]) @ X[:, None]
+        M = problems.unpack(z2w2 @ cross)
         dD = -np.trace(np.linalg.solve(F, M), axis1=-2, axis2=-1)
     Q = np.einsum("RGn,RGn->RG", w * resid, resid)
     dQ = -np.einsum("RGn,RGn->RG", z2w2 * resid, resid)
@@ -189,19 +211,18 @@ def interval_bounds(constant, lower, upper, terms_lower, terms_upper):
     A_a, G_a, dG_a = terms_lower
     A_b, G_b, dG_b = terms_upper
     width = upper - lower
-    slope_A = np.divide(A_b - A_a, width, out=np.zeros_like(width),
+    slope_A = np.divide(A_b - A_a, width, out=np.zeros(width.shape),
                         where=width > 0)
     # where the tangents of G at a and b cross, clipped to [a, b]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cross = (G_b - G_a + dG_a * lower - dG_b * upper) / (dG_a - dG_b)
-    cross = np.clip(np.where(np.isfinite(cross), cross, lower), lower, upper)
-    best = np.full(width.shape, -np.inf)
-    for t in (lower, upper, cross):
-        tangent = np.maximum(G_a + dG_a * (t - lower),
-                             G_b + dG_b * (t - upper))
-        best = np.maximum(best, -0.5 * (A_a + slope_A * (t - lower)
-                                        + tangent))
-    return constant + best
+    turn = dG_a - dG_b
+    cross = np.divide(G_b - G_a + dG_a * lower - dG_b * upper, turn,
+                      out=lower.copy(), where=turn != 0)
+    cross = np.minimum(np.maximum(cross, lower), upper)
+    # the concave function is largest at one of the three points
+    t = np.stack([lower, upper, cross])
+    tangent = np.maximum(G_a + dG_a * (t - lower), G_b + dG_b * (t - upper))
+    return constant - 0.5 * (A_a + slope_A * (t - lower) + tangent).min(
+        axis=0)
 
 
 def tail_bound(problems, last_tau2, A_last, rows=None):
@@ -234,15 +255,14 @@ def tail_bound(problems, last_tau2, A_last, rows=None):
         return np.full(len(rows), np.inf)
     sigma = problems.sigma(rows, T[:, None])[:, 0, :]
     z2 = 1.0 if problems.z2 is None else problems.z2[rows]
-    with np.errstate(divide="ignore"):
-        c = np.log(z2 * T[:, None] / sigma)
+    ratio = z2 * T[:, None] / sigma
+    c = np.log(ratio, out=np.full(ratio.shape, -np.inf), where=ratio > 0)
     # the (p+1)-th largest c_i is the (N-p)-th smallest
     kth = np.partition(c, N - p - 1, axis=1)[:, N - p - 1]
     finite = np.isfinite(kth)
     L = np.where(finite, np.maximum(0.0, -kth), 0.0)
     peak = 0.5 * p * L - 0.5 * np.maximum(0.0, L[:, None] + c).sum(axis=1)
-    X = problems.X[rows]
-    logdet_xtx = np.linalg.slogdet(np.einsum("Rna,Rnb->Rab", X, X))[1]
+    logdet_xtx = problems.logdet_xtx[rows]
     bound = (constant - 0.5 * A_last + 0.5 * p * np.log(sigma.max(axis=1))
              - 0.5 * logdet_xtx + peak)
     return np.where(finite, bound, np.inf)
@@ -258,12 +278,17 @@ def default_grid(problems, n_points=16):
     yet certified).
     """
     y, X = problems.y, problems.X
-    xtx = np.einsum("Pna,Pnb->Pab", X, X)
-    xty = np.einsum("Pna,Pn->Pa", X, y)
-    coef = np.linalg.solve(xtx, xty[..., None])[..., 0]
-    resid = y - np.einsum("Pna,Pa->Pn", X, coef)
-    z2 = np.ones_like(y) if problems.z2 is None else problems.z2
-    scale = (resid ** 2).sum(axis=1) / np.maximum(z2.sum(axis=1), 1e-300)
+    if problems.n_fixed == 1:
+        x = X[..., 0]
+        resid = y - x * ((x * y).sum(axis=1) / (x * x).sum(axis=1))[:, None]
+    else:
+        xtx = np.einsum("Pna,Pnb->Pab", X, X)
+        xty = np.einsum("Pna,Pn->Pa", X, y)
+        coef = np.linalg.solve(xtx, xty[..., None])[..., 0]
+        resid = y - np.einsum("Pna,Pa->Pn", X, coef)
+    z2 = problems.n_values if problems.z2 is None else \
+        problems.z2.sum(axis=1)
+    scale = (resid * resid).sum(axis=1) / np.maximum(z2, 1e-300)
     scale = np.where(scale > 0, scale, problems.variance.mean(axis=1))
     scale = np.where(scale > 0, scale, 1.0)
     steps = np.geomspace(1e-4, 10.0, n_points)
