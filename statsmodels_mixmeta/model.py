@@ -575,6 +575,10 @@ class MixMeta(LikelihoodModel):
                 self.random.structures[0]._square_scale, theta,
                 dict(retvals, start=first), refit)
         boundary = _restarts.on_boundary(self.psis(theta))
+        if isinstance(lik, UnivariateLikelihood) and not boundary:
+            # too large for the scan: an interior single variance is left
+            # as fitted (a screen would cost two evaluations, ~20 %)
+            return theta, dict(retvals, start=first)
         if not (default_start or boundary):
             return theta, dict(retvals, start=first)
         psis, name = self._second_start_psis()
@@ -596,6 +600,9 @@ class MixMeta(LikelihoodModel):
         """The method-of-moments Psi where it exists (one level without
         groups or addS), else a start scaled to the residuals' spread."""
         d = self.design
+        lik = self.objective
+        if isinstance(lik, UnivariateLikelihood) and lik.z2 is not None:
+            return [np.array([[lik.moment_variance()]])], "moments"
         if self.random.level_names == [None] and self.group_cov is None:
             try:
                 with warnings.catch_warnings():

@@ -62,6 +62,8 @@ References
 Boyd S, Vandenberghe L. Convex Optimization. Cambridge University Press,
 2004.
 """
+import functools
+
 import numpy as np
 
 from .likelihood import LOG_2PI
@@ -164,7 +166,7 @@ def profile_terms(problems, tau2, rows=None):
 
 def _terms(problems, rows, tau2):
     sigma = problems.sigma(rows, tau2)
-    if not np.all(sigma > 0):
+    if not sigma.min() > 0:
         raise ValueError("the total variances v + z**2 tau2 must be positive")
     w = 1.0 / sigma
     z2w2 = w * w if problems.z2 is None else \
@@ -291,9 +293,17 @@ def default_grid(problems, n_points=16):
     scale = (resid * resid).sum(axis=1) / np.maximum(z2, 1e-300)
     scale = np.where(scale > 0, scale, problems.variance.mean(axis=1))
     scale = np.where(scale > 0, scale, 1.0)
-    steps = np.geomspace(1e-4, 10.0, n_points)
+    steps = _log_steps(n_points)
     return np.concatenate([np.zeros((problems.n_problems, 1)),
                            scale[:, None] * steps], axis=1)
+
+
+@functools.lru_cache(maxsize=8)
+def _log_steps(n_points):
+    """``n_points`` values evenly spaced in log from 1e-4 to 10."""
+    steps = np.geomspace(1e-4, 10.0, n_points)
+    steps.flags.writeable = False
+    return steps
 
 
 def _split_points(lower, upper, pieces):
@@ -359,7 +369,7 @@ def global_maximum(problems, grid=None, tol=1e-6, pieces=2, max_rounds=60,
     tail = tail_bound(problems, grid[:, -1], terms[0, :, -1])
     for _ in range(max_decades):
         open_tail = tail > llf.max(axis=1) + tol
-        if not open_tail.any():
+        if not open_tail.max():
             break
         more = grid[:, -1:] * np.where(open_tail, 10.0, 1.0)[:, None]
         n_evaluated += more.size
@@ -409,7 +419,7 @@ def global_maximum(problems, grid=None, tol=1e-6, pieces=2, max_rounds=60,
 def _raise_best(best, best_tau2, owner, llf, tau2):
     """Replace each problem's best point by a better new one, in place."""
     better = llf > best[owner]
-    if not better.any():
+    if not better.max(initial=False):
         return
     order = np.lexsort((llf[better], owner[better]))
     winners = owner[better][order]
