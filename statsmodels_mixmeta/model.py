@@ -613,14 +613,20 @@ class MixMeta(LikelihoodModel):
             except (ValueError, np.linalg.LinAlgError):
                 pass
         long = self.long
-        coef = np.linalg.lstsq(long.X, long.y, rcond=None)[0]
-        scales = []
+        coef = np.linalg.solve(self._long_xtx, long.X.T @ long.y)
+        square = (long.y - long.X @ coef) ** 2
+        within = (np.zeros_like(square) if self.group_cov is not None else
+                  d.within_cov[long.row, long.outcome, long.outcome])
+        spreads = []
         for z in long.Z[:self.random.n_levels]:
-            touched = z != 0
-            scales.append((z * z).sum(axis=0)
-                          / np.maximum(touched.sum(axis=0), 1))
-        return _restarts.residual_spread_psis(
-            self.random, long.y - long.X @ coef, scales), "residual spread"
+            z2 = z * z
+            touched = np.maximum((z2 > 0).sum(axis=0), 1)
+            mean_square = (square @ (z2 > 0)) / touched
+            excess = mean_square - (within @ (z2 > 0)) / touched
+            spreads.append(np.maximum(excess, 0.1 * mean_square)
+                           / np.maximum(z2.sum(axis=0) / touched, 1e-300))
+        return _restarts.residual_spread_psis(self.random, spreads), \
+            "residual spread"
 
     def _optimize(self, theta, method, maxiter, disp, full_output, kwargs):
         kwargs = dict(kwargs)

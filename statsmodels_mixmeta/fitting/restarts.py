@@ -178,31 +178,29 @@ def second_start(objective, theta, retvals, refit, start_psis, name,
     return theta, retvals
 
 
-def residual_spread_psis(random, resid, effect_scales):
+def residual_spread_psis(random, effect_spreads):
     """
-    A start scaled to the spread of the residuals: at each level,
-    ``Psi_l = s**2 / (L * mean z_lj**2) I`` per random effect ``j``, with
-    ``s**2`` the mean square of the fixed-effects residuals shared among
-    the ``L`` levels that have free parameters.
+    A start scaled to the spread of the residuals: at each level with free
+    parameters, ``Psi_l = diag(s_lj) / L``, where ``s_lj`` is the excess
+    spread of the fixed-effects residuals that random effect ``j`` of level
+    ``l`` touches (their mean square less their mean within-study
+    variance, per unit ``z**2``, at least a tenth of the mean square) and
+    ``L`` the number of such levels, which share it.
 
     Parameters
     ----------
     random : RandomPart
-    resid : ndarray
-        Residuals of the fixed-effects (ordinary least-squares) fit.
-    effect_scales : list of ndarray
-        Per level, the mean square of each random-effect design column over
-        the values it touches.
+    effect_spreads : list of ndarray
+        ``s_lj`` of each level.
     """
-    spread = float(np.mean(np.square(resid))) if resid.size else 1.0
-    spread = spread if spread > 0 else 1.0
     free = [s.n_params > 0 for s in random.structures]
     n_free = max(sum(free), 1)
     out = []
-    for s, scales, is_free in zip(random.structures, effect_scales, free):
+    for s, spread, is_free in zip(random.structures, effect_spreads, free):
         if not is_free:
             out.append(s.psi(np.empty(0)))
             continue
-        scales = np.where(np.asarray(scales) > 0, scales, 1.0)
-        out.append(np.diag(spread / (n_free * scales)))
+        spread = np.asarray(spread, dtype=float)
+        spread = np.where(spread > 0, spread, 1.0)
+        out.append(np.diag(spread / n_free))
     return out
