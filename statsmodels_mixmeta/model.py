@@ -57,6 +57,7 @@ from .kernels.batches import LongData, build_batches
 from .kernels.likelihood import ProfiledLikelihood
 from .kernels.univariate import UnivariateLikelihood
 from .results import MixMetaResults, MixMetaResultsWrapper
+from .results import inference as _inference
 
 METHODS = ("reml", "ml", "fixed", "mm", "vc")
 START_PSI_SCALE = 0.001
@@ -91,7 +92,12 @@ class MixMeta(LikelihoodModel):
     method : {"reml", "ml", "fixed", "mm", "vc"}
         Estimator: restricted or full maximum likelihood, fixed effects,
         multivariate method of moments (Jackson, White & Riley 2013) or
-        variance components.
+        variance components.  "mm" and "vc" need a single grouping level
+        whose values each carry their own random effect: every row its
+        own group (R's only case), with ``S`` or ``addS``, or groups of
+        rows reporting different outcomes, e.g. a long format with
+        ``random="~ 0 + C(outcome) | study"`` (an addition to R; see
+        :mod:`statsmodels_mixmeta.kernels.moments`).
     bscov : str, list or dict
         Structure of ``Psi``: "unstr", "diag", "id", "cs", "hcs", "ar1",
         "har1", "prop", "cor" or "fixed"; one for all grouping levels, a
@@ -138,6 +144,7 @@ class MixMeta(LikelihoodModel):
                 f"MixMeta got unexpected keyword arguments {unknown}; see "
                 "help(MixMeta) for the valid ones")
         method = _inputs.check_option("method", method, METHODS)
+        bscov = _structures.canonical_bscov(bscov)
         outcome_names, row_labels = _inputs.outcome_names(endog), _inputs.row_labels(endog)
         endog_arr = np.asarray(endog, dtype=float)
         n_rows = endog_arr.shape[0]
@@ -166,12 +173,11 @@ class MixMeta(LikelihoodModel):
             raise ValueError(
                 f"method={method!r} estimates an unstructured Psi; bscov="
                 f"{bscov!r} needs method='reml' or 'ml'")
-        if method in ("mm", "vc") and (groups is not None or
-                                       addS is not None):
+        if method in ("mm", "vc") and len(level_names) > 1:
             raise ValueError(
                 f"method={method!r} is available only for single-level "
-                "models without random= (groups) or addS; use 'reml' or "
-                "'ml'")
+                "models (one grouping level): moment estimators of nested "
+                "Psi's are not standard; use 'reml' or 'ml'")
         S = _inputs.rows_of(S, n_rows, "S")
         keep = _design.rows_to_keep(
             endog_arr.reshape(n_rows, -1), exog_arr, missing, row_labels,
@@ -193,6 +199,10 @@ class MixMeta(LikelihoodModel):
             _inputs.term_names(exog, exog_used, intercept_only),
             subset(row_labels), known_cov_given=addS is not None)
         self.data.param_names = self.design.param_names
+        # statsmodels' constant: per outcome (each has its own intercept)
+        self.k_constant, self.data.const_idx = _design.constant_term(
+            self.design.exog)
+        self.data.k_constant = self.k_constant
         y_long, X_long, row, outcome = self.design.long_format()
         # X'X of the observed values: the rank check's, and REML's constant
         self._long_xtx = X_long.T @ X_long
@@ -230,6 +240,8 @@ class MixMeta(LikelihoodModel):
                           _inputs.added_within_cov(addS, self.outer_labels,
                                             self.row_groups[0][row]))
         self.n_groups = len(self.outer_labels)
+        if method in ("mm", "vc"):
+            self._check_moment_layout()
         self.nobs = float(y_long.shape[0])
         self.k_fe = X_long.shape[1]
         self.k_psi = self.random.n_params
@@ -258,6 +270,26 @@ class MixMeta(LikelihoodModel):
             list(self.design.outcome_names) if group_arr is None else
             _terms.random_effect_names(self.design.outcome_names, names)
             for names in re_names]
+
+    def _check_moment_layout(self):
+        """The moment estimators need one random effect per value, and
+        every pair of effects observed together in some group."""
+        problem = estimators.layout_problem(self.long)
+        if problem is not None:
+            raise ValueError(
+                f"method={self.method!r} needs every value of a group to "
+                f"carry its own random effect, but {problem}; use 'reml' or "
+                "'ml'")
+        Z = self.long.Z[0]
+        if self.method == "vc" and not self.vc_adjust and not (
+                Z.shape[1] == self.n_outcomes
+                and np.array_equal(Z.argmax(axis=1), self.long.outcome)):
+            # R's unadjusted denominator N - p counts predictors per outcome
+            raise ValueError(
+                "vc_adjust=False needs one random effect per outcome (its "
+                "denominator counts predictors per outcome); use "
+                "vc_adjust=True")
+        estimators.pair_counts(self._batches, self.random.effect_names[0])
 
     @property
     def _batches(self):
@@ -308,19 +340,41 @@ class MixMeta(LikelihoodModel):
         if subset is not None:
             data = data.loc[subset]
         endog, exog, spec, positions, namespace = _formula.model_frames(
-            formula, data, missing=missing, eval_env=eval_env + 1)
+            formula, data, missing=missing, eval_env=eval_env + 1,
+            names_text="" if random is None else str(random))
         S = _inputs.from_data(S, data, positions, "S")
         Scor = _inputs.from_data(Scor, data, positions, "Scor")
         if random is not None:
             terms = _terms.parse_random(random)
             groups, designs = _formula.random_frames(
-                terms, data, positions, namespace, eval_env=eval_env + 1)
+                terms, data, positions, namespace)
             kwargs.update(groups=groups, exog_re=designs)
         mod = cls(endog, exog, S=S, Scor=Scor, missing=missing,
                   formula=formula, model_spec=spec, **kwargs)
         mod.data.frame = data
-        mod.formula_namespace = namespace
+        mod.formula_terms = _formula.PredictorFormula(
+            _formula.split_formula(formula)[1], spec, namespace, data,
+            _formula.FormulaManager().engine)
         return mod
+
+    formula_terms = None     # set by from_formula
+
+    def __getstate__(self):
+        # statsmodels drops patsy's unpicklable design info from the data
+        # and re-evaluates the formula in guessed stack frames on loading;
+        # formula_terms rebuilds it from what it kept instead
+        state = dict(self.__dict__)
+        if "model_spec" in self.data.__dict__:
+            # a copy that bypasses statsmodels' own pickling of the data
+            data = state["data"] = object.__new__(type(self.data))
+            data.__dict__.update(self.data.__dict__)
+            del data.model_spec
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self.formula_terms is not None:
+            self.data.model_spec = self.formula_terms.model_spec
 
     # ------------------------------------------------------------------
     @property
@@ -462,7 +516,7 @@ class MixMeta(LikelihoodModel):
 
     def fit(self, start_params=None, method="newton", maxiter=100,
             scoring_iter=50, igls_iter=10, disp=False, full_output=True,
-            **kwargs):
+            cov_type="nonrobust", cov_kwds=None, use_t=False, **kwargs):
         """
         Fit the model.
 
@@ -497,6 +551,13 @@ class MixMeta(LikelihoodModel):
             Maximum damped Newton steps before it.
         igls_iter : int
             Maximum iterations of the start on the free entries of Psi.
+        cov_type : {"nonrobust"}
+            Covariance of the fixed effects (see :class:`MixMetaResults`).
+        cov_kwds : dict, optional
+            Options of ``cov_type``.
+        use_t : bool
+            t and F reference distributions on ``df_resid`` degrees of
+            freedom instead of normal and chi2.
         disp, full_output, **kwargs
             Passed to ``LikelihoodModel.fit`` (e.g. ``tol`` for Newton,
             ``gtol`` for BFGS).
@@ -505,19 +566,23 @@ class MixMeta(LikelihoodModel):
         -------
         MixMetaResults
         """
+        # checked before fitting; kept for the results
+        _inference.check_cov_type(cov_type, cov_kwds)
+        inference = dict(cov_type=cov_type, cov_kwds=cov_kwds, use_t=use_t)
         if self.method == "fixed":
-            return self._results((), (), None, True, {})
+            return self._results((), (), None, True, {}, **inference)
         if self.method in ("mm", "vc"):
             psi, info = self._moment_estimate()
             return self._results((psi,), np.array([]), None,
-                                 info.get("converged", True), info)
+                                 info.get("converged", True), info,
+                                 **inference)
         if start_params is not None:
             theta = np.asarray(start_params, dtype=float)
         else:
             theta = self.start_params(igls_iter)
         if theta.size == 0:
             return self._results(self.psis(theta), theta,
-                                 self._state(theta), True, {})
+                                 self._state(theta), True, {}, **inference)
         schedule = dict(method=method, maxiter=maxiter,
                         scoring_iter=scoring_iter, disp=disp,
                         full_output=full_output, kwargs=kwargs)
@@ -537,7 +602,8 @@ class MixMeta(LikelihoodModel):
                 "before convergence; increase maxiter or try another method",
                 ConvergenceWarning, stacklevel=2)
         return self._results(self.psis(theta_opt), theta_opt,
-                             self._state(theta_opt), converged, retvals)
+                             self._state(theta_opt), converged, retvals,
+                             **inference)
 
     def _schedule(self, theta, method, maxiter, scoring_iter, disp,
                   full_output, kwargs):
@@ -597,18 +663,19 @@ class MixMeta(LikelihoodModel):
         return problem
 
     def _second_start_psis(self):
-        """The method-of-moments Psi where it exists (one level without
-        groups or addS), else a start scaled to the residuals' spread."""
+        """The method-of-moments Psi where it exists (one level), else a
+        start scaled to the residuals' spread."""
         d = self.design
         lik = self.objective
         if isinstance(lik, UnivariateLikelihood) and lik.z2 is not None:
             return [np.array([[lik.moment_variance()]])], "moments"
-        if self.random.level_names == [None] and self.group_cov is None:
+        if self.random.n_levels == 1:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    psi = estimators.method_of_moments(d.endog, d.exog,
-                                                       d.within_cov)
+                    psi = estimators.method_of_moments_psi(
+                        self._batches, self._basis,
+                        self.random.effect_names[0])
                 return [psi], "moments"
             except (ValueError, np.linalg.LinAlgError):
                 pass
@@ -660,18 +727,21 @@ class MixMeta(LikelihoodModel):
                 and _optimizer.is_stationary(self, theta_opt))
 
     def _moment_estimate(self):
-        d = self.design
+        names = self.random.effect_names[0]
         if self.method == "mm":
-            return estimators.method_of_moments(d.endog, d.exog,
-                                                d.within_cov), {}
-        psi, n_iter, converged = estimators.variance_components(
-            d.endog, d.exog, d.within_cov, adjust=self.vc_adjust)
+            return estimators.method_of_moments_psi(
+                self._batches, self._basis, names), {}
+        psi, n_iter, converged = estimators.variance_components_psi(
+            self._batches, self._basis, adjust=self.vc_adjust,
+            n_terms=self.design.n_terms, names=names)
         return psi, {"iterations": n_iter, "converged": converged}
 
-    def _results(self, psis, theta, state, converged, retvals):
+    def _results(self, psis, theta, state, converged, retvals,
+                 **inference):
         if state is None:
             state = self.profiled_likelihood(reml=False).evaluate(psis)
-        res = MixMetaResults(self, state, theta, converged, retvals)
+        res = MixMetaResults(self, state, theta, converged, retvals,
+                             **inference)
         return MixMetaResultsWrapper(res)
 
     def predict(self, params, exog=None):

@@ -1,16 +1,22 @@
 """
 What "agrees with R" means, shared by the reference-case tests.
 
-From the project brief (DEVELOPERS.md, which lives outside this repository): log-likelihood within 1e-6
-absolute and never below R's; coefficients and standard errors within 1e-4
-relative (or 1e-6 absolute); Psi within 1e-3 relative or 1e-5 absolute;
-deterministic estimators (fixed, mm, vc) to 1e-8.  Where R's default
-tolerance stops short of the optimum, matching R's refit to 1e-14
-(``tight``), or beating both, is right.
+The rules are written out in tests/README.md, each with the function that
+applies it here: log-likelihood within 1e-6 absolute and never below R's
+(:func:`assert_loglike`, which also evaluates our objective at R's own Psi
+and requires R's log-likelihood); coefficients and standard errors within
+1e-4 relative or 1e-6 absolute (``COEF_TOL``); Psi within 1e-3 relative or
+1e-5 absolute (``PSI_TOL``); deterministic estimators (fixed, mm, vc) to
+1e-8 (:func:`assert_estimates`).  Where R's default tolerance stops short of
+the optimum, matching R's refit to 1e-14 (``tight``), or beating both, is
+right (:func:`assert_estimates`).  :func:`results_at_psi` evaluates a model
+at a given Psi (R's), for the closed-form checks of
+tests/test_reference_at_psi.py.
 """
 import numpy as np
 
 from reference_models import r_style_names
+from statsmodels_mixmeta.results import MixMetaResults, MixMetaResultsWrapper
 
 
 class FitCache:
@@ -28,6 +34,24 @@ class FitCache:
 DETERMINISTIC = ("fixed", "mm", "vc")
 COEF_TOL = dict(rtol=1e-4, atol=1e-6)
 PSI_TOL = dict(rtol=1e-3, atol=1e-5)
+
+
+def results_at_psi(model, psis):
+    """
+    Results of ``model`` with the Psi's fixed at ``psis`` (one matrix per
+    level, outer to inner; ``()`` for a fixed-effects model): the GLS fit
+    of the model's own objective at that Psi, wrapped as a fit would be.
+
+    This is the one place where the tests build results from the package's
+    internals (the objective's GLS state and the results class), so that a
+    change of those internals is mended here once.  ``theta`` is NaN:
+    R reports Psi, not our structure parameters, and nothing computed from
+    a GLS state needs them.
+    """
+    state = model.profiled_likelihood().evaluate(tuple(psis))
+    theta = np.full(model.k_psi, np.nan)
+    return MixMetaResultsWrapper(
+        MixMetaResults(model, state, theta, True, {"at_psi": True}))
 
 
 def by_r_name(res, values):

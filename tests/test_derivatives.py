@@ -7,7 +7,9 @@ log-likelihood and of the score, away from the optimum (where a wrong
 gradient cannot hide behind a zero), for the vectorised univariate kernel
 and the batched one, several Psi structures and a nested model.  The
 univariate kernel must also give the batched kernel's log-likelihood,
-gradient, expected information and Hessian on the same data.
+gradient, expected information and Hessian on the same data.  Every Psi
+structure x {ML, REML} x {one level, nested, addS, missing outcomes} is in
+test_derivatives_grid.py.
 """
 import numpy as np
 import pytest

@@ -5,15 +5,10 @@ The multilevel API (issue 4): ``random=`` in its three spellings, per-level
 rule with grouping variables, the array interface (``groups``, ``exog_re``)
 and the error messages.
 
-Numbers are checked against a dense reference written here: the ML
-log-likelihood of the observed values with the full marginal covariance
-
-.. math:: \\Sigma = S + \\sum_l \\sum_{g \\in \\text{level } l}
-          Z_{lg} \\Psi_l Z_{lg}',
-
-built entry by entry (``Sigma[a, b]`` gets ``z_a' Psi_l z_b`` when values
-``a`` and ``b`` share their labels of levels ``1 .. l``), with the fixed
-effects profiled out by GLS.  It shares no code with the package.
+Numbers are checked against a dense reference written in tests/dense.py:
+the ML log-likelihood of the observed values with the full marginal
+covariance built entry by entry, the fixed effects profiled out by GLS.  It
+shares no code with the package.
 """
 import numpy as np
 import pandas as pd
@@ -22,6 +17,7 @@ import statsmodels.formula.api as smf
 
 import statsmodels_mixmeta as smm
 from statsmodels_mixmeta import datasets
+from dense import dense_ml
 from reference_models import MULTILEVEL, _gliomas, _gliomas_addS
 
 SAME = dict(rtol=1e-10, atol=1e-12)          # the same computation
@@ -30,60 +26,6 @@ OPTIMUM = dict(rtol=1e-5, atol=1e-7)         # two runs to the same optimum
 NMMAPS_S = [f"vcov{i}" for i in range(1, 11)]
 NMMAPS_Y = ["coef1", "coef2", "coef3", "coef4"]
 TIMES = ["C(time)[6]", "C(time)[12]", "C(time)[18]", "C(time)[24]"]
-
-
-# ------------------------------------------------------------ references
-def dense_ml(endog, exog, labels, designs, psis, within=None, addS=None):
-    """
-    ML log-likelihood and GLS coefficients from the dense marginal
-    covariance of all observed values.
-
-    Parameters
-    ----------
-    endog : (n, k) array, NaN for missing outcomes
-    exog : (n, p) array
-    labels : (n, L) array of grouping labels, outer to inner
-    designs : list of (n, q_l) arrays, one per level
-    psis : list of (k q_l, k q_l) arrays, outcome-major
-    within : (n, k, k) array of within-row covariances, or
-    addS : dict {outer label: covariance of the group's values, row order}
-    """
-    endog = np.asarray(endog, dtype=float).reshape(len(endog), -1)
-    exog = np.asarray(exog, dtype=float)
-    labels = np.asarray(labels, dtype=object)
-    n, k = endog.shape
-    p = exog.shape[1]
-    row, outcome = np.nonzero(~np.isnan(endog))
-    N = row.size
-    y = endog[row, outcome]
-    X = np.zeros((N, k * p))
-    for j in range(k):
-        X[outcome == j, j * p:(j + 1) * p] = exog[row[outcome == j]]
-    sigma = np.zeros((N, N))
-    if within is not None:
-        same_row = row[:, None] == row[None, :]
-        sigma += same_row * within[row[:, None], outcome[:, None],
-                                   outcome[None, :]]
-    else:
-        for label, matrix in addS.items():
-            idx = np.flatnonzero(labels[row, 0] == label)
-            sigma[np.ix_(idx, idx)] += np.asarray(matrix, dtype=float)
-    same = np.ones((N, N), dtype=bool)
-    for level, (z, psi) in enumerate(zip(designs, psis)):
-        lab = labels[row, level]
-        same &= lab[:, None] == lab[None, :]
-        z = np.asarray(z, dtype=float).reshape(n, -1)
-        q = z.shape[1]
-        Z = np.zeros((N, k * q))
-        for j in range(k):
-            Z[outcome == j, j * q:(j + 1) * q] = z[row[outcome == j]]
-        sigma += same * (Z @ np.asarray(psi, dtype=float) @ Z.T)
-    inv = np.linalg.inv(sigma)
-    beta = np.linalg.solve(X.T @ inv @ X, X.T @ inv @ y)
-    resid = y - X @ beta
-    logdet = np.linalg.slogdet(sigma)[1]
-    llf = -0.5 * (N * np.log(2 * np.pi) + logdet + resid @ inv @ resid)
-    return llf, beta
 
 
 def psi_list(res):
@@ -251,6 +193,59 @@ def test_nmmaps_array_interface(nmmaps_fit):
                       groups=data["city"], method="ml").fit()
     assert_same_fit(res, nmmaps_fit)
     assert list(res.params.index) == list(nmmaps_fit.params.index)
+
+
+def _unstr_theta(psi):
+    """
+    The ``unstr`` parameters of a positive semi-definite Psi: its lower
+    Cholesky factor read column by column (also when Psi is singular:
+    ``Psi = B B'`` from the eigenvalues, then ``B' = Q R`` gives
+    ``Psi = R' R``).
+    """
+    w, V = np.linalg.eigh(psi)
+    r = np.linalg.qr((V * np.sqrt(np.clip(w, 0, None))).T, mode="r")
+    lower = r.T * np.where(np.diag(r) < 0, -1.0, 1.0)
+    rows, cols = np.tril_indices(len(psi))
+    order = np.lexsort((rows, cols))
+    return lower[rows[order], cols[order]]
+
+
+def test_nmmaps_is_a_maximum(nmmaps_fit):
+    """
+    The nmmaps fit is the ML maximum.  Its Psi is singular (one eigenvalue
+    is 3e-18 of the largest), so the maximum is on the boundary of the
+    positive semi-definite matrices: there the log-likelihood must be
+    stationary in theta, concave, and fall when Psi moves along any of its
+    eigenvectors, in both directions where Psi stays PSD and outwards in
+    the singular one.  (There is no R reference for this fit in
+    tests/results.)
+    """
+    res, model = nmmaps_fit, nmmaps_fit.model
+    theta, llf = res.theta, res.llf
+    psi = res.psi.to_numpy()
+    eigenvalues, vectors = np.linalg.eigh(psi)
+    assert eigenvalues[0] < 1e-12 * eigenvalues[-1] < eigenvalues[1]
+    np.testing.assert_allclose(model.psis(_unstr_theta(psi))[0], psi,
+                               rtol=0, atol=1e-14)
+    # stationary: one more Newton step would gain under 1e-10
+    score, hessian = model.score(theta), model.hessian(theta)
+    assert np.linalg.eigvalsh(hessian).max() < 0
+    assert -score @ np.linalg.solve(hessian, score) / 2 < 1e-10
+    # no small move of theta increases the log-likelihood
+    rng = np.random.default_rng(4)
+    for direction in rng.standard_normal((40, theta.size)):
+        direction *= 1e-3 * np.abs(theta).max() / np.linalg.norm(direction)
+        assert model.loglike(theta + direction) < llf - 1e-9
+        assert model.loglike(theta - direction) < llf - 1e-9
+    # nor any move of Psi along its eigenvectors (the singular one only
+    # outwards, the others both ways), nor a change of its scale
+    moves = [1e-3 * eigenvalues[-1] * np.outer(vectors[:, 0], vectors[:, 0])]
+    for value, vector in zip(eigenvalues[1:], vectors.T[1:]):
+        moves += [sign * 0.05 * value * np.outer(vector, vector)
+                  for sign in (1, -1)]
+    moves += [0.01 * psi, -0.01 * psi]
+    for move in moves:
+        assert model.loglike(_unstr_theta(psi + move)) < llf - 1e-9
 
 
 # ------------------------------------------------- random= in three forms
@@ -857,12 +852,34 @@ def test_structure_that_does_not_fit_the_dimension(random, bscov):
 
 
 @pytest.mark.parametrize("method", ["mm", "vc"])
-@pytest.mark.parametrize("random", ["~ 1 | study", "~ 1 | district/study"])
-def test_moment_methods_with_random(method, random):
+def test_moment_methods_refuse_multilevel(method):
     with pytest.raises(ValueError, match=f"method='{method}' is available "
                                          "only for single-level"):
-        smf.mixmeta("effect ~ 1", data=school(), S="var", random=random,
-                    method=method)
+        smf.mixmeta("effect ~ 1", data=school(), S="var",
+                    random="~ 1 | district/study", method=method)
+
+
+@pytest.mark.parametrize("method", ["mm", "vc"])
+def test_moment_methods_refuse_a_shared_random_effect(method):
+    # the studies of a district share its random intercept: not the
+    # one-effect-per-value layout the moment estimators are defined for
+    with pytest.raises(ValueError, match=f"method='{method}' needs every "
+                                         "value .* same random effect"):
+        smf.mixmeta("effect ~ 1", data=school(), S="var",
+                    random="~ 1 | district", method=method)
+
+
+@pytest.mark.parametrize("method", ["mm", "vc"])
+def test_moment_methods_with_one_group_per_row(method):
+    # random= with one study per group is the model without random=
+    data = school()
+    plain = smf.mixmeta("effect ~ 1", data=data, S="var",
+                        method=method).fit()
+    grouped = smf.mixmeta("effect ~ 1", data=data, S="var",
+                          random="~ 1 | study", method=method).fit()
+    np.testing.assert_allclose(grouped.psi.values, plain.psi.values,
+                               rtol=1e-12)
+    np.testing.assert_allclose(grouped.params, plain.params, rtol=1e-12)
 
 
 @pytest.mark.parametrize("random", ["~ 1", ["~ 1 | district", "~ 1"],

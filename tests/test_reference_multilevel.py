@@ -1,16 +1,18 @@
 """
 The 24 multilevel, longitudinal and dose-response reference cases of R
-mixmeta 1.2.1 (cases with ``random=`` or within-group matrices, and the
-wide dbs and thrombolytic fixed-effects cases that go with them).
+mixmeta 1.2.1 (cases with ``random=`` or within-group matrices, and the wide
+dbs and thrombolytic fixed-effects cases that go with them).
 
-Agreement follows tests/agreement.py.  Where R stops early (the reference
-README lists gliomas_diag, gliomas_har1S_*, gliomas_slope_ml and dbs_har1),
-our fit matches R's tight refit, or, where even that did not converge,
-reaches a higher optimum; in thrombolytic's two-level models a variance
-sits on its boundary at zero, which we reach exactly while R stops at
-1e-12 to 1e-9, so our log-likelihood is up to 1.3e-5 higher with Psi equal
-to R's within 1e-5.  The agreement helpers prove in each case that our
-objective, evaluated at R's own Psi, gives R's log-likelihood.
+Agreement follows tests/README.md (applied by tests/agreement.py). Where R
+stops early (the reference README lists gliomas_diag, gliomas_har1S_*,
+gliomas_slope_ml and dbs_har1), our fit matches R's tight refit, or, where
+even that did not converge, reaches a higher optimum; in thrombolytic's
+two-level models a variance sits on its boundary at zero, which we reach
+exactly while R stops at 1e-12 to 1e-9, so our log-likelihood is up to
+1.3e-5 higher with Psi equal to R's within 1e-5. The agreement helpers prove
+in each case that our objective, evaluated at R's own Psi, gives R's
+log-likelihood; per-row values are checked at R's Psi in
+tests/test_reference_at_psi.py.
 """
 import numpy as np
 import pandas as pd
@@ -62,32 +64,45 @@ def test_heterogeneity(fits, name):
     np.testing.assert_allclose(res.i2.values, ref.i2, rtol=1e-8, atol=1e-12)
 
 
-def _tolerance(res, ref):
-    """
-    Per-row values follow Psi: Psi's tolerance where R reached the
-    optimum; where R stopped early (the reference README's list), or our
-    optimum is higher than R's (a variance R leaves at 1e-9 instead of on
-    its boundary at 0), they inherit R's error, amplified, so ten times
-    that.
-    """
-    best = max(ref.logLik, ref.tight.logLik if ref.tight else -np.inf)
-    if ref.early_stop or res.llf > best + 1e-6:
-        return dict(rtol=1e-2, atol=1e-4)
-    return BLUP_TOL
+#: Where R's answer is not the optimum: R stopped early (the reference
+#: README's list), or left a variance at 1e-9 to 1e-12 that our optimum puts
+#: on its boundary at 0 (a higher log-likelihood).  Our per-row values
+#: follow our Psi, which differs from R's by what test_estimates allows; the
+#: function itself is held to 1e-6 at R's own Psi in
+#: test_reference_at_psi.py, for these cases as for all others.
+R_BELOW_OPTIMUM = [n for n in MULTILEVEL if case(n).early_stop] + [
+    "thrombolytic_reml_2level_reg", "thrombolytic_reml_2level_inv"]
+AT_OPTIMUM = [n for n in MULTILEVEL if n not in R_BELOW_OPTIMUM]
 
 
-@pytest.mark.parametrize("name", list(MULTILEVEL))
-def test_fitted_and_blup(fits, name):
+def _r_best(ref):
+    return max(ref.logLik, ref.tight.logLik if ref.tight else -np.inf)
+
+
+@pytest.mark.parametrize("name", R_BELOW_OPTIMUM)
+def test_r_below_optimum(fits, name):
+    """The list above is honest: R's answer is below ours."""
     ref = case(name)
     res = fits(name)
-    tol = _tolerance(res, ref)
+    assert ref.early_stop or res.llf > _r_best(ref) + 1e-6
+
+
+@pytest.mark.parametrize("name", AT_OPTIMUM)
+def test_fitted_and_blup(fits, name):
+    """
+    Where R reached the optimum, the per-row values of our fit are R's to
+    Psi's tolerance.
+    """
+    ref = case(name)
+    res = fits(name)
+    assert res.llf <= _r_best(ref) + 1e-6
     np.testing.assert_allclose(res.fittedvalues.values, ref.fitted,
-                               equal_nan=True, **tol)
+                               equal_nan=True, **BLUP_TOL)
     np.testing.assert_allclose(res.get_prediction().se.values,
-                               ref.predict_se, **tol)
+                               ref.predict_se, **BLUP_TOL)
     values, errors = res.blup(se=True)
-    np.testing.assert_allclose(values.values, ref.blup, **tol)
-    np.testing.assert_allclose(errors.values, ref.blup_se, **tol)
+    np.testing.assert_allclose(values.values, ref.blup, **BLUP_TOL)
+    np.testing.assert_allclose(errors.values, ref.blup_se, **BLUP_TOL)
 
 
 MULTILEVEL_BLUP1 = [n for n in MULTILEVEL if case(n).blup_level1 is not None]
@@ -97,8 +112,9 @@ MULTILEVEL_BLUP1 = [n for n in MULTILEVEL if case(n).blup_level1 is not None]
 def test_blup_outer_level(fits, name):
     ref = case(name)
     res = fits(name)
-    np.testing.assert_allclose(res.blup(level=1).values, ref.blup_level1,
-                               **_tolerance(res, ref))
+    if name in AT_OPTIMUM:
+        np.testing.assert_allclose(res.blup(level=1).values,
+                                   ref.blup_level1, **BLUP_TOL)
     # the innermost BLUPs are the default
     pd.testing.assert_frame_equal(res.blup(), res.blup(level=2))
 

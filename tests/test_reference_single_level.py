@@ -1,7 +1,7 @@
 """
 The 33 single-level reference cases of R mixmeta 1.2.1.
 
-Agreement (the rules in tests/agreement.py): log-likelihood within 1e-6 absolute and never
+Agreement (the rules in tests/README.md): log-likelihood within 1e-6 absolute and never
 below R's; coefficients and standard errors within 1e-4 relative (or 1e-6
 absolute); Psi within 1e-3 relative or 1e-5 absolute; deterministic
 estimators (fixed, mm, vc) to 1e-8.  R's default tolerance stops short of

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .covariance import check_within_cov, within_cov_from_input
+from .labels import label_list
 
 MISSING_OPTIONS = ("drop", "raise", "none")
 
@@ -137,17 +138,17 @@ def rows_to_keep(endog, exog, missing, row_labels, extra=()):
     if bad_pred.any():
         raise ValueError(
             "missing values in predictors at rows "
-            f"{_first_labels(row_labels, bad_pred)}; use missing='drop' to "
+            f"{label_list(bad_pred, row_labels)}; use missing='drop' to "
             "drop them")
     if bad_group.any():
         raise ValueError(
             "missing values in grouping variables or random predictors at "
-            f"rows {_first_labels(row_labels, bad_group)}; use "
+            f"rows {label_list(bad_group, row_labels)}; use "
             "missing='drop' to drop them")
     if missing == "raise" and no_outcome.any():
         raise ValueError(
             "all outcomes are missing at rows "
-            f"{_first_labels(row_labels, no_outcome)}; use missing='drop' to "
+            f"{label_list(no_outcome, row_labels)}; use missing='drop' to "
             "drop them")
     return np.ones(endog.shape[0], dtype=bool)
 
@@ -274,9 +275,28 @@ def _row_has_nan(arr):
     return np.zeros(arr.shape[0], dtype=bool)
 
 
-def _first_labels(labels, mask, limit=5):
-    hits = [str(lab) for lab, m in zip(labels, mask) if m]
-    text = ", ".join(hits[:limit])
-    if len(hits) > limit:
-        text += f" and {len(hits) - limit} more"
-    return text
+def constant_term(exog):
+    """
+    statsmodels' ``(k_constant, const_idx)`` of the per-outcome predictors.
+
+    ``k_constant`` is 1 when a column of ``exog`` is a non-zero constant
+    (``const_idx`` is its position) or when the columns span the constant
+    without holding it (a full set of dummies; ``const_idx`` is None), and
+    0 otherwise.  The span is checked through the column sums ``s = X'1``:
+    ``1`` lies in the column space of ``X`` iff ``n - s' (X'X)^+ s = 0``.
+    """
+    exog = np.asarray(exog, dtype=float)
+    n = exog.shape[0]
+    if n == 0 or exog.shape[1] == 0:
+        return 0, None
+    first = exog[0]
+    # column sums by one matrix-vector product (numpy's reductions down the
+    # rows are slow); a constant column sums to n times its first value
+    sums = np.ones(n) @ exog
+    candidates = np.flatnonzero((first != 0) & (abs(sums - n * first)
+                                               <= 1e-8 * abs(n * first)))
+    for col in candidates:
+        if (exog[:, col] == first[col]).all():
+            return 1, int(col)
+    left = n - sums @ np.linalg.pinv(exog.T @ exog) @ sums
+    return int(abs(left) <= 1e-8 * n), None

@@ -34,6 +34,8 @@ mixed-effects framework for meta-analysis. *Statistics in Medicine* 38(29),
 
 import numpy as np
 
+from .labels import MAX_ROWS_SHOWN, describe_rows
+
 __all__ = [
     "vech",
     "unvech",
@@ -43,7 +45,7 @@ __all__ = [
 ]
 
 #: How many offending rows an error message names before summarising.
-_MAX_ROWS_IN_MESSAGE = 5
+_MAX_ROWS_IN_MESSAGE = MAX_ROWS_SHOWN
 
 #: Relative tolerance for symmetry and positive semi-definiteness.
 _TOLERANCE = 1e-10
@@ -323,7 +325,7 @@ def inputcov(sds, cor=None):
     if negative_rows.size:
         raise ValueError(
             f"negative standard deviations in sds at "
-            f"{_describe_rows(negative_rows, range(sds.shape[0]))}"
+            f"{describe_rows(negative_rows, range(sds.shape[0]))}"
         )
     correlations = _expand_correlations(cor, sds.shape[0], sds.shape[1], "cor")
     cov = _cov_from_sds(sds, correlations)
@@ -370,7 +372,7 @@ def _symmetrise(full, row_labels):
     bad_rows = np.flatnonzero(asymmetric)
     if bad_rows.size:
         raise ValueError(
-            f"S is not symmetric at {_describe_rows(bad_rows, row_labels)}; "
+            f"S is not symmetric at {describe_rows(bad_rows, row_labels)}; "
             f"each (k, k) matrix must equal its transpose"
         )
     return (full + transposed) / 2
@@ -485,18 +487,6 @@ def _row_labels(row_labels, n_rows, where=""):
     return row_labels
 
 
-def _describe_rows(indices, row_labels):
-    """
-    Name rows for a message: ``"row 3"``, ``"rows 3, 7"``, or the first few.
-    """
-    labels = list(row_labels)
-    shown = ", ".join(str(labels[i]) for i in indices[:_MAX_ROWS_IN_MESSAGE])
-    extra = len(indices) - _MAX_ROWS_IN_MESSAGE
-    more = f" and {extra} more" if extra > 0 else ""
-    word = "row" if len(indices) == 1 else "rows"
-    return f"{word} {shown}{more}"
-
-
 def _check_shapes(within_cov, observed, row_labels, outcome_labels):
     """Validate shapes and return arrays and label lists."""
     within_cov = np.asarray(within_cov, dtype=float)
@@ -568,7 +558,7 @@ def _check_complete(within_cov, observed, row_labels, outcome_labels):
         )
         raise ValueError(
             f"S is {what} for observed outcomes in "
-            f"{_describe_rows(bad_rows, row_labels)}: outcome(s) {details}. "
+            f"{describe_rows(bad_rows, row_labels)}: outcome(s) {details}. "
             f"Every observed outcome needs its variance, and every pair of "
             f"observed outcomes its covariance"
         )
@@ -591,7 +581,7 @@ def _check_variances(within_cov, observed, row_labels, outcome_labels):
         )
         raise ValueError(
             f"negative variances in S at "
-            f"{_describe_rows(bad_rows, row_labels)}: {details}"
+            f"{describe_rows(bad_rows, row_labels)}: {details}"
         )
 
 
@@ -677,6 +667,6 @@ def check_within_cov(within_cov, observed, row_labels=None,
         )
         raise ValueError(
             f"S is not positive semi-definite for the observed outcomes in "
-            f"{_describe_rows(bad_rows, row_labels)}; smallest eigenvalue "
+            f"{describe_rows(bad_rows, row_labels)}; smallest eigenvalue "
             f"{details}"
         )

@@ -18,6 +18,8 @@ vector, and own what the generic optimisers cannot know:
 """
 import numpy as np
 
+from ..structures.psd import project_psd
+
 
 def symmetric_basis(dim):
     """``E_ab + E_ba`` (``E_aa`` on the diagonal) for the free entries."""
@@ -28,13 +30,8 @@ def symmetric_basis(dim):
     return basis
 
 
-def nearest_psd(matrix, floor=1e-8):
-    """Symmetric matrix with eigenvalues raised to a small positive floor."""
-    matrix = (matrix + matrix.T) / 2
-    eigval, eigvec = np.linalg.eigh(matrix)
-    scale = max(np.abs(eigval).max(), 1.0)
-    eigval = np.maximum(eigval, floor * scale)
-    return (eigvec * eigval) @ eigvec.T
+#: Smallest eigenvalue of a scoring iterate of Psi, relative to its largest.
+START_PSD_FLOOR = 1e-8
 
 
 def entrywise_scoring(model, psis, max_iter, tol=100.0, slow=0.9):
@@ -64,8 +61,8 @@ def entrywise_scoring(model, psis, max_iter, tol=100.0, slow=0.9):
         info = lik.information(state, bases)
         step = np.linalg.lstsq(info, grad, rcond=1e-12)[0]
         last_llf, last_psis = state.llf, psis
-        psis = [nearest_psd(p + np.einsum("t,trs->rs",
-                                          step[a:b], basis))
+        psis = [project_psd(p + np.einsum("t,trs->rs", step[a:b], basis),
+                            START_PSD_FLOOR, relative=True)
                 if f else p
                 for p, basis, f, a, b in zip(psis, bases, free,
                                              sizes[:-1], sizes[1:])]

@@ -28,11 +28,19 @@ so that the marginal covariance of the stacked groups is
 .. math:: \\Sigma = S + \\sum_l \\tilde Z_l (I_{C_l} \\otimes \\Psi_l)
           \\tilde Z_l' .
 
+The batches of one design come as a :class:`BatchSet`, which also maps
+between the stacks and the data: per-value stacks to long order or to
+``(row, outcome)`` cells, and long or per-row arrays into stacks (the
+scatter and gather that prediction, BLUPs and simulation use instead of
+re-deriving positions).
+
 Nothing here knows about formulas, pandas or likelihoods.
 """
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..design.core import expand_by_outcome
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,146 @@ class LongData:
         return self.y.shape[0]
 
 
+class BatchSet(list):
+    """
+    The batches of one design, in batch order, with the long layout they
+    were stacked from.
+
+    A list of :class:`GroupBatch` (iterate, index and zip it as one), plus
+    the maps between per-value stacks (one ``(g, n, ...)`` array per batch,
+    padding included) and the data:
+
+    * :meth:`to_long` / :meth:`from_long`: stacks <-> long order
+      ``(N, ...)``, one entry per observed value;
+    * :meth:`to_cells`: stacks -> ``(n_rows, k, ...)`` at each value's
+      (row, outcome), a fill value where an outcome is not observed;
+    * :meth:`from_rows`: a per-row array ``(n_rows, ...)`` -> stacks, each
+      value taking its row's entry.
+
+    ``from_long`` and ``to_long`` are inverse to each other on the real
+    values; padding is filled with ``fill``.
+    """
+
+    def __init__(self, batches, long):
+        super().__init__(batches)
+        self.long = long
+
+    @property
+    def n_values(self):
+        """Number of observed values (the length of long order)."""
+        return self.long.n_values
+
+    def to_long(self, stacks):
+        """Per-value stacks, one per batch, gathered into long order."""
+        stacks = list(stacks)
+        first = np.asarray(stacks[0])
+        out = np.zeros((self.n_values,) + first.shape[2:], dtype=first.dtype)
+        for batch, stack in zip(self, stacks):
+            out[batch.index[batch.valid]] = np.asarray(stack)[batch.valid]
+        return out
+
+    def from_long(self, values, fill=0.0):
+        """Long-order values ``(N, ...)`` scattered into per-batch stacks
+        ``(g, n, ...)``, ``fill`` at the padding."""
+        values = np.asarray(values)
+        stacks = []
+        for batch in self:
+            valid = batch.valid.reshape(batch.valid.shape
+                                        + (1,) * (values.ndim - 1))
+            stacks.append(np.where(valid, values[batch.index], fill))
+        return stacks
+
+    def to_cells(self, stacks, n_rows, n_outcomes, fill=np.nan):
+        """Per-value stacks placed at their (row, outcome) cells:
+        ``(n_rows, n_outcomes, ...)``, ``fill`` where nothing is observed."""
+        values = self.to_long(stacks)
+        out = np.full((n_rows, n_outcomes) + values.shape[1:], fill,
+                      dtype=np.result_type(values, type(fill)))
+        out[self.long.row, self.long.outcome] = values
+        return out
+
+    def from_rows(self, per_row, fill=0.0):
+        """A per-row array ``(n_rows, ...)`` spread over the values of each
+        row, as per-batch stacks."""
+        return self.from_long(np.asarray(per_row)[self.long.row], fill)
+
+    def rows(self):
+        """Data row of every stacked value, per batch ``(g, n)`` (padding
+        repeats a real row of the group: mask it with ``valid``)."""
+        return [self.long.row[batch.index] for batch in self]
+
+    def value_codes(self, level):
+        """Code of each value's level-``level`` group, in long order."""
+        return self.long.group if level == 0 else self.long.level_codes[level]
+
+    def group_sums(self, values, level, n_groups):
+        """
+        Long-order values ``(N,)`` or ``(N, r)`` summed over the groups of
+        a level: ``(n_groups,)`` or ``(n_groups, r)``, in code order.
+        """
+        codes = self.value_codes(level)
+        values = np.asarray(values, dtype=float)
+        flat = values.reshape(values.shape[0], -1)
+        sums = np.stack([np.bincount(codes, column, minlength=n_groups)
+                         for column in flat.T], axis=1)
+        return sums.reshape((n_groups,) + values.shape[1:])
+
+    def cells(self, n_outcomes):
+        """
+        Every (row, outcome) cell of the rows of each group, observed or
+        not, per batch: ``rows``, ``outcomes`` and ``valid``, each
+        ``(g, P)`` with ``P`` the batch's largest number of rows times
+        ``n_outcomes`` (rows in their order within the group, outcomes
+        within rows; ``valid`` False for padding, whose row is 0).
+        """
+        out = []
+        for batch, rows in zip(self, self.rows()):
+            first = np.ones(rows.shape, dtype=bool)
+            first[:, 1:] = rows[:, 1:] != rows[:, :-1]
+            first &= batch.valid
+            rank = np.cumsum(first, axis=1) - 1
+            n_pad = rank.max() + 1
+            padded = np.full((rows.shape[0], n_pad), -1)
+            slot = np.broadcast_to(np.arange(rows.shape[0])[:, None],
+                                   rows.shape)
+            padded[slot[first], rank[first]] = rows[first]
+            valid = np.repeat(padded >= 0, n_outcomes, axis=1)
+            full_rows = np.repeat(np.where(padded >= 0, padded, 0),
+                                  n_outcomes, axis=1)
+            outcomes = np.broadcast_to(np.tile(np.arange(n_outcomes), n_pad),
+                                       full_rows.shape)
+            out.append((full_rows, outcomes, valid))
+        return out
+
+
+def study_batches(y, X, within_cov, observed):
+    """
+    Batches of independent studies, one group per row, for array inputs.
+
+    Parameters
+    ----------
+    y : ndarray, (m, k)
+        Outcomes (entries of unobserved outcomes are not read).
+    X : ndarray, (m, p)
+        Study-level predictors; the design of outcome ``j`` is
+        ``kron(e_j, x)``, outcome-major.
+    within_cov : ndarray, (m, k, k)
+    observed : ndarray of bool, (m, k)
+
+    Returns
+    -------
+    BatchSet
+        With one random effect per outcome (``Z = e_outcome``).
+    """
+    n_rows, k = y.shape
+    row, outcome = np.nonzero(observed)
+    X_long = expand_by_outcome(X[row], outcome, k)
+    Z_long = expand_by_outcome(np.ones((row.size, 1)), outcome, k)
+    long = LongData(y[row, outcome], X_long, row, (Z_long,), (None,), row,
+                    outcome)
+    return build_batches(long, n_rows, within_cov=within_cov)
+
+
 def group_layout(group, n_groups):
     """
     Order values by group and describe each group's slice.
@@ -167,11 +315,15 @@ def build_batches(long, n_groups, within_cov=None, group_cov=None):
 
     Returns
     -------
-    list of GroupBatch
+    BatchSet
     """
     order, starts, sizes = group_layout(long.group, n_groups)
     bucket = size_buckets(sizes)
-    group_bucket = np.array([bucket.get(int(s), 0) for s in sizes])
+    # batch size of every group, by a lookup over the distinct sizes
+    lookup = np.zeros(sizes.max() + 1 if sizes.size else 1, dtype=np.intp)
+    for size, top in bucket.items():
+        lookup[size] = top
+    group_bucket = lookup[sizes]
     batches = []
     for size in sorted(set(bucket.values())):
         groups = np.flatnonzero(group_bucket == size)
@@ -206,7 +358,7 @@ def build_batches(long, n_groups, within_cov=None, group_cov=None):
             y=np.where(valid, long.y[index], 0.0),
             X=np.where(valid[:, :, None], long.X[index], 0.0),
             S=S, Z=Z, Z_expanded=expanded))
-    return batches
+    return BatchSet(batches, long)
 
 
 def inner_group_index(codes):

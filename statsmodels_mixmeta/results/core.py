@@ -16,6 +16,7 @@ except ImportError:  # pragma: no cover
     from statsmodels.tools.decorators import cache_readonly
 
 from . import prediction
+from .inference import check_cov_type, constraint_arrays
 
 
 class MixMetaResults(LikelihoodModelResults):
@@ -24,9 +25,28 @@ class MixMetaResults(LikelihoodModelResults):
 
     ``params`` are the fixed effects, ordered outcome-major and named
     ``"{outcome}:{term}"`` (``"{term}"`` for one outcome); ``bse``,
-    ``tvalues`` (z statistics), ``pvalues``, ``conf_int()`` and
-    ``cov_params()`` follow, normal-based.  The between-study covariance is
+    ``tvalues``, ``pvalues``, ``conf_int()`` and ``cov_params()`` follow,
+    normal-based (z and chi2), or with ``use_t`` t- and F-based on
+    ``df_resid`` degrees of freedom.  The between-study covariance is
     ``psi``; its structure parameters, as optimised, are ``theta``.
+
+    Parameters
+    ----------
+    model : MixMeta
+    state : GLS state at the estimate (``beta``, ``cov_beta``, ``llf``,
+        ``psis``)
+    theta : array_like
+    converged : bool
+    retvals : dict
+    cov_type : {"nonrobust"}
+        Covariance of the fixed effects: ``(X' Sigma^-1 X)^-1`` with Psi
+        treated as known.  Any other value is a ValueError.
+    cov_kwds : dict, optional
+        Options of ``cov_type`` (none for "nonrobust").
+    use_t : bool
+        Use t and F reference distributions with ``df_resid`` degrees of
+        freedom for ``tvalues``/``pvalues``, ``conf_int``, ``t_test``,
+        ``wald_test``, ``wald_test_terms`` and prediction intervals.
 
     Attributes
     ----------
@@ -42,13 +62,25 @@ class MixMetaResults(LikelihoodModelResults):
         Number of observed outcome values.
     n_groups : int
         Number of independent (outer) groups.
+    df_resid : float
+        ``nobs - k_fe``: observed values minus fixed coefficients (the
+        degrees of freedom of t and F with ``use_t``).
+    k_constant : int
+        1 when the predictors of each outcome include a constant.
+    df_model : float
+        Fixed coefficients that are not intercepts,
+        ``k_fe - k * k_constant`` (with ``k`` outcomes, each has its own
+        intercept), so that ``nobs = df_model + df_resid + k * k_constant``.
     mle_retvals : dict
         What the optimiser reported.
     """
 
-    def __init__(self, model, state, theta, converged, retvals):
+    def __init__(self, model, state, theta, converged, retvals,
+                 cov_type="nonrobust", cov_kwds=None, use_t=False):
+        cov_type, cov_kwds = check_cov_type(cov_type, cov_kwds)
         super().__init__(model, state.beta,
                          normalized_cov_params=state.cov_beta, scale=1.0)
+        self._cache = {}
         self._state = state
         self.theta = np.asarray(theta, dtype=float)
         self.psis = state.psis
@@ -60,9 +92,14 @@ class MixMetaResults(LikelihoodModelResults):
         self.n_groups = model.n_groups
         self.k_fe = model.k_fe
         self.k_psi = model.k_psi
-        self.use_t = False
+        self.use_t = bool(use_t)
+        self.cov_type = cov_type
+        self.cov_kwds = cov_kwds
+        # observed values minus fixed coefficients: the df of t and F
         self.df_resid = self.nobs - self.k_fe
-        self.df_model = self.k_fe - 1
+        # fixed coefficients other than the outcomes' intercepts, so that
+        # nobs = df_model + df_resid + k * k_constant
+        self.df_model = self.k_fe - model.n_outcomes * self.k_constant
 
     @cache_readonly
     def llf(self):
@@ -135,15 +172,9 @@ class MixMetaResults(LikelihoodModelResults):
         from . import heterogeneity
         model = self.model
         d = model.design
-        if model.group_cov is None:
-            return heterogeneity.cochran_q(d.endog, d.exog, d.within_cov,
-                                           outcome_names=d.outcome_names)
-        # known covariance per group (addS): the overall Q of the
-        # fixed-effects GLS fit with Sigma_i = S_i
-        fixed = model.profiled_likelihood(reml=False, batched=True).evaluate(())
-        return heterogeneity.q_from_residuals(
-            sum(float(np.sum(r ** 2)) for r in fixed.resid_w),
-            model.nobs - model.k_fe)
+        # the fixed-effects GLS (Psi = 0) on the model's own batches
+        return heterogeneity.model_q_test(model._batches, model._basis,
+                                          d.outcome_names, d.n_terms)
 
     @cache_readonly
     def i2(self):
@@ -171,6 +202,50 @@ class MixMetaResults(LikelihoodModelResults):
         d = self.model.design
         return pd.DataFrame(values, index=d.row_labels,
                             columns=list(d.outcome_names))
+
+    def predict(self, exog=None, transform=True, *args, **kwargs):
+        """
+        Fixed-part predictions ``x' beta`` of every outcome.
+
+        Parameters
+        ----------
+        exog : DataFrame, dict or array_like, optional
+            New data: for a formula model a data frame (or dict) with the
+            formula's variables, whose columns are rebuilt as in the fit
+            (factor levels, transforms); otherwise, or with
+            ``transform=False``, rows of the per-outcome design matrix.  The
+            default is the rows used in the fit.
+        transform : bool
+            Rebuild the formula's columns from ``exog`` (statsmodels'
+            meaning).
+
+        Returns
+        -------
+        Series (one outcome) or DataFrame (one column per outcome), indexed
+        as ``exog``: the ``predicted`` of :meth:`get_prediction`.
+        """
+        if args or kwargs:
+            raise TypeError(f"predict takes exog and transform only; got "
+                            f"{len(args)} more positional and "
+                            f"{sorted(kwargs)} keyword arguments")
+        return prediction.predict(self, exog, transform)
+
+    def remove_data(self):
+        """
+        Remove the data from the results and the model, keeping what the
+        summary, inference and predictions at new data need.
+
+        Besides statsmodels' (``endog``, ``exog``, cached fitted values and
+        residuals) this drops the design's arrays, the stacked batches and
+        the data frame of a formula; ``params``, ``bse``, ``cov_params()``,
+        ``psi``, ``q_test()``, ``llf``, ``summary()``, Wald tests and
+        ``predict``/``get_prediction`` at new data keep working, and what
+        needs the data (``fittedvalues``, ``resid``, ``blup()``,
+        ``random_effects()``) raises an error saying so.  See
+        :mod:`statsmodels_mixmeta.results.removal`.
+        """
+        from .removal import remove_data
+        remove_data(self, super().remove_data)
 
     def get_prediction(self, exog=None, alpha=0.05):
         """
@@ -247,6 +322,78 @@ class MixMetaResults(LikelihoodModelResults):
             return frames[0]
         return dict(zip(model.level_names, frames))
 
+    # ------------------------------------------------------- inference
+    def t_test(self, r_matrix, *args, **kwargs):
+        """statsmodels' ``t_test``; string constraints name ``params``
+        (``"PD:year = AL:year"``) under either formula engine."""
+        return super().t_test(constraint_arrays(self, r_matrix), *args,
+                              **kwargs)
+
+    def wald_test(self, r_matrix, *args, **kwargs):
+        """statsmodels' ``wald_test``; string constraints as in
+        :meth:`t_test`."""
+        return super().wald_test(constraint_arrays(self, r_matrix), *args,
+                                 **kwargs)
+
+    def f_test(self, r_matrix, *args, **kwargs):
+        """statsmodels' ``f_test``; string constraints as in
+        :meth:`t_test`."""
+        return super().f_test(constraint_arrays(self, r_matrix), *args,
+                              **kwargs)
+
+    def wald_test_terms(self, skip_single=False, extra_constraints=None,
+                        combine_terms=None, scalar=True):
+        """
+        Wald test of each term, jointly over all outcomes.
+
+        The test of a term covers its coefficients of every outcome (a
+        factor's columns together): chi2 on ``k * columns`` degrees of
+        freedom, or F with ``use_t``.  Terms are the formula's, or the
+        columns of ``exog`` for a model built from arrays.  See
+        :func:`statsmodels_mixmeta.results.terms.wald_test_terms` for the
+        arguments (statsmodels' own).
+
+        Returns
+        -------
+        statsmodels.stats.contrast.WaldTestResults
+        """
+        from .terms import wald_test_terms
+        return wald_test_terms(self, skip_single, extra_constraints,
+                               combine_terms, scalar)
+
+    def t_test_pairwise(self, term_name, method="hs", alpha=0.05,
+                        factor_labels=None, outcome=None):
+        """
+        Pairwise comparisons of the levels of a factor term, as
+        statsmodels' ``t_test_pairwise``, within one outcome.
+
+        Parameters
+        ----------
+        term_name : str
+            A factor term of the formula, e.g. ``"C(g)"``.
+        method, alpha, factor_labels
+            statsmodels' (multiple-testing method, level, level labels).
+        outcome : str, optional
+            The outcome whose coefficients are compared; required with
+            several outcomes (a pairwise comparison is within an outcome).
+
+        Returns
+        -------
+        statsmodels.stats.contrast.MultiCompResult
+        """
+        from .terms import t_test_pairwise
+        return t_test_pairwise(self, term_name, method, alpha,
+                               factor_labels, outcome)
+
+    def initialize(self, model, params, **kwargs):
+        """statsmodels' initializer; results are built once, by ``fit``."""
+        if "_state" in self.__dict__:
+            raise NotImplementedError(
+                "MixMeta results cannot be re-initialised with other params: "
+                "their standard errors, Psi and likelihood belong to the "
+                "fit; fit the model again (start_params=...) instead")
+        super().initialize(model, params, **kwargs)
+
     # --------------------------------------------------------- summary
     def summary(self, alpha=0.05):
         """A statsmodels-style summary of the fit."""
@@ -259,8 +406,18 @@ class MixMetaResultsWrapper(LikelihoodResultsWrapper):
     _attrs = {"fittedvalues": None, "resid": None}
     _wrap_attrs = union_dicts(LikelihoodResultsWrapper._wrap_attrs, _attrs)
     _methods = {}
-    _wrap_methods = union_dicts(LikelihoodResultsWrapper._wrap_methods,
-                                _methods)
+    # cov_params is labelled below, only when it is the params' covariance
+    _wrap_methods = {name: how for name, how in union_dicts(
+        LikelihoodResultsWrapper._wrap_methods, _methods).items()
+        if name != "cov_params"}
+
+    def cov_params(self, *args, **kwargs):
+        cov = self._results.cov_params(*args, **kwargs)
+        if np.shape(cov) == (len(self._results.params),) * 2:
+            return self.model.data.wrap_output(cov, how="cov")
+        return cov
+
+    cov_params.__doc__ = MixMetaResults.cov_params.__doc__
 
 
 populate_wrapper(MixMetaResultsWrapper, MixMetaResults)

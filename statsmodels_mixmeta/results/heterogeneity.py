@@ -8,6 +8,13 @@ known within-study covariances :math:`S`.  Random effects play no part, so every
 model fitted to the same data with the same fixed-effects formula has the same
 Q, whatever its estimator or random-effects structure.
 
+The statistics are computed by :func:`statsmodels_mixmeta.kernels.cochran.q_statistics`,
+the batched GLS kernel at ``Psi = 0``; this module holds the result
+container, I-squared and the two entry points: :func:`cochran_q` for arrays
+of independent studies and :func:`model_q_test` for a model's own batches
+(with ``addS`` too, where R's ``qtest`` has no per-outcome statistics: here
+they use the variances on the diagonal of the group matrices).
+
 Model and notation
 ------------------
 Study :math:`i = 1, \\dots, m` reports :math:`k` outcomes :math:`y_i`, of which
@@ -79,11 +86,11 @@ import numpy as np
 from scipy import stats
 
 from ..design.core import study_arrays
+from ..design.labels import label_list
+from ..kernels import cochran, moments
+from ..kernels.batches import study_batches
 
-__all__ = ["QTestResult", "cochran_q", "i_squared"]
-
-#: How many offending rows an error message names before summarising.
-_MAX_ROWS_IN_MESSAGE = 5
+__all__ = ["QTestResult", "cochran_q", "model_q_test", "i_squared"]
 
 #: Name of the overall (all outcomes together) entry.
 OVERALL = "overall"
@@ -137,14 +144,6 @@ class QTestResult:
         )
 
 
-def _describe_rows(rows):
-    """Name at most a few row indices, as 'rows 0, 3 (and 5 more)'."""
-    rows = [int(r) for r in rows]
-    shown = ", ".join(str(r) for r in rows[:_MAX_ROWS_IN_MESSAGE])
-    more = len(rows) - _MAX_ROWS_IN_MESSAGE
-    return f"rows {shown}" + (f" (and {more} more)" if more > 0 else "")
-
-
 def _validate(y, X, within_cov):
     """Return float arrays y (m, k), X (m, p), within_cov (m, k, k)."""
     y, X, within_cov = study_arrays(y, X, within_cov)
@@ -162,77 +161,31 @@ def _validate(y, X, within_cov):
     return y, X, within_cov
 
 
-def _pattern_codes(observed):
-    """Integer code of each row's pattern of observed outcomes (bit j = outcome j)."""
-    weights = 1 << np.arange(observed.shape[1], dtype=np.int64)
-    return observed.astype(np.int64) @ weights
-
-
-def _whiten_pattern(y, X, within_cov, outcomes, rows, row_index):
-    """
-    Whitened design and outcomes of the rows sharing one observed pattern.
-
-    For each row :math:`i`, with :math:`S_{i,OO} = L_i L_i'` (Cholesky),
-    returns :math:`L_i^{-1} Z_i` and :math:`L_i^{-1} y_{i,O}` stacked as
-    ``(g * n_o, k p)`` and ``(g * n_o,)``.
-    """
-    k = y.shape[1]
-    p = X.shape[1]
-    n_rows, n_obs = rows.size, outcomes.size
-    cov = within_cov[np.ix_(rows, outcomes, outcomes)]
-    if not np.all(np.isfinite(cov)):
-        bad = row_index[rows[~np.all(np.isfinite(cov), axis=(1, 2))]]
+def _study_batches(y, X, within_cov, observed, row_index):
+    """The rows used as batches of independent studies, checked."""
+    k, p = y.shape[1], X.shape[1]
+    pairs = observed[:, :, None] & observed[:, None, :]
+    missing = (pairs & ~np.isfinite(within_cov)).any(axis=(1, 2))
+    if missing.any():
         raise ValueError(
             f"within_cov has missing values in the block of observed outcomes "
-            f"at {_describe_rows(bad)}"
+            f"at rows {label_list(row_index[missing])}"
         )
-    # kron(e_j, x_i) for each observed outcome j: (g, n_o, k, p)
-    design = np.zeros((n_rows, n_obs, k, p))
-    design[:, np.arange(n_obs), outcomes, :] = X[rows][:, None, :]
-    design = design.reshape(n_rows, n_obs, k * p)
-    try:
-        chol = np.linalg.cholesky(cov)
-    except np.linalg.LinAlgError:
-        smallest = np.linalg.eigvalsh(cov)[:, 0]
-        bad = row_index[rows[smallest <= 0]]
+    bad = moments.not_positive_definite(within_cov, observed)
+    if bad.size:
         raise ValueError(
             f"within_cov is not positive definite on the observed outcomes at "
-            f"{_describe_rows(bad)}"
-        ) from None
-    stacked = np.concatenate([design, y[np.ix_(rows, outcomes)][:, :, None]], axis=2)
-    whitened = np.linalg.solve(chol, stacked)
-    whitened = whitened.reshape(n_rows * n_obs, k * p + 1)
-    return whitened[:, :-1], whitened[:, -1]
-
-
-def _fixed_fit(y, X, within_cov, observed, row_index):
-    """
-    Multivariate fixed-effects GLS fit, as least squares on whitened data.
-
-    Returns the outcome-major coefficients and the weighted residual sum of
-    squares :math:`\\sum_i r_i' S_i^{-1} r_i`.  ``row_index`` gives the
-    input row of each row, for error messages.
-    """
-    k, p = y.shape[1], X.shape[1]
-    codes = _pattern_codes(observed)
-    designs, outcomes_w = [], []
-    for code in np.unique(codes):  # at most 2**k patterns
-        rows = np.flatnonzero(codes == code)
-        outcomes = np.flatnonzero(observed[rows[0]])
-        design_w, y_w = _whiten_pattern(y, X, within_cov, outcomes, rows, row_index)
-        designs.append(design_w)
-        outcomes_w.append(y_w)
-    design_w = np.concatenate(designs)
-    y_w = np.concatenate(outcomes_w)
-    beta, _, rank, _ = np.linalg.lstsq(design_w, y_w, rcond=None)
+            f"rows {label_list(row_index[bad])}"
+        )
+    batches = study_batches(y, X, within_cov, observed)
+    rank = np.linalg.matrix_rank(batches.long.X)
     if rank < k * p:
         raise ValueError(
             f"the fixed-effects design has rank {rank} < {k * p} coefficients "
             f"(k={k} outcomes x p={p} predictors); each outcome needs at least "
             f"p observed rows with linearly independent predictors"
         )
-    residual = y_w - design_w @ beta
-    return beta, float(residual @ residual)
+    return batches
 
 
 def cochran_q(y, X, within_cov, outcome_names=None):
@@ -305,38 +258,24 @@ def cochran_q(y, X, within_cov, outcome_names=None):
             f"(rows with a missing predictor or no outcome are left out); "
             f"drop collinear predictors"
         )
-    # Q and every residual depend on X only through its column space: an
-    # orthonormal basis keeps the fit accurate for badly scaled predictors
-    # (e.g. a calendar year next to the intercept).
-    X = np.linalg.qr(X)[0]
-
-    beta, q_all = _fixed_fit(y, X, within_cov, observed, row_index)
-    statistic = [q_all]
-    df = [int(observed.sum()) - k * p]
-    names = (OVERALL,)
-    if k > 1:
-        coef = beta.reshape(k, p).T  # column j: coefficients of outcome j
-        variances = np.diagonal(within_cov, axis1=1, axis2=2)
-        with np.errstate(invalid="ignore"):
-            # plain sum: one missing outcome makes that outcome's Q NaN (R's NA)
-            per_outcome = np.sum((y - X @ coef) ** 2 / variances, axis=0)
-        statistic.extend(per_outcome)
-        df.extend(observed.sum(axis=0) - p)
-        names = names + outcome_names
-    statistic = np.asarray(statistic, dtype=float)
-    df = np.asarray(df, dtype=int)
+    batches = _study_batches(y, X, within_cov, observed, row_index)
+    statistic, df = cochran.q_statistics(batches, moments.fixed_basis(batches),
+                                         k, p)
+    names = (OVERALL,) + (outcome_names if k > 1 else ())
     return QTestResult(statistic, df, stats.chi2.sf(statistic, df), names)
 
 
-def q_from_residuals(statistic, df):
+def model_q_test(batches, basis, outcome_names, n_terms):
     """
-    The overall Q test from a weighted residual sum of squares already
-    computed (e.g. with a known covariance per group, ``addS``).
+    The Q test of a model: its own batches (known covariances per row or
+    per group, ``addS``) evaluated at ``Psi = 0``.  With ``addS`` R's
+    ``qtest`` has no per-outcome statistics (it reads them off ``S``); here
+    they come from the variances on the diagonal of the group matrices.
     """
-    statistic = np.array([float(statistic)])
-    df = np.array([int(round(df))])
-    return QTestResult(statistic, df, stats.chi2.sf(statistic, df),
-                       ("overall",))
+    k = len(outcome_names)
+    statistic, df = cochran.q_statistics(batches, basis, k, n_terms)
+    names = (OVERALL,) + (tuple(outcome_names) if k > 1 else ())
+    return QTestResult(statistic, df, stats.chi2.sf(statistic, df), names)
 
 
 def i_squared(q):

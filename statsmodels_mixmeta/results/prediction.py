@@ -23,16 +23,21 @@ from ..kernels.likelihood import marginal_cov, whiten
 
 @dataclass(frozen=True)
 class PredictionResults:
-    """Predicted means ``(n, k)`` with standard errors."""
+    """
+    Predicted means ``(n, k)`` with standard errors; intervals are normal,
+    or t with ``df`` degrees of freedom when ``df`` is given (``use_t``).
+    """
 
     predicted: pd.DataFrame
     se: pd.DataFrame
     alpha: float = 0.05
+    df: float = None
 
     def conf_int(self, alpha=None):
         """Lower and upper ``1 - alpha`` limits, each ``(n, k)``."""
         alpha = self.alpha if alpha is None else alpha
-        z = stats.norm.isf(alpha / 2)
+        z = (stats.norm.isf(alpha / 2) if self.df is None
+             else stats.t.isf(alpha / 2, self.df))
         return self.predicted - z * self.se, self.predicted + z * self.se
 
     def summary_frame(self, alpha=None):
@@ -56,11 +61,10 @@ def new_design_rows(results, exog):
     model = results.model
     if exog is None:
         return model.design.exog, model.design.row_labels
-    spec = getattr(model.data, "model_spec", None)
-    if spec is not None and isinstance(exog, (pd.DataFrame, dict)):
-        frame = pd.DataFrame(exog)
-        namespace = getattr(model, "formula_namespace", None)
-        return _formula.new_exog(spec, frame, namespace), list(frame.index)
+    if model.formula_terms is not None and isinstance(exog, (pd.DataFrame,
+                                                             dict)):
+        frame = _formula.new_data_frame(exog)
+        return model.formula_terms.exog(frame), list(frame.index)
     arr = np.atleast_2d(np.asarray(exog, dtype=float))
     if arr.shape[1] != model.design.n_terms:
         raise ValueError(
@@ -68,6 +72,25 @@ def new_design_rows(results, exog):
             f"({', '.join(model.design.term_names)}), got {arr.shape[1]}")
     index = exog.index if isinstance(exog, pd.DataFrame) else range(len(arr))
     return arr, list(index)
+
+
+def predict(results, exog=None, transform=True):
+    """
+    ``x' beta`` of every outcome at the rows of ``exog`` (see
+    ``MixMetaResults.predict``): a Series for one outcome, a DataFrame by
+    outcome for several, indexed as ``exog``.
+    """
+    if not transform and isinstance(exog, (pd.DataFrame, dict)):
+        frame = _formula.new_data_frame(exog)
+        rows = new_design_rows(results, frame.to_numpy(dtype=float))[0]
+        labels = list(frame.index)
+    else:
+        rows, labels = new_design_rows(results, exog)
+    values = results.model.predict(results.params, rows)
+    names = list(results.model.design.outcome_names)
+    if len(names) == 1:
+        return pd.Series(values[:, 0], index=labels, name=names[0])
+    return pd.DataFrame(values, index=labels, columns=names)
 
 
 def fixed_prediction(results, exog=None, alpha=0.05):
@@ -82,7 +105,8 @@ def fixed_prediction(results, exog=None, alpha=0.05):
     var = np.einsum("np,jpq,nq->nj", rows, cov_blocks, rows)
     names = list(results.model.design.outcome_names)
     frame = lambda values: pd.DataFrame(values, index=labels, columns=names)
-    return PredictionResults(frame(mean), frame(np.sqrt(var)), alpha)
+    return PredictionResults(frame(mean), frame(np.sqrt(var)), alpha,
+                             results.df_resid if results.use_t else None)
 
 
 def random_effects(results):
@@ -93,20 +117,14 @@ def random_effects(results):
     """
     model = results.model
     state = results._batched_state
-    n_levels = model.random.n_levels
-    sums = [np.zeros((model.row_groups[lev].max() + 1, psi.shape[0]))
-            for lev, psi in zip(range(n_levels), state.psis)]
-    for batch, wb, rw in zip(model._batches, state.whitened, state.resid_w):
-        weighted = np.einsum("gmn,gm->gn", wb.inv_chol, rw)   # Sigma^-1 r
-        rows = model.long.row[batch.index]
-        for lev in range(n_levels):
-            codes = model.row_groups[lev][rows].ravel()
-            contrib = (batch.Z[lev] * weighted[..., None]).reshape(
-                codes.size, -1)
-            for col in range(contrib.shape[1]):
-                sums[lev][:, col] += np.bincount(
-                    codes, contrib[:, col], minlength=sums[lev].shape[0])
-    return [total @ psi for total, psi in zip(sums, state.psis)]
+    batches = model._batches
+    # Sigma^-1 r of every value, in long order
+    weighted = batches.to_long(
+        np.einsum("gmn,gm->gn", wb.inv_chol, rw)
+        for wb, rw in zip(state.whitened, state.resid_w))
+    return [batches.group_sums(z * weighted[:, None], lev,
+                               model.row_groups[lev].max() + 1) @ psi
+            for lev, (z, psi) in enumerate(zip(batches.long.Z, state.psis))]
 
 
 def blup(results, level=None):
@@ -153,11 +171,11 @@ def blup(results, level=None):
         beta = np.asarray(results.params)
         whitened = [whiten(b, marginal_cov(b, psis)) for b in model._batches]
         residuals = [wb.resid(beta) for wb in whitened]
-    for batch, wb, rw in zip(model._batches, whitened, residuals):
-        rows, outcomes, valid = _group_positions(model, batch, k)
+    batches = model._batches
+    for batch, wb, rw, (rows, outcomes, valid), value_rows in zip(
+            batches, whitened, residuals, batches.cells(k), batches.rows()):
         cross = np.zeros(rows.shape + (batch.size,))
         total = np.zeros(rows.shape)
-        value_rows = model.long.row[batch.index]
         for lev in range(level):
             psi = state.psis[lev]
             Zf = _full_random_design(model, lev, rows, outcomes, k)
@@ -175,27 +193,6 @@ def blup(results, level=None):
         random_var[rows[valid], outcomes[valid]] = variance[valid]
     return (fixed + random_part,
             np.sqrt(fixed_se ** 2 + np.maximum(random_var, 0.0)))
-
-
-def _group_positions(model, batch, k):
-    """
-    Every (row, outcome) of each group of a batch, padded to the largest
-    number of rows: ``rows``, ``outcomes`` and ``valid``, each ``(g, P)``.
-    """
-    rows = model.long.row[batch.index]                          # (g, n)
-    first = np.ones(rows.shape, dtype=bool)
-    first[:, 1:] = rows[:, 1:] != rows[:, :-1]
-    first &= batch.valid
-    rank = np.cumsum(first, axis=1) - 1
-    n_pad = rank.max() + 1
-    padded = np.full((rows.shape[0], n_pad), -1)
-    group_index = np.broadcast_to(np.arange(rows.shape[0])[:, None],
-                                  rows.shape)
-    padded[group_index[first], rank[first]] = rows[first]
-    valid = np.repeat(padded >= 0, k, axis=1)
-    full_rows = np.repeat(np.where(padded >= 0, padded, 0), k, axis=1)
-    outcomes = np.tile(np.arange(k), n_pad)[None, :].repeat(rows.shape[0], 0)
-    return full_rows, outcomes, valid
 
 
 def _full_random_design(model, lev, rows, outcomes, k):

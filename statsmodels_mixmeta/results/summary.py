@@ -11,7 +11,8 @@ follow R's ``print(summary(<mixmeta>))``:
    observed values, ``m`` groups, ``p`` fixed coefficients), the (restricted)
    log-likelihood with AIC and BIC, convergence;
 2. the fixed effects, one block per outcome titled by its name (rows are the
-   formula's terms), with normal-based z tests and ``1 - alpha`` limits;
+   formula's terms), with normal-based z tests (t tests on ``df_resid``
+   degrees of freedom with ``use_t``) and ``1 - alpha`` limits;
 3. Psi, the between-study covariance, as standard deviations and, below the
    diagonal, correlations;
 4. Cochran's Q test of heterogeneity with I-squared in percent, overall and
@@ -154,7 +155,8 @@ def coefficient_blocks(results, alpha):
                np.asarray(results.tvalues, dtype=float),
                np.asarray(results.pvalues, dtype=float), lower, upper]
     formats = [format_number] * 3 + [format_pvalue] + [format_number] * 2
-    headers = ["coef", "std err", "z", "P>|z|",
+    stat = "t" if results.use_t else "z"
+    headers = ["coef", "std err", stat, f"P>|{stat}|",
                f"[{alpha / 2:g}", f"{1 - alpha / 2:g}]"]
     p = len(design.term_names)
     blocks = []
@@ -236,6 +238,10 @@ def notes(results):
             for level, s in zip(random.level_names, random.structures))
         out.append(f"Psi: between-study (co)variance, structure "
                    f"{described}, as standard deviations and correlations.")
+    if results.use_t:
+        out.append(f"t tests and intervals with {format_number(results.df_resid, 0)} "
+                   "degrees of freedom (observed values minus fixed "
+                   "coefficients).")
     if results.method in ("mm", "vc"):
         out.append(f"{METHOD_LABELS[results.method]} maximises no "
                    "likelihood: no log-likelihood, AIC or BIC.")

@@ -6,7 +6,24 @@ lme4's ``mkMkPar``), and per-level options (``bscov``, ``psi_fix``,
 """
 import numpy as np
 
-from .psi import make_structure
+from .psi import STRUCTURE_NAMES, make_structure
+
+
+def canonical_bscov(bscov):
+    """
+    ``bscov`` with its structure names in lower case (R's names are matched
+    case-insensitively, as ``method`` is): a string, or the strings of a
+    per-level list or dict; anything else, and unknown names (for the
+    error message to quote), are returned unchanged.
+    """
+    lower = (lambda name: name.lower() if isinstance(name, str)
+             and name.lower() in STRUCTURE_NAMES else name)
+    if isinstance(bscov, dict):
+        return {level: lower(name) for level, name in bscov.items()}
+    if isinstance(bscov, (list, tuple)):
+        return type(bscov)(lower(name) for name in bscov)
+    return lower(bscov)
+
 
 def per_level(value, level_names, what):
     """
@@ -141,7 +158,7 @@ class RandomPart:
 
 def random_part(level_names, bscov, psi_fix, k, effect_names):
     """One Psi structure per grouping level."""
-    bscovs = per_level(bscov, level_names, "bscov")
+    bscovs = per_level(canonical_bscov(bscov), level_names, "bscov")
     fixes = per_level(psi_fix, level_names, "psi_fix")
     structures = []
     for name, b, fix, labels in zip(level_names, bscovs, fixes,

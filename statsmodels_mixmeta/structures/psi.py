@@ -640,7 +640,7 @@ def make_structure(name, dim, psi_fix=None):
     Parameters
     ----------
     name : str
-        One of ``STRUCTURE_NAMES`` (R mixmeta's ``bscov``).
+        One of ``STRUCTURE_NAMES`` (R mixmeta's ``bscov``), in any case.
     dim : int
         Order of Psi.
     psi_fix : array_like, optional
@@ -650,7 +650,8 @@ def make_structure(name, dim, psi_fix=None):
     -------
     PsiStructure
     """
-    if name not in _STRUCTURES:
+    key = name.lower() if isinstance(name, str) else name
+    if key not in _STRUCTURES:
         valid = ", ".join(f"'{valid}'" for valid in STRUCTURE_NAMES)
         raise ValueError(f"unknown bscov={name!r}; valid names are {valid}")
-    return _STRUCTURES[name](dim, psi_fix)
+    return _STRUCTURES[key](dim, psi_fix)
