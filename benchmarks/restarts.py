@@ -38,7 +38,7 @@ FINE_GRID = np.concatenate([[0.0], np.geomspace(1e-7, 10.0, 4000)])
 _WITH = smm.MixMeta._restart
 
 
-def _without(self, theta, retvals, refit, default_start):
+def _without(self, theta, retvals, refit, climb, default_start):
     return theta, retvals
 
 

@@ -592,6 +592,7 @@ class MixMeta(LikelihoodModel):
         # beats; records retvals["start"] (and "optima", "scan")
         theta_opt, retvals = self._restart(
             theta_opt, retvals, lambda t: self._schedule(t, **schedule),
+            lambda t: self._climb(t, scoring_iter),
             default_start=start_params is None and all(
                 p is None for p in self.init_psi))
         # --- end of restarts
@@ -626,12 +627,16 @@ class MixMeta(LikelihoodModel):
         retvals["scoring_iterations"] = n_scoring
         return _optimizer.settle_on_boundary(self, theta_opt), retvals
 
-    def _restart(self, theta, retvals, refit, default_start):
+    def _restart(self, theta, retvals, refit, climb, default_start):
         """Hand the fit to :mod:`statsmodels_mixmeta.fitting.restarts`: the
         certified scan for a single variance on the univariate kernel,
         otherwise a second start when Psi is on its boundary or the start
         was the default."""
         first = "default" if default_start else "user"
+        if not _optimizer.is_stationary(self, theta):
+            # stopped early (a budget of the caller's): flagged as not
+            # converged, and not a local maximum to escape from
+            return theta, dict(retvals, start=first)
         lik = self.objective
         if isinstance(lik, UnivariateLikelihood) and lik.z2 is not None \
                 and self._single_variance and lik.n_values * (
@@ -649,7 +654,19 @@ class MixMeta(LikelihoodModel):
             return theta, dict(retvals, start=first)
         psis, name = self._second_start_psis()
         return _restarts.second_start(self, theta, retvals, refit, psis,
-                                      name, first, screen=not boundary)
+                                      name, first, screen=not boundary,
+                                      climb=climb)
+
+    def _climb(self, theta, scoring_iter=50):
+        """The schedule's first stage from a start (damped Newton), and
+        whether it ended at a stationary point."""
+        if self._single_variance:
+            theta = _optimizer.variance_newton(self, theta, scoring_iter,
+                                               theta_tol=FINISH_TOL)[0]
+        else:
+            theta = _optimizer.damped_newton(self, theta, scoring_iter,
+                                             handover=HANDOVER_GAIN)[0]
+        return theta, _optimizer.is_stationary(self, theta)
 
     def _scan_problem(self, lik):
         """The univariate likelihood as one problem of the vectorised

@@ -149,7 +149,7 @@ def check_single_variance(objective, problems, scale, theta, retvals,
 
 
 def second_start(objective, theta, retvals, refit, start_psis, name,
-                 first_start="default", screen=False):
+                 first_start="default", screen=False, climb=None):
     """
     Rerun the schedule from ``start_psis`` (one Psi per level) and keep the
     better optimum (see the module docstring).
@@ -157,8 +157,12 @@ def second_start(objective, theta, retvals, refit, start_psis, name,
     With ``screen`` (a fit inside the parameter space, from the default
     start), the schedule is rerun only when the second start is itself
     higher than the fit: the fit is then certainly not the global maximum.
-    A fit on the boundary is always refitted.  ``retvals["restart"]``
-    records the second start and its log-likelihood.
+    A fit on the boundary is always refitted: with ``climb`` (``theta_start
+    -> (theta, stationary)``, the schedule's first stage, damped Newton
+    steps), the finishing stages are skipped only when the climb ends at a
+    stationary point no higher than the fit.
+    ``retvals["restart"]`` records the second start and its
+    log-likelihood.
     """
     retvals = dict(retvals, start=first_start)
     try:
@@ -172,6 +176,15 @@ def second_start(objective, theta, retvals, refit, start_psis, name,
         retvals["restart"] = {"start": name, "llf_start": llf_start,
                               "refitted": False}
         return theta, retvals
+    if climb is not None:
+        top, stationary = climb(start)
+        llf_top, llf_fit = _llf(objective, top), _llf(objective, theta)
+        if stationary and not llf_top > llf_fit + BETTER_LLF * max(
+                1.0, abs(llf_fit)):
+            retvals["restart"] = {"start": name, "llf_start": llf_start,
+                                  "llf": llf_top, "refitted": "climb"}
+            return theta, retvals
+        start = top
     theta, retvals = _choose(objective, (theta, retvals), refit(start),
                              first_start, name)
     retvals["restart"].update(llf_start=llf_start, refitted=True)
