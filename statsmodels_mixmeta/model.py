@@ -592,7 +592,7 @@ class MixMeta(LikelihoodModel):
         # beats; records retvals["start"] (and "optima", "scan")
         theta_opt, retvals = self._restart(
             theta_opt, retvals, lambda t: self._schedule(t, **schedule),
-            lambda t: self._climb(t, scoring_iter),
+            lambda t, polish=False: self._climb(t, scoring_iter, polish),
             default_start=start_params is None and all(
                 p is None for p in self.init_psi))
         # --- end of restarts
@@ -657,15 +657,18 @@ class MixMeta(LikelihoodModel):
                                       name, first, screen=not boundary,
                                       climb=climb)
 
-    def _climb(self, theta, scoring_iter=50):
+    def _climb(self, theta, scoring_iter=50, polish=False):
         """The schedule's first stage from a start (damped Newton), and
-        whether it ended at a stationary point."""
+        whether it ended at a stationary point; ``polish`` climbs without
+        handing over to the finishing optimiser."""
         if self._single_variance:
-            theta = _optimizer.variance_newton(self, theta, scoring_iter,
-                                               theta_tol=FINISH_TOL)[0]
+            theta = _optimizer.variance_newton(
+                self, theta, scoring_iter,
+                theta_tol=0.0 if polish else FINISH_TOL)[0]
         else:
-            theta = _optimizer.damped_newton(self, theta, scoring_iter,
-                                             handover=HANDOVER_GAIN)[0]
+            theta = _optimizer.damped_newton(
+                self, theta, scoring_iter,
+                handover=0.0 if polish else HANDOVER_GAIN)[0]
         return theta, _optimizer.is_stationary(self, theta)
 
     def _scan_problem(self, lik):

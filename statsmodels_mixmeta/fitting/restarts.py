@@ -159,8 +159,10 @@ def second_start(objective, theta, retvals, refit, start_psis, name,
     higher than the fit: the fit is then certainly not the global maximum.
     A fit on the boundary is always refitted: with ``climb`` (``theta_start
     -> (theta, stationary)``, the schedule's first stage, damped Newton
-    steps), the finishing stages are skipped only when the climb ends at a
-    stationary point no higher than the fit.
+    steps; ``polish=True`` climbs to a stationary point without handing
+    over), the finishing stages are skipped only when the climb ends at a
+    stationary point no higher than the fit, and a refit that stalls is
+    polished by it.
     ``retvals["restart"]`` records the second start and its
     log-likelihood.
     """
@@ -185,7 +187,14 @@ def second_start(objective, theta, retvals, refit, start_psis, name,
                                   "llf": llf_top, "refitted": "climb"}
             return theta, retvals
         start = top
-    theta, retvals = _choose(objective, (theta, retvals), refit(start),
+    second = refit(start)
+    if climb is not None:
+        # the finishing optimisers can stall beside a singular Psi, where
+        # damped Newton steps still make progress
+        top, stationary = climb(second[0], polish=True)
+        if stationary and _llf(objective, top) >= _llf(objective, second[0]):
+            second = (top, dict(second[1], polished=True))
+    theta, retvals = _choose(objective, (theta, retvals), second,
                              first_start, name)
     retvals["restart"].update(llf_start=llf_start, refitted=True)
     return theta, retvals
