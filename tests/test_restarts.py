@@ -245,3 +245,34 @@ def test_on_boundary():
     assert restarts.on_boundary([np.array([[1.0, 1.0], [1.0, 1.0]])])
     assert restarts.on_boundary([np.eye(2), np.diag([1.0, 0.0])])
     assert not restarts.on_boundary([np.array([[1.0, 0.5], [0.5, 1.0]])])
+
+
+def shift(x):
+    return x - 30.0
+
+
+def test_school_random_slope_leaves_the_lower_boundary_maximum():
+    """
+    School data, ``random="~ shift(year) | district"``: from the default
+    start the schedule stopped (converged) at a singular Psi with
+    log-likelihood -32.20463 (commit 7b22027 and main at 41fc23a); the
+    method-of-moments start reaches another singular Psi 0.336 higher.
+    """
+    import statsmodels.formula.api as smf
+    from statsmodels_mixmeta import datasets
+    school = datasets.load_school()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = smf.mixmeta("effect ~ 1", data=school, S="var",
+                          random="~ shift(year) | district").fit()
+    assert res.converged
+    assert res.llf == pytest.approx(-31.868473021476, abs=1e-6)
+    assert res.mle_retvals["start"] == "moments"
+    assert res.mle_retvals["optima"]["default"] == pytest.approx(
+        -32.204627461911, abs=1e-6)
+    # the default start's answer, evaluated by our objective, is lower
+    stuck = np.array([[3.26103982, -1.92777494e-03],
+                      [-1.92777494e-03, 1.13961080e-06]])
+    lik = res.model.profiled_likelihood()
+    assert lik.loglike((stuck,)) < res.llf - 0.3
+    assert "Distinct optima" in res.summary().as_text()
