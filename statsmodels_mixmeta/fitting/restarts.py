@@ -179,7 +179,7 @@ def second_start(objective, theta, retvals, refit, start_psis, name,
                               "refitted": False}
         return theta, retvals
     if climb is not None:
-        top, stationary = climb(start)
+        top, stationary = climb(start, polish=True)
         llf_top, llf_fit = _llf(objective, top), _llf(objective, theta)
         if stationary and not llf_top > llf_fit + BETTER_LLF * max(
                 1.0, abs(llf_fit)):
