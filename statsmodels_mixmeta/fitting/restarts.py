@@ -41,8 +41,14 @@ SCAN_TOL = 1e-6
 #: Points of the scan's logarithmic grid, and relative offsets from the
 #: fit added to it (see :func:`check_single_variance`).
 SCAN_POINTS = 10
-NEAR_FIT = np.array([-0.3, -0.1, -0.03, -0.01, -0.003, -0.001,
-                     0.001, 0.003, 0.01, 0.03, 0.1, 0.3])
+NEAR_FIT = np.array([-0.5, -0.3, -0.1, -0.03, -0.01, -0.003, -0.001,
+                     -0.0003, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3,
+                     0.6, 1.0])
+# multiples of a fitted tau2 > 0 in the grid: the log grid of
+# variance_scan.default_grid around 1 (so from 1e-4 to 10 times the fit)
+# and the points near the fit, in increasing order
+_FIT_GRID = np.unique(np.concatenate([
+    np.geomspace(1e-4, 10.0, SCAN_POINTS), [1.0], 1.0 + NEAR_FIT]))
 #: The scan runs where the number of values times ``(p + 1)**2`` is at
 #: most this; larger problems get a second start (its cost would
 #: otherwise exceed the fit's).
@@ -126,13 +132,15 @@ def check_single_variance(objective, problems, scale, theta, retvals,
         up to the refit's own convergence).
     """
     tau2_fit = scale * float(theta[0]) ** 2
-    grid = variance_scan.default_grid(problems, SCAN_POINTS)
-    # points closing in on the fit, where the bounds need narrow intervals
-    # (geometric in tau2 from the fit, or from the smallest grid point)
-    near = (tau2_fit * (1.0 + NEAR_FIT) if tau2_fit > 0
-            else grid[0, 1] * np.abs(NEAR_FIT))
-    grid = np.sort(np.concatenate([grid, [[tau2_fit]], near[None]], axis=1),
-                   axis=1)
+    # the grid is scaled to the fit (to the data for a fit at 0), with
+    # points closing in on the fit, where the bounds need narrow intervals;
+    # it only sets the work: the bounds cover [0, inf) whatever its scale
+    if tau2_fit > 0:
+        grid = np.concatenate([[0.0], tau2_fit * _FIT_GRID])
+    else:
+        grid = np.concatenate([[0.0], variance_scan.default_grid(
+            problems, SCAN_POINTS)[0, 1:], np.abs(NEAR_FIT) * 1e-4
+            * float(problems.variance.mean())])
     tau2, best, gap, n_points = variance_scan.global_maximum(
         problems, grid, tol=tol, pieces=8)
     llf_fit = _llf(objective, theta)

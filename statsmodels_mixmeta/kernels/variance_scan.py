@@ -363,6 +363,8 @@ def global_maximum(problems, grid=None, tol=1e-6, pieces=2, max_rounds=60,
     """
     grid = default_grid(problems) if grid is None else \
         np.sort(np.atleast_2d(np.asarray(grid, dtype=float)), axis=1)
+    if not grid[:, 0].min() >= 0:
+        raise ValueError("the grid of tau2 must be non-negative")
     terms = profile_terms(problems, grid)
     llf = loglike_from_terms(problems, terms)
     n_evaluated = grid.size
