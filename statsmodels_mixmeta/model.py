@@ -628,34 +628,23 @@ class MixMeta(LikelihoodModel):
         return _optimizer.settle_on_boundary(self, theta_opt), retvals
 
     def _restart(self, theta, retvals, refit, climb, default_start):
-        """Hand the fit to :mod:`statsmodels_mixmeta.fitting.restarts`: the
-        certified scan for a single variance on the univariate kernel,
-        otherwise a second start when Psi is on its boundary or the start
-        was the default."""
-        first = "default" if default_start else "user"
-        if not _optimizer.is_stationary(self, theta):
-            # stopped early (a budget of the caller's): flagged as not
-            # converged, and not a local maximum to escape from
-            return theta, dict(retvals, start=first)
+        """Hand the fit to :func:`statsmodels_mixmeta.fitting.restarts.restart`:
+        the certified scan for a single variance on the univariate kernel
+        (up to ``SCAN_MAX_WORK``), otherwise a second start."""
         lik = self.objective
-        if isinstance(lik, UnivariateLikelihood) and lik.z2 is not None \
-                and self._single_variance and lik.n_values * (
-                    lik.n_fixed + 1) ** 2 <= _restarts.SCAN_MAX_WORK:
-            return _restarts.check_single_variance(
-                self, self._scan_problem(lik),
-                self.random.structures[0]._square_scale, theta,
-                dict(retvals, start=first), refit)
-        boundary = _restarts.on_boundary(self.psis(theta))
-        if isinstance(lik, UnivariateLikelihood) and not boundary:
+        univariate = isinstance(lik, UnivariateLikelihood) and \
+            lik.z2 is not None
+        scan = None
+        if univariate and self._single_variance and lik.n_values * (
+                lik.n_fixed + 1) ** 2 <= _restarts.SCAN_MAX_WORK:
+            scan = (self._scan_problem(lik),
+                    self.random.structures[0]._square_scale)
+        return _restarts.restart(
+            self, theta, retvals, refit, climb, default_start, scan=scan,
+            second_psis=self._second_start_psis,
             # too large for the scan: an interior single variance is left
             # as fitted (a screen would cost two evaluations, ~20 %)
-            return theta, dict(retvals, start=first)
-        if not (default_start or boundary):
-            return theta, dict(retvals, start=first)
-        psis, name = self._second_start_psis()
-        return _restarts.second_start(self, theta, retvals, refit, psis,
-                                      name, first, screen=not boundary,
-                                      climb=climb)
+            screen_interior=not univariate)
 
     def _climb(self, theta, scoring_iter=50, polish=False):
         """The schedule's first stage from a start (damped Newton), and
@@ -685,7 +674,6 @@ class MixMeta(LikelihoodModel):
     def _second_start_psis(self):
         """The method-of-moments Psi where it exists (one level), else a
         start scaled to the residuals' spread."""
-        d = self.design
         lik = self.objective
         if isinstance(lik, UnivariateLikelihood) and lik.z2 is not None:
             return [np.array([[lik.moment_variance()]])], "moments"
@@ -700,20 +688,12 @@ class MixMeta(LikelihoodModel):
             except (ValueError, np.linalg.LinAlgError):
                 pass
         long = self.long
-        coef = np.linalg.solve(self._long_xtx, long.X.T @ long.y)
-        square = (long.y - long.X @ coef) ** 2
-        within = (np.zeros_like(square) if self.group_cov is not None else
-                  d.within_cov[long.row, long.outcome, long.outcome])
-        spreads = []
-        for z in long.Z[:self.random.n_levels]:
-            z2 = z * z
-            touched = np.maximum((z2 > 0).sum(axis=0), 1)
-            mean_square = (square @ (z2 > 0)) / touched
-            excess = mean_square - (within @ (z2 > 0)) / touched
-            spreads.append(np.maximum(excess, 0.1 * mean_square)
-                           / np.maximum(z2.sum(axis=0) / touched, 1e-300))
-        return _restarts.residual_spread_psis(self.random, spreads), \
-            "residual spread"
+        within = (None if self.group_cov is not None else
+                  self.design.within_cov[long.row, long.outcome,
+                                         long.outcome])
+        return _restarts.residual_spread_psis(
+            self.random, long.y, long.X, self._long_xtx, within,
+            long.Z[:self.random.n_levels]), "residual spread"
 
     def _optimize(self, theta, method, maxiter, disp, full_output, kwargs):
         kwargs = dict(kwargs)

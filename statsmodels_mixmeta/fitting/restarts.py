@@ -34,6 +34,7 @@ start's log-likelihood), which ``summary()`` reports.
 import numpy as np
 
 from ..kernels import variance_scan
+from . import optimizer
 
 #: Absolute tolerance, in log-likelihood units, to which the scan of a
 #: single variance certifies the global maximum.
@@ -208,29 +209,88 @@ def second_start(objective, theta, retvals, refit, start_psis, name,
     return theta, retvals
 
 
-def residual_spread_psis(random, effect_spreads):
+def residual_spread_psis(random, y, X, xtx, within_var, Z):
     """
     A start scaled to the spread of the residuals: at each level with free
     parameters, ``Psi_l = diag(s_lj) / L``, where ``s_lj`` is the excess
-    spread of the fixed-effects residuals that random effect ``j`` of level
-    ``l`` touches (their mean square less their mean within-study
-    variance, per unit ``z**2``, at least a tenth of the mean square) and
-    ``L`` the number of such levels, which share it.
+    spread of the ordinary least-squares residuals ``r`` over the values
+    that random effect ``j`` of level ``l`` touches (their mean of
+    ``r**2`` less their mean within-study variance, at least a tenth of
+    the former, per unit mean ``z**2``) and ``L`` the number of such
+    levels, which share it.
 
     Parameters
     ----------
     random : RandomPart
-    effect_spreads : list of ndarray
-        ``s_lj`` of each level.
+    y, X, xtx : ndarray
+        Observed values ``(N,)``, their design ``(N, p)`` and ``X'X``.
+    within_var : ndarray or None
+        Within-study variance of each value (None: not subtracted).
+    Z : sequence of ndarray
+        Random-effect design of each level, ``(N, r_l)``.
     """
+    square = (y - X @ np.linalg.solve(xtx, X.T @ y)) ** 2
+    within = np.zeros_like(square) if within_var is None else within_var
     free = [s.n_params > 0 for s in random.structures]
     n_free = max(sum(free), 1)
     out = []
-    for s, spread, is_free in zip(random.structures, effect_spreads, free):
+    for s, z, is_free in zip(random.structures, Z, free):
         if not is_free:
             out.append(s.psi(np.empty(0)))
             continue
-        spread = np.asarray(spread, dtype=float)
-        spread = np.where(spread > 0, spread, 1.0)
-        out.append(np.diag(spread / n_free))
+        z2 = z * z
+        touched = (z2 > 0).astype(float)
+        count = np.maximum(touched.sum(axis=0), 1.0)
+        mean_square = (square @ touched) / count
+        excess = np.maximum(mean_square - (within @ touched) / count,
+                            0.1 * mean_square)
+        spread = excess / np.maximum(z2.sum(axis=0) / count, 1e-300)
+        out.append(np.diag(np.where(spread > 0, spread, 1.0) / n_free))
     return out
+
+
+def restart(objective, theta, retvals, refit, climb, default_start,
+            scan=None, second_psis=None, screen_interior=True):
+    """
+    The restart policy of the module docstring, after the normal schedule.
+
+    Parameters
+    ----------
+    objective : object
+        ``loglike``, ``score``, ``nobs`` and ``random`` (the packer).
+    theta, retvals
+        The schedule's fit.
+    refit : callable
+        ``refit(theta_start) -> (theta, retvals)``: the whole schedule.
+    climb : callable
+        ``climb(theta_start, polish=False) -> (theta, stationary)``: its
+        first stage.
+    default_start : bool
+        The fit started from the default small Psi (not the caller's).
+    scan : tuple, optional
+        ``(problems, scale)`` for :func:`check_single_variance`.
+    second_psis : callable, optional
+        ``() -> (psis, name)``: the second start.
+    screen_interior : bool
+        Screen a fit inside the parameter space (else leave it as fitted).
+
+    Returns
+    -------
+    theta, retvals
+    """
+    first = "default" if default_start else "user"
+    retvals = dict(retvals, start=first)
+    if not optimizer.is_stationary(objective, theta):
+        # stopped early (a budget of the caller's): flagged as not
+        # converged, and not a local maximum to escape from
+        return theta, retvals
+    if scan is not None:
+        return check_single_variance(objective, scan[0], scan[1], theta,
+                                     retvals, refit)
+    boundary = on_boundary(objective.random.psis(theta))
+    if second_psis is None or not (boundary or (
+            default_start and screen_interior)):
+        return theta, retvals
+    psis, name = second_psis()
+    return second_start(objective, theta, retvals, refit, psis, name, first,
+                        screen=not boundary, climb=climb)
