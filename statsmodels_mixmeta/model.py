@@ -535,7 +535,14 @@ class MixMeta(LikelihoodModel):
         (``LikelihoodModel.fit``) to finish and certify the optimum.  The
         default finisher is Newton's method with the analytic Hessian;
         should it end anywhere but at a maximum at least as high as its
-        start, BFGS takes over from there.  Fixed effects, method of
+        start, BFGS takes over from there.  A converged ML/REML fit is then
+        checked for a higher maximum elsewhere
+        (:mod:`statsmodels_mixmeta.fitting.restarts`): a single variance by
+        a scan that certifies the global maximum over ``tau2 >= 0``,
+        otherwise by a second start (method of moments, or scaled to the
+        residuals) when Psi ends on its boundary or the start was the
+        default; ``mle_retvals["start"]`` names the start that won and
+        ``summary()`` notes two distinct optima.  Fixed effects, method of
         moments and variance components are computed directly.
 
         Parameters
