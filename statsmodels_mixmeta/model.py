@@ -49,6 +49,8 @@ from .design import core as _design
 from .design import inputs as _inputs
 from .design import formula as _formula
 from .design import random_terms as _terms
+from .design import singular as _singular
+from .design import validation as _validation
 from .fitting import optimizer as _optimizer
 from .fitting import restarts as _restarts
 from .kernels import moments as estimators
@@ -114,7 +116,8 @@ class MixMeta(LikelihoodModel):
     missing : {"drop", "raise", "none"}
         Rows with a missing predictor, or with all outcomes missing, are
         dropped (default), or raise an error.  Rows with some outcomes
-        missing are always kept.
+        missing are always kept.  NaN (or ``pd.NA``) marks a missing
+        value; an infinite value is an error naming its rows and column.
     vc_adjust : bool
         For ``method="vc"``, standardise residuals by their leverage.
     groups : array_like or DataFrame, optional
@@ -130,6 +133,17 @@ class MixMeta(LikelihoodModel):
         group's observed values in row order; used instead of ``S``.
     **kwargs
         Passed to statsmodels' ``Model`` (``formula``, ``model_spec``, ...).
+
+    Notes
+    -----
+    Inputs are checked before anything is built on them
+    (:mod:`statsmodels_mixmeta.design.validation`): pandas ``exog``, ``S``,
+    ``Scor``, ``groups`` and ``exog_re`` are matched to the rows of a
+    pandas ``endog`` by index label; nullable and object columns of
+    numbers are converted to float and text is refused; infinite values
+    are refused naming rows and columns.  A singular ``S`` (a zero or tiny
+    variance) is refused by "fixed", "mm" and "vc", and by an ML/REML fit
+    whose Psi leaves that study's marginal covariance singular.
     """
 
     _formula_max_endog = None
@@ -145,6 +159,8 @@ class MixMeta(LikelihoodModel):
                 "help(MixMeta) for the valid ones")
         method = _inputs.check_option("method", method, METHODS)
         bscov = _structures.canonical_bscov(bscov)
+        endog, exog, S, Scor, groups, exog_re = _validation.checked_inputs(
+            endog, exog, S, Scor, groups, exog_re)
         outcome_names, row_labels = _inputs.outcome_names(endog), _inputs.row_labels(endog)
         endog_arr = np.asarray(endog, dtype=float)
         n_rows = endog_arr.shape[0]
@@ -246,6 +262,9 @@ class MixMeta(LikelihoodModel):
         self.k_fe = X_long.shape[1]
         self.k_psi = self.random.n_params
         self._memo = {}
+        self._singular_studies = _singular.SingularStudies(
+            self.design, self.group_cov, self.outer_labels)
+        self._singular_studies.check_weights(method)
 
     def _layout_levels(self, group_arr, level_names, re_arrays, re_names,
                        row, outcome):
@@ -319,7 +338,8 @@ class MixMeta(LikelihoodModel):
         S : str, list of str or array_like
             Column name(s) of the within-study (co)variances in ``data``
             (see :class:`MixMeta` for the layouts), or an array with one row
-            per row of ``data``.
+            per row of ``data`` (a pandas Series or DataFrame is matched to
+            ``data``'s rows by index label).
         subset : array_like, optional
             Rows of ``data`` to use (as ``data.loc[subset]``).
         Scor : float, str or array_like, optional
@@ -331,29 +351,27 @@ class MixMeta(LikelihoodModel):
             (see :mod:`statsmodels_mixmeta.design.random_terms`).  Without it every row
             is its own group with one random effect per outcome.
         missing : {"drop", "raise", "none"}
+            As for :class:`MixMeta`.  The design is built from the rows
+            kept: factor levels (and categories of categorical columns)
+            that occur only in dropped rows are dropped, as R's
+            ``model.frame`` does, for the fixed part, the grouping levels
+            and the random predictors alike.
         eval_env : int
             Frames above the caller in which to look up names used in the
             formula that are not columns of ``data``.
         **kwargs
             Other arguments of :class:`MixMeta`.
         """
-        if subset is not None:
-            data = data.loc[subset]
-        endog, exog, spec, positions, namespace = _formula.model_frames(
-            formula, data, missing=missing, eval_env=eval_env + 1,
-            names_text="" if random is None else str(random))
-        S = _inputs.from_data(S, data, positions, "S")
-        Scor = _inputs.from_data(Scor, data, positions, "Scor")
-        if random is not None:
-            terms = _terms.parse_random(random)
-            groups, designs = _formula.random_frames(
-                terms, data, positions, namespace)
-            kwargs.update(groups=groups, exog_re=designs)
-        mod = cls(endog, exog, S=S, Scor=Scor, missing=missing,
-                  formula=formula, model_spec=spec, **kwargs)
+        data = _formula.subset_rows(data, subset)
+        arguments, spec, namespace, frame = _formula.formula_inputs(
+            formula, data, S=S, Scor=Scor, random=random, missing=missing,
+            eval_env=eval_env + 1, groups=kwargs.pop("groups", None),
+            exog_re=kwargs.pop("exog_re", None))
+        mod = cls(missing=missing, formula=formula, model_spec=spec,
+                  **arguments, **kwargs)
         mod.data.frame = data
         mod.formula_terms = _formula.PredictorFormula(
-            _formula.split_formula(formula)[1], spec, namespace, data,
+            _formula.split_formula(formula)[1], spec, namespace, frame,
             _formula.FormulaManager().engine)
         return mod
 
@@ -424,7 +442,10 @@ class MixMeta(LikelihoodModel):
         key = np.asarray(params, dtype=float).tobytes()
         state = self._memo.get(key)
         if state is None:
-            state = self.objective.evaluate(self.psis(params))
+            try:
+                state = self.objective.evaluate(self.psis(params))
+            except np.linalg.LinAlgError as err:
+                raise self._singular_studies.marginal_error(err)
             if len(self._memo) >= memo_size:
                 self._memo.pop(next(iter(self._memo)))
             self._memo[key] = state
@@ -609,7 +630,9 @@ class MixMeta(LikelihoodModel):
                 f"the {self.method.upper()} optimiser ({method}) stopped "
                 "before convergence; increase maxiter or try another method",
                 ConvergenceWarning, stacklevel=2)
-        return self._results(self.psis(theta_opt), theta_opt,
+        psis = self.psis(theta_opt)
+        self._singular_studies.check_marginal(psis, self.level_names)
+        return self._results(psis, theta_opt,
                              self._state(theta_opt), converged, retvals,
                              **inference)
 
@@ -642,8 +665,11 @@ class MixMeta(LikelihoodModel):
         univariate = isinstance(lik, UnivariateLikelihood) and \
             lik.z2 is not None
         scan = None
-        if univariate and self._single_variance and lik.n_values * (
-                lik.n_fixed + 1) ** 2 <= _restarts.SCAN_MAX_WORK:
+        # the scan's bounds start at tau2 = 0, where every total variance
+        # must be positive
+        if univariate and self._single_variance and \
+                lik._variance_positive and lik.n_values * (
+                    lik.n_fixed + 1) ** 2 <= _restarts.SCAN_MAX_WORK:
             scan = (self._scan_problem(lik),
                     self.random.structures[0]._square_scale)
         return _restarts.restart(

@@ -134,7 +134,13 @@ def rows_to_keep(endog, exog, missing, row_labels, extra=()):
     no_outcome = (np.isnan(endog[:, 0]) if endog.shape[1] == 1
                   else np.isnan(endog).all(axis=1))
     if missing == "drop":
-        return ~(bad_pred | bad_group | no_outcome)
+        keep = ~(bad_pred | bad_group | no_outcome)
+        if not keep.any():
+            raise ValueError(
+                f"no rows are left: all {keep.size} rows have a missing "
+                "predictor, grouping label or random predictor, or no "
+                "observed outcome")
+        return keep
     if bad_pred.any():
         raise ValueError(
             "missing values in predictors at rows "
@@ -178,7 +184,8 @@ def build_design(endog, exog, S, Scor, outcome_names, term_names,
         raise ValueError(
             "S, the known within-study (co)variances, is required (or addS, "
             "one covariance matrix per group)")
-    within_cov = within_cov_from_input(S, k, Scor=Scor)
+    within_cov = within_cov_from_input(S, k, Scor=Scor,
+                                       row_labels=row_labels)
     if within_cov.shape[0] != n:
         raise ValueError(
             f"S must have one row per outcome row: endog has {n} rows, S has "

@@ -178,7 +178,7 @@ def unvech(vector, k=None):
 # Standard deviations and correlations
 # ---------------------------------------------------------------------------
 
-def _expand_correlations(cor, n_rows, k, name="cor"):
+def _expand_correlations(cor, n_rows, k, name="cor", row_labels=None):
     """
     Turn the accepted forms of correlations into an ``(n, k(k-1)/2)`` array.
 
@@ -211,7 +211,7 @@ def _expand_correlations(cor, n_rows, k, name="cor"):
     if cor is None:
         return np.zeros((n_rows, n_pairs))
     cor = np.asarray(cor, dtype=float)
-    _check_correlation_range(cor, name)
+    _check_correlation_range(cor, name, n_rows, row_labels)
     if n_pairs == 0:
         return np.zeros((n_rows, 0))
     if cor.ndim == 0 or (cor.ndim == 1 and cor.size == 1):
@@ -239,13 +239,21 @@ def _expand_correlations(cor, n_rows, k, name="cor"):
     )
 
 
-def _check_correlation_range(cor, name):
-    """Raise ValueError if a non-missing correlation lies outside [-1, 1]."""
+def _check_correlation_range(cor, name, n_rows=None, row_labels=None):
+    """
+    Raise ValueError if a non-missing correlation lies outside [-1, 1],
+    naming the rows when there is one row of correlations per study.
+    """
     outside = np.abs(np.nan_to_num(cor, nan=0.0)) > 1
     if np.any(outside):
         values = ", ".join(f"{v:g}" for v in cor[outside][:_MAX_ROWS_IN_MESSAGE])
+        where = ""
+        if row_labels is not None and cor.ndim >= 1 and \
+                cor.shape[0] == n_rows and (cor.ndim == 2 or n_rows > 1):
+            rows = np.flatnonzero(outside.reshape(n_rows, -1).any(axis=1))
+            where = f" at {describe_rows(rows, row_labels)}"
         raise ValueError(
-            f"{name} must lie between -1 and 1; got {values}"
+            f"{name} must lie between -1 and 1; got {values}{where}"
         )
 
 
@@ -457,7 +465,8 @@ def within_cov_from_input(S, k, Scor=None, row_labels=None):
     row_labels = _row_labels(row_labels, n_rows, " of S")
     if is_variances:
         variances = S.reshape(n_rows, k)
-        correlations = _expand_correlations(Scor, n_rows, k, "Scor")
+        correlations = _expand_correlations(Scor, n_rows, k, "Scor",
+                                            row_labels)
         with np.errstate(invalid="ignore"):
             sds = np.sqrt(np.clip(variances, 0.0, None))
         within_cov = _cov_from_sds(sds, correlations)

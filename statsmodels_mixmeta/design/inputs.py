@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 
 from . import core as _design
-from . import formula as _formula
 
 
 def check_option(name, value, valid):
@@ -92,19 +91,6 @@ def scor_rows(Scor, n_rows, k, keep):
     return Scor
 
 
-def from_data(value, data, positions, what):
-    """Column(s) of ``data`` by name, or an array aligned to its rows."""
-    if value is None or np.ndim(value) == 0 and not isinstance(value, str):
-        return value
-    names = [value] if isinstance(value, str) else value
-    if all(isinstance(v, str) for v in names):
-        return _formula.columns_of(data, names, positions, what)
-    arr = np.asarray(value, dtype=float)
-    if arr.shape[0] == len(data):
-        return arr[positions]
-    return arr
-
-
 def grouping(groups, n_rows):
     """Group labels ``(n, L)``, outer to inner, and the level names."""
     if groups is None:
@@ -182,8 +168,12 @@ def added_within_cov(addS, outer_labels, group_of_value):
                 f"addS for group {label!r} is {matrix.shape[0]}x"
                 f"{matrix.shape[1]}; the group has {size} observed values, "
                 f"so it must be {size}x{size}")
-        if not np.all(np.isfinite(matrix)):
-            raise ValueError(f"addS for group {label!r} has missing values")
+        if np.isnan(matrix).any():
+            raise ValueError(f"addS for group {label!r} has missing values; "
+                             "it must cover the group's observed values")
+        if np.isinf(matrix).any():
+            raise ValueError(f"addS for group {label!r} has infinite values; "
+                             "covariances must be finite numbers")
         if not np.allclose(matrix, matrix.T, rtol=1e-10, atol=1e-14):
             raise ValueError(f"addS for group {label!r} is not symmetric")
         smallest = np.linalg.eigvalsh(matrix)[0] if size else 0.0

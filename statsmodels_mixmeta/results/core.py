@@ -172,6 +172,7 @@ class MixMetaResults(LikelihoodModelResults):
         from . import heterogeneity
         model = self.model
         d = model.design
+        model._singular_studies.require_positive_definite("Cochran's Q test")
         # the fixed-effects GLS (Psi = 0) on the model's own batches
         return heterogeneity.model_q_test(model._batches, model._basis,
                                           d.outcome_names, d.n_terms)
