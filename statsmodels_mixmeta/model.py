@@ -61,7 +61,9 @@ from .design import formula as _formula
 from .design import random_terms as _terms
 from .design import singular as _singular
 from .fitting import optimizer as _optimizer
+from .fitting import restarts as _restarts
 from .kernels import moments as estimators
+from .kernels import variance_scan as _variance_scan
 from .kernels.batches import build_batches
 from .kernels.likelihood import ProfiledLikelihood
 from .kernels.univariate import UnivariateLikelihood
@@ -640,7 +642,14 @@ class MixMeta(LikelihoodModel):
         (``LikelihoodModel.fit``) to finish and certify the optimum.  The
         default finisher is Newton's method with the analytic Hessian;
         should it end anywhere but at a maximum at least as high as its
-        start, BFGS takes over from there.  Fixed effects, method of
+        start, BFGS takes over from there.  A converged ML/REML fit is then
+        checked for a higher maximum elsewhere
+        (:mod:`statsmodels_mixmeta.fitting.restarts`): a single variance by
+        a scan that certifies the global maximum over ``tau2 >= 0``,
+        otherwise by a second start (method of moments, or scaled to the
+        residuals) when Psi ends on its boundary or the start was the
+        default; ``mle_retvals["start"]`` names the start that won and
+        ``summary()`` notes two distinct optima.  Fixed effects, method of
         moments and variance components are computed directly.
 
         Parameters
@@ -688,6 +697,36 @@ class MixMeta(LikelihoodModel):
         if theta.size == 0:
             return self._results(self.psis(theta), theta,
                                  self._state(theta), True, {}, **inference)
+        schedule = dict(method=method, maxiter=maxiter,
+                        scoring_iter=scoring_iter, disp=disp,
+                        full_output=full_output, kwargs=kwargs)
+        theta_opt, retvals = self._schedule(theta, **schedule)
+        # --- restarts (issue 13, statsmodels_mixmeta/fitting/restarts.py):
+        # never stop at a local maximum that a documented second start
+        # beats; records retvals["start"] (and "optima", "scan")
+        theta_opt, retvals = self._restart(
+            theta_opt, retvals, lambda t: self._schedule(t, **schedule),
+            lambda t, polish=False: self._climb(t, scoring_iter, polish),
+            default_start=start_params is None and all(
+                p is None for p in self._start_psis))
+        # --- end of restarts
+        converged = _optimizer.is_stationary(self, theta_opt)
+        if not converged:
+            warnings.warn(
+                f"the {self.method.upper()} optimiser ({method}) stopped "
+                "before convergence; increase maxiter or try another method",
+                ConvergenceWarning, stacklevel=2)
+        psis = self.psis(theta_opt)
+        self._singular_studies.check_marginal(psis, self.level_names)
+        return self._results(psis, theta_opt,
+                             self._state(theta_opt), converged, retvals,
+                             **inference)
+
+    def _schedule(self, theta, method, maxiter, scoring_iter, disp,
+                  full_output, kwargs):
+        """The fit schedule from a start: damped Newton (Newton in the
+        variance for a single variance), statsmodels' optimiser, BFGS
+        should that fail, boundary settling."""
         if self._single_variance:
             theta, n_scoring = _optimizer.variance_newton(
                 self, theta, scoring_iter, theta_tol=FINISH_TOL)
@@ -702,18 +741,78 @@ class MixMeta(LikelihoodModel):
                                                 disp, full_output, {})
             retvals["fallback"] = "bfgs"
         retvals["scoring_iterations"] = n_scoring
-        theta_opt = _optimizer.settle_on_boundary(self, theta_opt)
-        converged = _optimizer.is_stationary(self, theta_opt)
-        if not converged:
-            warnings.warn(
-                f"the {self.method.upper()} optimiser ({method}) stopped "
-                "before convergence; increase maxiter or try another method",
-                ConvergenceWarning, stacklevel=2)
-        psis = self.psis(theta_opt)
-        self._singular_studies.check_marginal(psis, self.level_names)
-        return self._results(psis, theta_opt,
-                             self._state(theta_opt), converged, retvals,
-                             **inference)
+        return _optimizer.settle_on_boundary(self, theta_opt), retvals
+
+    def _restart(self, theta, retvals, refit, climb, default_start):
+        """Hand the fit to :func:`statsmodels_mixmeta.fitting.restarts.restart`:
+        the certified scan for a single variance on the univariate kernel
+        (up to ``SCAN_MAX_WORK``), otherwise a second start."""
+        lik = self.objective
+        univariate = isinstance(lik, UnivariateLikelihood) and \
+            lik.z2 is not None
+        scan = None
+        # the scan's bounds start at tau2 = 0, where every total variance
+        # must be positive
+        if univariate and self._single_variance and \
+                lik._variance_positive and lik.n_values * (
+                    lik.n_fixed + 1) ** 2 <= _restarts.SCAN_MAX_WORK:
+            scan = (self._scan_problem(lik),
+                    self.random.structures[0]._square_scale)
+        return _restarts.restart(
+            self, theta, retvals, refit, climb, default_start, scan=scan,
+            second_psis=self._second_start_psis,
+            # too large for the scan: an interior single variance is left
+            # as fitted (a screen would cost two evaluations, ~20 %)
+            screen_interior=not univariate)
+
+    def _climb(self, theta, scoring_iter=50, polish=False):
+        """The schedule's first stage from a start (damped Newton), and
+        whether it ended at a stationary point; ``polish`` climbs without
+        handing over to the finishing optimiser."""
+        if self._single_variance:
+            theta = _optimizer.variance_newton(
+                self, theta, scoring_iter,
+                theta_tol=0.0 if polish else FINISH_TOL)[0]
+        else:
+            theta = _optimizer.damped_newton(
+                self, theta, scoring_iter,
+                handover=0.0 if polish else HANDOVER_GAIN)[0]
+        return theta, _optimizer.is_stationary(self, theta)
+
+    def _scan_problem(self, lik):
+        """The univariate likelihood as one problem of the vectorised
+        scan (built once)."""
+        problem = self.__dict__.get("_scan_cache")
+        if problem is None:
+            problem = _variance_scan.Problems(
+                lik.y, lik.variance, lik.X,
+                z=None if lik._unit_z else np.sqrt(lik.z2), reml=lik.reml)
+            self.__dict__["_scan_cache"] = problem
+        return problem
+
+    def _second_start_psis(self):
+        """The method-of-moments Psi where it exists (one level), else a
+        start scaled to the residuals' spread."""
+        lik = self.objective
+        if isinstance(lik, UnivariateLikelihood) and lik.z2 is not None:
+            return [np.array([[lik.moment_variance()]])], "moments"
+        if self.random.n_levels == 1:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    psi = estimators.method_of_moments_psi(
+                        self._batches, self.design.basis,
+                        self.random.effect_names[0])
+                return [psi], "moments"
+            except (ValueError, np.linalg.LinAlgError):
+                pass
+        long = self.design.long
+        within = (None if self.design.group_cov is not None else
+                  self.design.within_cov[long.row, long.outcome,
+                                         long.outcome])
+        return _restarts.residual_spread_psis(
+            self.random, long.y, long.X, self.design.xtx, within,
+            long.Z[:self.random.n_levels]), "residual spread"
 
     def _optimize(self, theta, method, maxiter, disp, full_output, kwargs):
         kwargs = dict(kwargs)

@@ -220,6 +220,13 @@ def notes(results):
         out.append("WARNING: the optimiser stopped before convergence "
                    "(Converged: no); the estimates may be unreliable. See "
                    "mle_retvals; increase maxiter or try another method.")
+    optima = (results.mle_retvals or {}).get("optima")
+    if optima:
+        found = "; ".join(f"{format_number(llf)} from the {start} start"
+                          for start, llf in optima.items())
+        out.append("Distinct optima of the likelihood were found (log-"
+                   f"likelihood {found}); the higher is reported "
+                   f"(start: {results.mle_retvals.get('start')}).")
     if results.method == "fixed":
         out.append("Fixed-effects model: there is no random effect "
                    "(Psi = 0).")
