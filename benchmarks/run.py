@@ -29,14 +29,15 @@ from benchmarks import designs  # noqa: E402
 from benchmarks.peers import PEERS, Estimate  # noqa: E402
 from benchmarks.timing import Budget, blas_threads, machine_info, run_isolated  # noqa: E402
 from benchmarks.workloads import (  # noqa: E402
-    CORE, MULTILEVEL, WORKLOADS, Workload, fit_call, our_estimate, random_supported,
+    CORE, DERIVED, MULTILEVEL, WORKLOADS, Workload, fit_call, our_estimate, random_supported,
     time_workload)
 
 TOLERANCE = 1e-4  # relative, on the coefficients and on Psi (max-norm over entries)
 PEER_MEMORY_MB = 4096.0
 STARTUP_ALLOWANCE_S = 15.0  # child start: imports, data, the peer's input preparation
 LOGLIK_AS_MIXMETA = {"mixmetapy"}  # peers whose log-likelihood uses R mixmeta's constants
-SECTION_TITLES = {CORE: "Core workloads (issue 3)", MULTILEVEL: "Multilevel workloads (issue 4)"}
+SECTION_TITLES = {CORE: "Core workloads (issue 3)", MULTILEVEL: "Multilevel workloads (issue 4)",
+                  DERIVED: "Models from derived designs, no fit (issue 8): subset, with_endog"}
 DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "latest.json"
 
 
@@ -193,6 +194,8 @@ def print_problem(problem_name: str, ours: dict[str, dict], peers: dict[str, dic
             notes.append(f"peak RSS {rec['peak_rss_mb']:.0f} MB (target < {rec['memory_target_mb']:.0f})")
         if not rec.get("converged", True):
             notes.append("NOT CONVERGED")
+        if "ratio_to_build" in rec:
+            notes.append(f"{rec['ratio_to_build']:.3f} x building from the data")
         print(f"  {name:<24} {fmt_seconds(rec['median_s']):>14} {fmt_seconds(rec['target_s']):>10}  "
               f"{rec['status'] or '-':<6}  {rec['repeats']:>7}  {', '.join(notes)}")
     if not peers:
@@ -206,6 +209,16 @@ def print_problem(problem_name: str, ours: dict[str, dict], peers: dict[str, dic
         over = "; took longer than the time limit" if rec.get("over_limit") else ""
         print(f"  {rec['label']:<40} {fmt_seconds(rec['median_s']):>10}  {ratios:<30} "
               f"{rec['agreement']['text']}{over}")
+
+
+def add_build_ratios(ours: dict[str, dict]) -> None:
+    """Each derived workload's median over that of building the model from the data through
+    the same interface (the workload named ``*_build_<interface>``)."""
+    for name, rec in ours.items():
+        interface = name.rsplit("_", 1)[-1]
+        build = next((r for n, r in ours.items() if n.endswith(f"_build_{interface}")), None)
+        if build and "median_s" in build and "median_s" in rec:
+            rec["ratio_to_build"] = rec["median_s"] / build["median_s"]
 
 
 def git_state() -> dict:
@@ -271,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     ours_all: dict[str, dict] = {}
     peers_all: dict[str, dict[str, dict]] = {}
     skipped: dict[str, str] = {}
-    for section in (CORE, MULTILEVEL):
+    for section in (CORE, MULTILEVEL, DERIVED):
         in_section = [w for w in workloads if w.section == section]
         if not in_section:
             continue
@@ -289,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
             ours_all.update(ours)
             peers = {}
             timed = {n: r for n, r in ours.items() if "median_s" in r}
+            if section == DERIVED:
+                add_build_ratios(ours)
+                print_problem(problem_name, ours, {})
+                continue
             if timed and not args.no_peers:
                 reference = Estimate.from_dict(next(iter(timed.values()))["estimate"])
                 ours_mm = None

@@ -2,7 +2,12 @@
 
 A workload is one whole fit (model construction + ``fit()``) of one problem from
 :mod:`benchmarks.designs`, through the formula interface (``smf.mixmeta``) or
-the array interface (``smm.MixMeta(endog, exog, S=...)``). Workloads marked
+the array interface (``smm.MixMeta(endog, exog, S=...)``). The workloads of the
+``derived`` section time model construction only: from the data (interfaces
+"build_formula", "build_arrays") or from the design of a model built beforehand
+through the same interface, untimed (``MixMeta.from_design`` of
+``design.subset(all groups but one)``: "subset_formula", ...; of
+``design.with_endog(y)``: "with_endog_formula", ...). Workloads marked
 ``isolated`` are timed in a fresh child process
 (``python -m benchmarks.workloads NAME``), which also reports the peak resident
 memory of the whole process (``resource.getrusage(...).ru_maxrss``).
@@ -23,14 +28,14 @@ from benchmarks import designs
 from benchmarks.peers import Estimate
 from benchmarks.timing import Budget, measure
 
-CORE, MULTILEVEL = "core", "multilevel"
+CORE, MULTILEVEL, DERIVED = "core", "multilevel", "derived"
 
 
 @dataclass(frozen=True)
 class Workload:
     name: str
     problem: str
-    interface: str  # "formula" or "arrays"
+    interface: str  # "formula" or "arrays"; derived: "build_formula", "build_arrays", "subset", ...
     description: str
     target_s: float | None
     section: str = CORE
@@ -61,6 +66,23 @@ WORKLOADS = [
     Workload("nested_cs_500_formula", "nested_cs_500", "formula",
              "REML, k = 3, ~ 1 | outer/inner, cs/cs, m = 500 (5,000 rows)", 0.3, MULTILEVEL),
 ]
+
+
+def _derived(problem: str, label: str, arrays: bool = True) -> list[Workload]:
+    """Model construction only: from the data, and from a design derived from the design of a
+    model built (untimed) through the same interface."""
+    text = {"build": "model from the data, no fit",
+            "subset": "design.subset(all groups but one) + MixMeta.from_design",
+            "with_endog": "design.with_endog(y) + MixMeta.from_design"}
+    return [Workload(f"{problem}_{kind}_{interface}", problem, f"{kind}_{interface}",
+                     f"{label}, {interface}: {text[kind]}", None, DERIVED)
+            for interface in (["formula", "arrays"] if arrays else ["formula"])
+            for kind in ("build", "subset", "with_endog")]
+
+
+WORKLOADS += (_derived("fibrinogen", "fibrinogen (31 cohorts, k = 4)")
+              + _derived("nmmaps_tmeanagepar", "nmmaps (~ 1 | city, k = 4)", arrays=False)
+              + _derived("metareg_20000", "meta-regression, 20,000 studies"))
 BY_NAME = {w.name: w for w in WORKLOADS}
 
 
@@ -88,6 +110,36 @@ def fit_call(workload: Workload, problem: designs.Problem, method: str | None = 
         return lambda: smf.mixmeta(formula, data=frame, S=S, **options).fit()
     endog, exog, within_cov = problem.endog, problem.exog, problem.within_cov
     return lambda: smm.MixMeta(endog, exog, S=within_cov, **options).fit()
+
+
+def derived_call(workload: Workload, problem: designs.Problem):
+    """The timed call of a ``derived`` workload: a model, not fitted."""
+    import statsmodels.formula.api as smf
+
+    import statsmodels_mixmeta as smm
+
+    kind, interface = workload.interface.split("_", 1)  # e.g. "with_endog_arrays"
+    if interface.startswith("endog_"):
+        kind, interface = "with_endog", interface[len("endog_"):]
+    options = {"method": problem.method}
+    if problem.bscov != "unstr":
+        options["bscov"] = problem.bscov
+    if interface == "arrays":
+        endog, exog, within_cov = problem.endog, problem.exog, problem.within_cov
+        build = lambda: smm.MixMeta(endog, exog, S=within_cov, **options)  # noqa: E731
+    else:
+        frame, formula, S = problem.frame, problem.formula, problem.S
+        random = {"random": problem.random} if problem.random else {}
+        build = lambda: smf.mixmeta(formula, data=frame, S=S, **options, **random)  # noqa: E731
+    if kind == "build":
+        return build
+    design = build().design
+    if kind == "subset":
+        keep = design.levels.outer_labels[1:]
+        return lambda: smm.MixMeta.from_design(design.subset(keep), **options)
+    noise = np.random.default_rng(0).normal(scale=0.01, size=design.endog.shape)
+    y = design.endog + noise  # NaN stays NaN: the same missing pattern
+    return lambda: smm.MixMeta.from_design(design.with_endog(y), **options)
 
 
 def _psi_blocks(psi) -> list[np.ndarray]:
@@ -125,6 +177,9 @@ def time_workload(name: str, budget: Budget) -> dict:
     """Time one of our workloads in this process."""
     workload = BY_NAME[name]
     problem = designs.problem(workload.problem)
+    if workload.section == DERIVED:
+        timing = measure(derived_call(workload, problem), budget)
+        return {"timing": timing.as_dict(), "converged": True, "estimate": None}
     timing = measure(fit_call(workload, problem), budget)
     result = timing.value
     return {"timing": timing.as_dict(),

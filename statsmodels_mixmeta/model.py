@@ -26,6 +26,14 @@ is block-diagonal over rows, or given whole per group (``addS``).  Each
 (:mod:`statsmodels_mixmeta.design.random_terms` parses ``random=`` and keeps the
 levels' parameters together).
 
+The data of a model are its :attr:`MixMeta.design`, built once by
+:func:`statsmodels_mixmeta.design.builder.design_from_arrays` and never
+changed; the constructor only wires it to the Psi structures and the kernel
+(:meth:`MixMeta.from_design` wires an existing design, e.g. one from
+``design.subset(groups)`` or ``design.with_endog(y)``).  A model is rebuilt
+from its init keywords as statsmodels does,
+``MixMeta(model.endog, model.exog, **model._get_init_kwds())``.
+
 The model's parameters, as seen by statsmodels' optimisers, are the
 structure parameters ``theta`` of the Psi's: ``loglike(theta)`` is the
 (restricted) log-likelihood with the fixed effects profiled out by GLS
@@ -37,6 +45,7 @@ References
 Sera F, Armstrong B, Blangiardo M, Gasparrini A. An extended mixed-effects
 framework for meta-analysis. Statistics in Medicine 2019; 38: 5429-5444.
 """
+import dataclasses
 import warnings
 
 import numpy as np
@@ -45,6 +54,7 @@ from statsmodels.base.model import LikelihoodModel
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from . import structures as _structures
+from .design import builder as _builder
 from .design import core as _design
 from .design import inputs as _inputs
 from .design import formula as _formula
@@ -53,14 +63,20 @@ from .design import singular as _singular
 from .design import validation as _validation
 from .fitting import schedule as _schedule
 from .fitting.objective import Objective, psi_on_boundary, psi_units
+from .fitting import restarts as _restarts
 from .kernels import moments as estimators
-from .kernels.batches import LongData, build_batches
+from .kernels import variance_scan as _variance_scan
+from .kernels.batches import build_batches
 from .kernels.likelihood import ProfiledLikelihood
 from .kernels.univariate import UnivariateLikelihood
 from .results import MixMetaResults, MixMetaResultsWrapper
 from .results import inference as _inference
 
 METHODS = _schedule.ESTIMATORS
+# what MixMeta(model.endog, model.exog, **model._get_init_kwds()) needs
+INIT_KEYS = ("S", "Scor", "method", "bscov", "psi_fix", "init_psi",
+             "missing", "vc_adjust", "groups", "exog_re", "addS",
+             "formula_terms")
 
 
 class MixMeta(LikelihoodModel):
@@ -125,7 +141,17 @@ class MixMeta(LikelihoodModel):
         (keyed by group label, or in sorted label order) covering the
         group's observed values in row order; used instead of ``S``.
     **kwargs
-        Passed to statsmodels' ``Model`` (``formula``, ``model_spec``, ...).
+        Passed to statsmodels' ``Model`` (``formula``, ``model_spec``, ...);
+        :meth:`from_formula` also passes the parsed ``random_terms`` and
+        the fitted right-hand side, ``formula_terms``, which the design
+        keeps.
+
+    Attributes
+    ----------
+    design : Design
+        The validated data, frozen (:mod:`statsmodels_mixmeta.design.frozen`).
+    random : RandomPart
+        The Psi structure of every grouping level.
 
     Notes
     -----
@@ -140,166 +166,210 @@ class MixMeta(LikelihoodModel):
     """
 
     _formula_max_endog = None
-    #: The schedule's restart step (issue 13), or None: a method
-    #: ``_restart(objective, theta, retvals, refit) -> (theta, retvals)``
-    #: called once the optimum is found, before it is certified (see
-    #: :func:`statsmodels_mixmeta.fitting.schedule.fit`).
-    _restart = None
-
     def __init__(self, endog, exog=None, S=None, method="reml",
                  bscov="unstr", psi_fix=None, init_psi=None, Scor=None,
                  missing="drop", vc_adjust=True, groups=None, exog_re=None,
                  addS=None, **kwargs):
-        unknown = sorted(set(kwargs) - set(self._kwargs_allowed))
+        unknown = sorted(set(kwargs) - set(self._kwargs_allowed)
+                         - {"random_terms", "formula_terms"})
         if unknown:
             raise TypeError(
                 f"MixMeta got unexpected keyword arguments {unknown}; see "
                 "help(MixMeta) for the valid ones")
-        method = _inputs.check_option("method", method, METHODS)
-        bscov = _structures.canonical_bscov(bscov)
-        endog, exog, S, Scor, groups, exog_re = _validation.checked_inputs(
-            endog, exog, S, Scor, groups, exog_re)
-        outcome_names, row_labels = _inputs.outcome_names(endog), _inputs.row_labels(endog)
-        endog_arr = np.asarray(endog, dtype=float)
-        n_rows = endog_arr.shape[0]
-        k = 1 if endog_arr.ndim == 1 else endog_arr.shape[1]
-        intercept_only = exog is None
-        if intercept_only:
-            exog = (pd.DataFrame({"Intercept": np.ones(n_rows)},
-                                 index=getattr(endog, "index", None))
-                    if isinstance(endog, (pd.Series, pd.DataFrame))
-                    else np.ones((n_rows, 1)))
-        exog_arr = np.asarray(exog, dtype=float)
-        if exog_arr.ndim == 1:
-            exog_arr = exog_arr[:, None]
-        if exog_arr.shape[0] != n_rows:
+        method, bscov = _check_method(method, bscov)
+        design, endog, exog = _builder.design_from_arrays(
+            endog, exog, S=S, Scor=Scor, missing=missing, groups=groups,
+            exog_re=exog_re, addS=addS,
+            fixed_spec=kwargs.pop("formula_terms", None)
+            or kwargs.get("model_spec"),
+            random_terms=kwargs.pop("random_terms", None),
+            formula=kwargs.get("formula"))
+        # the constant is found from X'X, not by another scan of X
+        kwargs.setdefault("hasconst", False)
+        super().__init__(endog, exog, missing="none", **kwargs)
+        self.formula = kwargs.get("formula")
+        self.missing = missing
+        self._wire(design, method, bscov, psi_fix, init_psi, vc_adjust)
+
+    @classmethod
+    def from_design(cls, design, method="reml", bscov="unstr", psi_fix=None,
+                    init_psi=None, vc_adjust=True):
+        """
+        A model of an existing :class:`~statsmodels_mixmeta.design.frozen.Design`.
+
+        Nothing is parsed or validated again: for the designs of
+        ``model.design.subset(groups)`` (leave-one-out, cross-validation)
+        and ``model.design.with_endog(y)`` (simulation, bootstrap), a model
+        costs a small fraction of building one from the data, and fits
+        exactly as one built from the data would.
+
+        Parameters
+        ----------
+        design : Design
+            Typically ``model.design``, or one derived from it.
+        method, bscov, psi_fix, init_psi, vc_adjust
+            As for :class:`MixMeta`.
+
+        Returns
+        -------
+        MixMeta
+        """
+        method, bscov = _check_method(method, bscov)
+        endog, exog = design.endog, design.exog
+        if design.n_outcomes == 1:
+            endog = endog[:, 0]
+        if design.labelled:
+            index = design.row_labels
+            endog = (pd.Series(endog, index=index,
+                               name=design.outcome_names[0])
+                     if endog.ndim == 1 else
+                     pd.DataFrame(endog, index=index,
+                                  columns=list(design.outcome_names)))
+            exog = pd.DataFrame(exog, index=index,
+                                columns=list(design.term_names))
+        model = cls.__new__(cls)
+        # the formula's spec stays on the design (statsmodels' data would
+        # need the formula and frame to unpickle it)
+        LikelihoodModel.__init__(model, endog, exog, missing="none",
+                                 hasconst=False)
+        model.formula = None
+        model.missing = "none"
+        model._wire(design, method, bscov, psi_fix, init_psi, vc_adjust)
+        return model
+
+    def _wire(self, design, method, bscov, psi_fix, init_psi, vc_adjust):
+        """Attach the design and choose the random part and kernel."""
+        self.design = design
+        self.method = method
+        self.bscov = bscov
+        self.psi_fix = psi_fix
+        self.init_psi = init_psi
+        self.vc_adjust = vc_adjust
+        self.data.param_names = design.param_names
+        # statsmodels' constant: per outcome (each has its own intercept)
+        self.k_constant, self.data.const_idx = _design.constant_term(
+            design.exog)
+        self.data.k_constant = self.k_constant
+        n_values, n_coef = design.n_values, design.n_coef
+        if method in ("reml", "mm", "vc") and n_values <= n_coef:
             raise ValueError(
-                f"endog has {n_rows} rows but exog has {exog_arr.shape[0]}")
-        if groups is None and exog_re is not None:
-            raise ValueError("exog_re needs groups: the grouping levels of "
-                             "its random effects")
-        group_arr, level_names = _inputs.grouping(groups, n_rows)
-        re_arrays, re_names = _inputs.random_designs(exog_re, n_rows,
-                                              len(level_names))
-        if addS is not None and S is not None:
-            raise ValueError("give either S or addS, not both")
-        if method in ("mm", "vc") and bscov != "unstr":
-            raise ValueError(
-                f"method={method!r} estimates an unstructured Psi; bscov="
-                f"{bscov!r} needs method='reml' or 'ml'")
-        if method in ("mm", "vc") and len(level_names) > 1:
+                f"method={method!r} cannot estimate Psi from {n_values} "
+                f"observed values and {n_coef} fixed coefficients: no "
+                "residual degrees of freedom are left (the REML likelihood "
+                "does not depend on Psi); use method='fixed' or more studies")
+        levels = design.levels
+        level_names = list(levels.names)
+        if method in ("mm", "vc") and levels.n_levels > 1:
             raise ValueError(
                 f"method={method!r} is available only for single-level "
                 "models (one grouping level): moment estimators of nested "
                 "Psi's are not standard; use 'reml' or 'ml'")
-        S = _inputs.rows_of(S, n_rows, "S")
-        keep = _design.rows_to_keep(
-            endog_arr.reshape(n_rows, -1), exog_arr, missing, row_labels,
-            extra=([] if group_arr is None else [group_arr]) + re_arrays)
-        # the constant is found from X'X below, not by another scan of X
-        kwargs.setdefault("hasconst", False)
-        super().__init__(_inputs.take(endog, keep), _inputs.take(exog, keep),
-                         missing="none", **kwargs)
-        self.method = method
-        self.vc_adjust = vc_adjust
-        self.bscov = bscov
-        subset = (lambda a: a) if keep.all() else (lambda a: a[keep])
-        exog_used = subset(exog_arr)
-        self.design = _design.build_design(
-            subset(endog_arr.reshape(n_rows, -1)), exog_used,
-            None if S is None else subset(S),
-            _inputs.scor_rows(Scor, n_rows, k, keep),
-            outcome_names or _inputs.default_outcome_names(k),
-            _inputs.term_names(exog, exog_used, intercept_only),
-            subset(row_labels), known_cov_given=addS is not None)
-        self.data.param_names = self.design.param_names
-        # statsmodels' constant: per outcome (each has its own intercept)
-        self.k_constant, self.data.const_idx = _design.constant_term(
-            self.design.exog)
-        self.data.k_constant = self.k_constant
-        y_long, X_long, row, outcome = self.design.long_format()
-        # X'X of the observed values: the rank check's, and REML's constant
-        self._long_xtx = X_long.T @ X_long
-        _design.check_estimable(X_long, self.design.param_names,
-                                self._long_xtx)
-        # kernels work in a well-conditioned basis of the fixed effects
-        self._basis = (None if X_long.shape[1] == 1 else
-                       _design.conditioning_basis(self._long_xtx))
-        if method in ("reml", "mm", "vc") and X_long.shape[0] <= \
-                X_long.shape[1]:
-            raise ValueError(
-                f"method={method!r} cannot estimate Psi from "
-                f"{X_long.shape[0]} observed values and {X_long.shape[1]} "
-                "fixed coefficients: no residual degrees of freedom are left "
-                "(the REML likelihood does not depend on Psi); use "
-                "method='fixed' or more studies")
-        self._layout_levels(
-            None if group_arr is None else subset(group_arr), level_names,
-            [subset(z) for z in re_arrays], re_names, row, outcome)
         self.random = _structures.random_part(
-            [] if method == "fixed" else self.level_names,
-            bscov, psi_fix, k, self.effect_names)
+            [] if method == "fixed" else level_names, bscov, psi_fix,
+            design.n_outcomes, [list(e) for e in levels.effect_names])
         self.psi_structure = (self.random.structures[0]
                               if self.random.n_levels == 1 else None)
-        self.init_psi = self.random.check_init_psi(
-            _structures.per_level(init_psi, self.level_names, "init_psi"))
-        n_random = self.random.n_levels
-        self.long = LongData(y_long, X_long, self.row_groups[0][row],
-                             tuple(self.random_designs[:n_random]),
-                             tuple(None if lev == 0 else codes[row]
-                                   for lev, codes in
-                                   enumerate(self.row_groups[:n_random])),
-                             row, outcome)
-        self.group_cov = (None if addS is None else
-                          _inputs.added_within_cov(addS, self.outer_labels,
-                                            self.row_groups[0][row]))
-        self.n_groups = len(self.outer_labels)
-        if method in ("mm", "vc"):
-            self._check_moment_layout()
-        self.nobs = float(y_long.shape[0])
-        self.k_fe = X_long.shape[1]
+        self._start_psis = self.random.check_init_psi(
+            _structures.per_level(init_psi, level_names, "init_psi"))
+        self.nobs = float(n_values)
+        self.k_fe = n_coef
         self.k_psi = self.random.n_params
         self._singular_studies = _singular.SingularStudies(
-            self.design, self.group_cov, self.outer_labels)
+            design, design.group_cov, design.levels.outer_labels)
         self._singular_studies.check_weights(method)
+        if method in ("mm", "vc"):
+            self._check_moment_layout()
+        # rebuildable as MixMeta(model.endog, model.exog,
+        # **model._get_init_kwds()); the constant is always found from X'X
+        self._init_keys = [key for key in self._init_keys
+                           if key != "hasconst"] + [
+            key for key in INIT_KEYS if key not in self._init_keys]
 
-    def _layout_levels(self, group_arr, level_names, re_arrays, re_names,
-                       row, outcome):
-        """Grouping codes per row and random designs per level."""
-        k = self.design.n_outcomes
-        n = self.design.endog.shape[0]
-        if group_arr is None:
-            self.row_groups = [np.arange(n)]
-            self.outer_labels = np.asarray(self.design.row_labels)
-            self.group_labels = self.outer_labels[:, None]
-        else:
-            self.row_groups, self.outer_labels = _terms.level_codes(
-                group_arr)
-            self.group_labels = group_arr
-        self.level_names = level_names
-        self.row_random = re_arrays
-        self.random_designs = [
-            _design.expand_by_outcome(z[row], outcome, k)
-            for z in re_arrays]
-        # without random=, Psi is labelled by outcome (one effect each)
-        self.effect_names = [
-            list(self.design.outcome_names) if group_arr is None else
-            _terms.random_effect_names(self.design.outcome_names, names)
-            for names in re_names]
+    # ------------------------------------------------ the design, as data
+    @property
+    def n_groups(self):
+        """Number of independent (outer) groups."""
+        return self.design.n_groups
+
+    @property
+    def level_names(self):
+        """Grouping factors, outer to inner (``[None]`` without random=)."""
+        return list(self.design.levels.names)
+
+    @property
+    def model_spec(self):
+        """The formula's model spec (None for array input)."""
+        spec = self.design.fixed_spec
+        if isinstance(spec, _formula.PredictorFormula):
+            return spec.model_spec
+        # a patsy spec is dropped by pickling, and restored on the data
+        return getattr(self.data, "model_spec", None) if spec is None \
+            else spec
+
+    @property
+    def S(self):
+        """Within-study covariances of the rows used, ``(n, k, k)`` (``(n,)``
+        for one outcome); None with ``addS``.  An init keyword."""
+        cov = self.design.within_cov
+        if cov is None or cov.shape[1] > 1:
+            return cov
+        return cov[:, 0, 0]
+
+    Scor = None     # S above is complete
+
+    @property
+    def groups(self):
+        """Grouping labels of the rows used (DataFrame, one column per
+        level); None without random=.  An init keyword."""
+        levels = self.design.levels
+        if levels.implicit:
+            return None
+        return pd.DataFrame(levels.group_labels, columns=list(levels.names),
+                            index=self.design.row_labels)
+
+    @property
+    def exog_re(self):
+        """Random predictors of every level (DataFrames), None without
+        random=.  An init keyword."""
+        levels = self.design.levels
+        if levels.implicit:
+            return None
+        return [pd.DataFrame(z, columns=list(names),
+                             index=self.design.row_labels)
+                for z, names in zip(levels.random_exog, levels.random_names)]
+
+    @property
+    def addS(self):
+        """``addS`` by outer group label; None when S is given.  An init
+        keyword."""
+        cov = self.design.group_cov
+        if cov is None:
+            return None
+        return dict(zip(self.design.levels.outer_labels, cov))
+
+    def _kernel_long(self):
+        """The design's long format with the levels this model estimates
+        (none for fixed effects), as the batches take it."""
+        long, n = self.design.long, self.random.n_levels
+        if n == len(long.Z):
+            return long
+        return dataclasses.replace(long, Z=long.Z[:n],
+                                   level_codes=long.level_codes[:n])
 
     def _check_moment_layout(self):
         """The moment estimators need one random effect per value, and
         every pair of effects observed together in some group."""
-        problem = estimators.layout_problem(self.long)
+        long = self._kernel_long()
+        problem = estimators.layout_problem(long)
         if problem is not None:
             raise ValueError(
                 f"method={self.method!r} needs every value of a group to "
                 f"carry its own random effect, but {problem}; use 'reml' or "
                 "'ml'")
-        Z = self.long.Z[0]
+        Z = long.Z[0]
         if self.method == "vc" and not self.vc_adjust and not (
                 Z.shape[1] == self.n_outcomes
-                and np.array_equal(Z.argmax(axis=1), self.long.outcome)):
+                and np.array_equal(Z.argmax(axis=1), long.outcome)):
             # R's unadjusted denominator N - p counts predictors per outcome
             raise ValueError(
                 "vc_adjust=False needs one random effect per outcome (its "
@@ -312,11 +382,12 @@ class MixMeta(LikelihoodModel):
         """Groups stacked by size, built on first use."""
         batches = self.__dict__.get("_batch_cache")
         if batches is None:
+            design = self.design
             batches = build_batches(
-                self.long, self.n_groups,
-                within_cov=(self.design.within_cov if self.group_cov is None
+                self._kernel_long(), design.n_groups,
+                within_cov=(design.within_cov if design.group_cov is None
                             else None),
-                group_cov=self.group_cov)
+                group_cov=design.group_cov)
             self.__dict__["_batch_cache"] = batches
         return batches
 
@@ -364,15 +435,25 @@ class MixMeta(LikelihoodModel):
             formula, data, S=S, Scor=Scor, random=random, missing=missing,
             eval_env=eval_env + 1, groups=kwargs.pop("groups", None),
             exog_re=kwargs.pop("exog_re", None))
-        mod = cls(missing=missing, formula=formula, model_spec=spec,
-                  **arguments, **kwargs)
-        mod.data.frame = data
-        mod.formula_terms = _formula.PredictorFormula(
+        if random is not None:
+            kwargs["random_terms"] = _terms.parse_random(random)
+        # the fitted right-hand side, to rebuild columns from new data, is
+        # kept on the design
+        terms_formula = _formula.PredictorFormula(
             _formula.split_formula(formula)[1], spec, namespace, frame,
             _formula.FormulaManager().engine)
+        mod = cls(missing=missing, formula=formula, model_spec=spec,
+                  formula_terms=terms_formula, **arguments, **kwargs)
+        mod.data.frame = data
         return mod
 
-    formula_terms = None     # set by from_formula
+    @property
+    def formula_terms(self):
+        """The fitted right-hand side of a formula model
+        (:class:`~statsmodels_mixmeta.design.formula.PredictorFormula`,
+        kept on the design); None for array input."""
+        spec = self.design.fixed_spec
+        return spec if isinstance(spec, _formula.PredictorFormula) else None
 
     def __getstate__(self):
         # statsmodels drops patsy's unpicklable design info from the data
@@ -415,16 +496,18 @@ class MixMeta(LikelihoodModel):
         """
         if reml is None:
             reml = self.method == "reml"
-        long = self.long
-        scalar = (long.n_values == self.n_groups and self.n_outcomes == 1
-                  and self.random.n_levels <= 1 and self.group_cov is None
-                  and all(z.shape[1] == 1 for z in long.Z))
+        design = self.design
+        long = design.long
+        Z = long.Z[:self.random.n_levels]
+        scalar = (long.n_values == design.n_groups and self.n_outcomes == 1
+                  and self.random.n_levels <= 1 and design.group_cov is None
+                  and all(z.shape[1] == 1 for z in Z))
         if scalar and not batched:
-            z = long.Z[0][:, 0] if long.Z else None
+            z = Z[0][:, 0] if Z else None
             return UnivariateLikelihood(
-                long.y, long.X, self.design.within_cov[long.row, 0, 0], z,
-                reml, xtx=self._long_xtx, basis=self._basis)
-        return ProfiledLikelihood(self._batches, reml, basis=self._basis)
+                long.y, long.X, design.within_cov[long.row, 0, 0], z,
+                reml, xtx=design.xtx, basis=design.basis)
+        return ProfiledLikelihood(self._batches, reml, basis=self.design.basis)
 
     def gls_state(self, params):
         """
@@ -463,13 +546,13 @@ class MixMeta(LikelihoodModel):
     def _psi_units(self):
         """Variance unit of every level's Psi, from the within-study
         variances of the observed values and the random designs."""
-        if self.group_cov is None:
-            d = self.design
+        d = self.design
+        if d.group_cov is None:
             variances = np.diagonal(d.within_cov, axis1=1,
                                     axis2=2)[d.observed]
         else:
-            variances = np.concatenate([np.diag(m) for m in self.group_cov])
-        return psi_units(variances, self.long.Z[:self.random.n_levels])
+            variances = np.concatenate([np.diag(m) for m in d.group_cov])
+        return psi_units(variances, d.long.Z[:self.random.n_levels])
 
     def loglike(self, params):
         """Profiled (restricted) log-likelihood at structure parameters."""
@@ -503,7 +586,7 @@ class MixMeta(LikelihoodModel):
         unit at every level), ``igls_iter`` Fisher-scoring steps on the free
         entries of the Psi's, then the structures' parameters of the result.
         """
-        return _schedule.start_values(self.objective, self.init_psi,
+        return _schedule.start_values(self.objective, self._start_psis,
                                       igls_iter)
 
     def fit(self, start_params=None, method="newton", maxiter=100,
@@ -526,8 +609,14 @@ class MixMeta(LikelihoodModel):
         as its start, BFGS takes over from there.  Tolerances are relative
         to the scale of the data.  A Psi on the boundary of its parameter
         space is reported (``on_boundary``, and a note in ``summary()``).
-        Fixed effects, method of moments and variance components are
-        computed directly.
+        A converged ML/REML fit is then checked for a higher maximum
+        elsewhere (:mod:`statsmodels_mixmeta.fitting.restarts`): a single
+        variance by a scan that certifies the global maximum over
+        ``tau2 >= 0``, otherwise by a second start (method of moments, or
+        scaled to the residuals) when Psi ends on its boundary or the start
+        was the default; ``mle_retvals["start"]`` names the start that won
+        and ``summary()`` notes two distinct optima.  Fixed effects, method
+        of moments and variance components are computed directly.
 
         Parameters
         ----------
@@ -574,7 +663,7 @@ class MixMeta(LikelihoodModel):
                                  **inference)
         outcome = _schedule.fit(
             self.objective, start_params=start_params,
-            init_psi=self.init_psi, optimizer=self._statsmodels_fit,
+            init_psi=self._start_psis, optimizer=self._statsmodels_fit,
             method=method, maxiter=maxiter, scoring_iter=scoring_iter,
             igls_iter=igls_iter, disp=disp, full_output=full_output,
             optimizer_kwargs=kwargs, restart=self._restart, stacklevel=2)
@@ -583,6 +672,67 @@ class MixMeta(LikelihoodModel):
         self._singular_studies.check_marginal(psis, self.level_names)
         return self._results(psis, theta, self.objective.state(theta),
                              outcome.converged, outcome.retvals, **inference)
+
+    def _restart(self, objective, theta, retvals, refit):
+        """The schedule's restart step (``schedule.fit``'s ``restart``):
+        :func:`statsmodels_mixmeta.fitting.restarts.restart` with the
+        certified scan for a single variance on the univariate kernel (up
+        to ``SCAN_MAX_WORK``), otherwise a second start."""
+        lik = self.kernel
+        univariate = isinstance(lik, UnivariateLikelihood) and \
+            lik.z2 is not None
+        scan = None
+        # the scan's bounds start at tau2 = 0, where every total variance
+        # must be positive
+        if univariate and objective.single_variance and \
+                lik._variance_positive and lik.n_values * (
+                    lik.n_fixed + 1) ** 2 <= _restarts.SCAN_MAX_WORK:
+            scan = (self._scan_problem(lik),
+                    self.random.structures[0].square_scale)
+        return _restarts.restart(
+            objective, theta, retvals, refit,
+            lambda t, polish=False: _schedule.climb(objective, t,
+                                                    polish=polish),
+            retvals.get("start") == "default", scan=scan,
+            second_psis=self._second_start_psis,
+            # too large for the scan: an interior single variance is left
+            # as fitted (a screen would cost two evaluations, ~20 %)
+            screen_interior=not univariate)
+
+    def _scan_problem(self, lik):
+        """The univariate likelihood as one problem of the vectorised
+        scan (built once)."""
+        problem = self.__dict__.get("_scan_cache")
+        if problem is None:
+            problem = _variance_scan.Problems(
+                lik.y, lik.variance, lik.X,
+                z=None if lik._unit_z else np.sqrt(lik.z2), reml=lik.reml)
+            self.__dict__["_scan_cache"] = problem
+        return problem
+
+    def _second_start_psis(self):
+        """The method-of-moments Psi where it exists (one level), else a
+        start scaled to the residuals' spread."""
+        lik = self.kernel
+        if isinstance(lik, UnivariateLikelihood) and lik.z2 is not None:
+            return [np.array([[lik.moment_variance()]])], "moments"
+        if self.random.n_levels == 1:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    psi = estimators.method_of_moments_psi(
+                        self._batches, self.design.basis,
+                        self.random.effect_names[0])
+                return [psi], "moments"
+            except (ValueError, np.linalg.LinAlgError):
+                pass
+        long = self.design.long
+        within = (None if self.design.group_cov is not None else
+                  self.design.within_cov[long.row, long.outcome,
+                                         long.outcome])
+        return _restarts.residual_spread_psis(
+            self.random, long.y, long.X, self.design.xtx, within,
+            long.Z[:self.random.n_levels]), "residual spread"
 
     def _statsmodels_fit(self, theta, method, maxiter, disp, full_output,
                          kwargs):
@@ -600,9 +750,9 @@ class MixMeta(LikelihoodModel):
         names = self.random.effect_names[0]
         if self.method == "mm":
             return estimators.method_of_moments_psi(
-                self._batches, self._basis, names), {}
+                self._batches, self.design.basis, names), {}
         psi, n_iter, converged = estimators.variance_components_psi(
-            self._batches, self._basis, adjust=self.vc_adjust,
+            self._batches, self.design.basis, adjust=self.vc_adjust,
             n_terms=self.design.n_terms, names=names)
         return psi, {"iterations": n_iter, "converged": converged}
 
@@ -619,3 +769,15 @@ class MixMeta(LikelihoodModel):
         exog = self.design.exog if exog is None else np.asarray(exog, float)
         k, p = self.n_outcomes, self.design.n_terms
         return exog @ np.asarray(params).reshape(k, p).T
+
+
+def _check_method(method, bscov):
+    """The estimator's and structures' names (case-insensitive), and
+    whether the estimator takes this Psi structure."""
+    method = _inputs.check_option("method", method, METHODS)
+    bscov = _structures.canonical_bscov(bscov)
+    if method in ("mm", "vc") and bscov != "unstr":
+        raise ValueError(
+            f"method={method!r} estimates an unstructured Psi; bscov="
+            f"{bscov!r} needs method='reml' or 'ml'")
+    return method, bscov

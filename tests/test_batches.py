@@ -68,7 +68,7 @@ def test_stacks_gather_to_the_data(model, batches):
                              *model.design.endog.shape)
     assert np.array_equal(cells, model.design.endog, equal_nan=True)
     assert np.array_equal(batches.to_long([b.y for b in batches]),
-                          model.long.y)
+                          model.design.long.y)
 
 
 def test_rows_scatter_to_their_values(model, batches):
@@ -82,9 +82,9 @@ def test_rows_scatter_to_their_values(model, batches):
 def test_group_sums(model, batches):
     values = np.random.default_rng(2).normal(size=batches.n_values)
     for level in range(2):
-        codes = model.row_groups[level][model.long.row]
+        codes = model.design.levels.codes[level][model.design.long.row]
         expected = pd.Series(values).groupby(codes).sum().to_numpy()
-        n_groups = model.row_groups[level].max() + 1
+        n_groups = model.design.levels.codes[level].max() + 1
         got = batches.group_sums(values, level, n_groups)
         np.testing.assert_allclose(got, expected, rtol=1e-13)
 
@@ -95,6 +95,6 @@ def test_cells_cover_every_row_and_outcome_once(model, batches):
     for (rows, outcomes, valid), batch in zip(batches.cells(k), batches):
         np.add.at(seen, (rows[valid], outcomes[valid]), 1)
         # the cells of a group are its own rows
-        groups = model.row_groups[0][rows]
+        groups = model.design.levels.codes[0][rows]
         assert np.all((groups == batch.groups[:, None]) | ~valid)
     assert np.all(seen == 1)

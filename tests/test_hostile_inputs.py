@@ -380,7 +380,7 @@ def test_pandas_types_in_arrays(school):
     z = school[["year"]].astype("Int64")
     with_z = smm.MixMeta(effect, None, S=var, groups=school["district"],
                          exog_re=z)
-    assert with_z.random_designs[0].dtype == float
+    assert with_z.design.long.Z[0].dtype == float
     with pytest.raises(ValueError, match="endog column 'effect' holds "
                                          "non-numeric"):
         smm.MixMeta(school["effect"].astype(str), None, S=school["var"])
@@ -531,9 +531,9 @@ def test_random_factor_level_only_in_dropped_rows(school):
     holed = _without_district(school, 11)
     got = smf.mixmeta("effect ~ 1", holed, S="var",
                       random="~ 0 + C(era) | district", bscov="diag")
-    names = got.effect_names[0]
+    names = got.design.levels.effect_names[0]
     assert len(names) == 2 and not any("first" in n for n in names)
-    assert np.all(np.abs(got.random_designs[0]).sum(axis=0) > 0)
+    assert np.all(np.abs(got.design.long.Z[0]).sum(axis=0) > 0)
 
 
 # --------------------------------------------------------------------------

@@ -1,9 +1,13 @@
 """
-Stage 2: from formulas or arrays to one validated design.
+Stage 2: from formulas or arrays to one frozen, validated design.
 
-:mod:`.formula` evaluates formulas, :mod:`.inputs` turns constructor
-arguments into arrays and names, :mod:`.covariance` builds and checks the
-within-study covariances, :mod:`.random_terms` parses ``random=`` and codes
-the grouping levels, :mod:`.core` holds the design itself and the missing
-rule.  Imports only from :mod:`statsmodels_mixmeta.structures`.
+:mod:`.builder` turns the model's arguments into a design (the work of
+lme4's ``lFormula``): :mod:`.formula` evaluates formulas, :mod:`.inputs`
+turns constructor arguments into arrays and names, :mod:`.covariance` builds
+and checks the within-study covariances, :mod:`.random_terms` parses
+``random=``, :mod:`.grouping` codes the grouping levels, :mod:`.core` holds
+the missing rule and the estimability check.  :mod:`.frozen` is the design
+itself (with its long format, ``X'X`` and conditioning basis) and
+:mod:`.resample` derives designs from it (``subset``, ``with_endog``).
+Imports only from :mod:`statsmodels_mixmeta.structures`.
 """

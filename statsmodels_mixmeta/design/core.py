@@ -1,78 +1,20 @@
 """
-Validated model inputs: outcomes, predictors, known covariances, names.
+Validated model inputs: the missing-data rule, the checks of outcomes,
+predictors and known covariances, and the estimability of the fixed effects.
 
-Turns array input (already evaluated formulas included) into a
-:class:`Design`: ``endog`` ``(n, k)`` with NaN for missing outcomes,
-``exog`` ``(n, p)``, ``within_cov`` ``(n, k, k)`` and the names of rows,
-outcomes and coefficients; applies the missing-data rule and checks that the
-fixed effects are estimable.  Also lays the observed values out in "long"
-format (one entry per observed outcome value), the input of
-:mod:`statsmodels_mixmeta.kernels.batches`.
-
-Coefficients are ordered outcome-major: all ``p`` terms of outcome 1, then of
-outcome 2, ...; the design row of outcome ``j`` of row ``u`` is
-``kron(e_j, x_u)``.
+:func:`build_design` turns arrays (already evaluated formulas included)
+into a :class:`~.frozen.Design` (re-exported here with the helpers it
+uses); :mod:`.builder` calls it from the model's arguments.
 """
-from dataclasses import dataclass
-
 import numpy as np
 
 from .covariance import check_within_cov, within_cov_from_input
+from .frozen import (  # noqa: F401  (the design and its helpers live there)
+    Design, LongFormat, coefficient_names, conditioning_basis,
+    expand_by_outcome)
 from .labels import label_list
 
 MISSING_OPTIONS = ("drop", "raise", "none")
-
-
-@dataclass(frozen=True)
-class Design:
-    """Outcomes, predictors and known covariances of the rows used."""
-
-    endog: np.ndarray          # (n, k), NaN where an outcome is missing
-    exog: np.ndarray           # (n, p)
-    within_cov: np.ndarray     # (n, k, k); None when given per group
-    outcome_names: tuple
-    term_names: tuple
-    row_labels: np.ndarray     # (n,), labels of the rows used
-
-    @property
-    def observed(self):
-        return ~np.isnan(self.endog)
-
-    @property
-    def n_outcomes(self):
-        return self.endog.shape[1]
-
-    @property
-    def n_terms(self):
-        return self.exog.shape[1]
-
-    @property
-    def n_coef(self):
-        return self.n_outcomes * self.n_terms
-
-    @property
-    def param_names(self):
-        return coefficient_names(self.outcome_names, self.term_names)
-
-    def long_format(self):
-        """
-        Observed values in row order, with their design rows.
-
-        Returns
-        -------
-        y : ndarray, (N,)
-        X : ndarray, (N, k * p)
-        row, outcome : ndarray of int, (N,)
-        """
-        n, k = self.endog.shape
-        observed = self.observed
-        if k == 1 and observed.all():
-            return (self.endog[:, 0], self.exog, np.arange(n),
-                    np.zeros(n, dtype=np.intp))
-        row, outcome = np.nonzero(observed)
-        y = self.endog[row, outcome]
-        X = expand_by_outcome(self.exog[row], outcome, self.n_outcomes)
-        return y, X, row, outcome
 
 
 def study_arrays(y, X, within_cov):
@@ -91,26 +33,6 @@ def study_arrays(y, X, within_cov):
     if within_cov.ndim == 1:
         within_cov = within_cov[:, None, None]
     return y, X, within_cov
-
-
-def coefficient_names(outcome_names, term_names):
-    """``"{term}"`` for one outcome, ``"{outcome}:{term}"`` for several."""
-    if len(outcome_names) == 1:
-        return [str(t) for t in term_names]
-    return [f"{o}:{t}" for o in outcome_names for t in term_names]
-
-
-def expand_by_outcome(rows, outcome, n_outcomes):
-    """
-    Rows ``kron(e_outcome, x)`` of a design with one block of columns per
-    outcome: the multivariate fixed design, or a level's random design.
-    """
-    if n_outcomes == 1:
-        return np.asarray(rows, dtype=float)
-    n, p = rows.shape
-    out = np.zeros((n, n_outcomes * p))
-    out[np.arange(n)[:, None], outcome[:, None] * p + np.arange(p)] = rows
-    return out
 
 
 def rows_to_keep(endog, exog, missing, row_labels, extra=()):
@@ -160,13 +82,14 @@ def rows_to_keep(endog, exog, missing, row_labels, extra=()):
 
 
 def build_design(endog, exog, S, Scor, outcome_names, term_names,
-                 row_labels, known_cov_given=False):
+                 row_labels, known_cov_given=False, **parts):
     """
     Validate the rows kept and assemble a :class:`Design`.
 
     ``S`` and ``Scor`` are already restricted to the kept rows.  With
     ``known_cov_given`` the known covariance comes per group instead
-    (``addS``), and ``within_cov`` is None.
+    (``addS``), and ``within_cov`` is None.  ``parts`` are the other fields
+    of :class:`Design` (``levels``, ``group_cov``, ...).
     """
     endog = np.asarray(endog, dtype=float)
     if endog.ndim == 1:
@@ -179,7 +102,7 @@ def build_design(endog, exog, S, Scor, outcome_names, term_names,
             f"exog has shape {exog.shape}")
     if known_cov_given:
         return Design(endog, exog, None, tuple(outcome_names),
-                      tuple(term_names), np.asarray(row_labels))
+                      tuple(term_names), np.asarray(row_labels), **parts)
     if S is None:
         raise ValueError(
             "S, the known within-study (co)variances, is required (or addS, "
@@ -193,7 +116,7 @@ def build_design(endog, exog, S, Scor, outcome_names, term_names,
     check_within_cov(within_cov, ~np.isnan(endog), row_labels=row_labels,
                      outcome_labels=outcome_names)
     return Design(endog, exog, within_cov, tuple(outcome_names),
-                  tuple(term_names), np.asarray(row_labels))
+                  tuple(term_names), np.asarray(row_labels), **parts)
 
 
 def constant_column(exog):
@@ -241,20 +164,6 @@ def check_estimable(X_long, param_names, xtx=None):
         raise ValueError(
             "the fixed-effects design is rank deficient: these coefficients "
             f"are collinear (or never observed): {', '.join(names)}")
-
-
-def conditioning_basis(xtx):
-    """
-    An upper-triangular ``A`` with ``(X A)'(X A) = I`` for ``X'X = xtx``.
-
-    GLS runs on the design ``X A``, whose cross products are as well
-    conditioned as the weights allow, however collinear the columns of
-    ``X`` (e.g. an intercept beside calendar years); ``beta = A beta_A``.
-    Columns are equilibrated before ``X'X`` is factorised.
-    """
-    scale = 1.0 / np.sqrt(np.diag(xtx))
-    chol = np.linalg.cholesky(xtx * np.outer(scale, scale))
-    return scale[:, None] * np.linalg.inv(chol).T
 
 
 def _rows_with_nan(matrix):

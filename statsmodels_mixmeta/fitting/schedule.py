@@ -265,16 +265,34 @@ def _warning(objective, method, retvals):
             "increase maxiter or try another method")
 
 
+def _refine(objective, theta, scoring_iter, polish=False):
+    """Step 2 from ``theta``: damped Newton steps (Newton's method in the
+    variance for a single variance) up to the hand-over, or with
+    ``polish`` on to a stationary point.  Returns the point and the number
+    of steps."""
+    if objective.single_variance:
+        return _steps.variance_newton(
+            objective, theta, scoring_iter,
+            theta_tol=0.0 if polish else FINISH_TOL)
+    return _steps.damped_newton(objective, theta, scoring_iter,
+                                handover=0.0 if polish else HANDOVER_GAIN)
+
+
+def climb(objective, theta, scoring_iter=50, polish=False):
+    """
+    Step 2 of the schedule alone (see :func:`_refine`), for restarts that
+    first look where a start leads: the point reached and whether it is
+    stationary (:func:`statsmodels_mixmeta.fitting.optimizer.is_stationary`).
+    """
+    theta = _refine(objective, theta, scoring_iter, polish)[0]
+    return theta, _steps.is_stationary(objective, theta)
+
+
 def _local_fit(objective, theta, optimizer, options, scoring_iter):
     """Steps 2-4 from ``theta``: refine, hand over (BFGS should the
     optimiser fail), settle on a kinked boundary."""
     method, maxiter, disp, full_output, kwargs = options
-    if objective.single_variance:
-        start, n_scoring = _steps.variance_newton(
-            objective, theta, scoring_iter, theta_tol=FINISH_TOL)
-    else:
-        start, n_scoring = _steps.damped_newton(
-            objective, theta, scoring_iter, handover=HANDOVER_GAIN)
+    start, n_scoring = _refine(objective, theta, scoring_iter)
     theta_opt, retvals = hand_over(objective, start, optimizer, method,
                                    maxiter, disp, full_output, kwargs)
     if method != "bfgs" and not improves(objective, theta_opt, start,

@@ -222,3 +222,29 @@ class UnivariateLikelihood:
         if jac.size == 0:
             return np.zeros((0, 0))
         return self.psi_information(state) * np.outer(jac, jac)
+
+    def moment_variance(self):
+        r"""
+        The method-of-moments (DerSimonian-Laird) estimate of ``psi``.
+
+        With the fixed-effects fit (``psi = 0``: weights ``w_i = 1 / v_i``,
+        residuals ``r_i``, ``F = X'WX``), Cochran's ``Q = sum_i w_i r_i^2``
+        has expectation ``N - p + psi (sum_i z_i^2 w_i
+        - tr(F^{-1} X' Z^2 W^2 X))``; solving for ``psi`` and truncating at
+        0 gives the estimate (DerSimonian & Laird 1986, and its
+        meta-regression form).  One evaluation of the kernel.
+
+        References
+        ----------
+        DerSimonian R, Laird N. Meta-analysis in clinical trials. Controlled
+        Clinical Trials 1986; 7: 177-188.
+        """
+        if self.z2 is None:
+            return 0.0
+        state = self.evaluate((np.zeros((1, 1)),))
+        q = np.dot(state.weights * state.resid, state.resid)
+        denominator = (self._z2_times(state.weights).sum()
+                       - self._trace_ratio(state, 1))
+        if not denominator > 0:
+            return 0.0
+        return max(0.0, (q - (self.n_values - self.n_fixed)) / denominator)

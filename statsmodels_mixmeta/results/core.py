@@ -194,7 +194,7 @@ class MixMetaResults(LikelihoodModelResults):
         d = model.design
         model._singular_studies.require_positive_definite("Cochran's Q test")
         # the fixed-effects GLS (Psi = 0) on the model's own batches
-        return heterogeneity.model_q_test(model._batches, model._basis,
+        return heterogeneity.model_q_test(model._batches, d.basis,
                                           d.outcome_names, d.n_terms)
 
     @cache_readonly
@@ -326,22 +326,21 @@ class MixMetaResults(LikelihoodModelResults):
         if model.random.n_levels == 0:
             return pd.DataFrame(columns=list(model.design.outcome_names),
                                 dtype=float)
+        levels = model.design.levels
+        names = list(levels.names)
         frames = []
         for lev, effects in enumerate(prediction.random_effects(self)):
-            codes = model.row_groups[lev]
-            first = np.unique(codes, return_index=True)[1]
-            labels = model.group_labels[first, :lev + 1]
-            index = (pd.Index(labels[:, 0], name=model.level_names[0])
-                     if lev == 0 else
+            first = np.unique(levels.codes[lev], return_index=True)[1]
+            labels = levels.group_labels[first, :lev + 1]
+            index = (pd.Index(labels[:, 0], name=names[0]) if lev == 0 else
                      pd.MultiIndex.from_arrays(labels.T.tolist(),
-                                               names=model.level_names[
-                                                   :lev + 1]))
+                                               names=names[:lev + 1]))
             frames.append(pd.DataFrame(effects, index=index,
                                        columns=model.random.effect_names[
                                            lev]))
         if len(frames) == 1:
             return frames[0]
-        return dict(zip(model.level_names, frames))
+        return dict(zip(names, frames))
 
     # ------------------------------------------------------- inference
     def t_test(self, r_matrix, *args, **kwargs):

@@ -123,7 +123,7 @@ def random_effects(results):
         np.einsum("gmn,gm->gn", wb.inv_chol, rw)
         for wb, rw in zip(state.whitened, state.resid_w))
     return [batches.group_sums(z * weighted[:, None], lev,
-                               model.row_groups[lev].max() + 1) @ psi
+                               model.design.levels.codes[lev].max() + 1) @ psi
             for lev, (z, psi) in enumerate(zip(batches.long.Z, state.psis))]
 
 
@@ -181,7 +181,7 @@ def blup(results, level=None):
             Zf = _full_random_design(model, lev, rows, outcomes, k)
             part = (Zf @ psi) @ np.swapaxes(batch.Z[lev], 1, 2)
             if lev > 0:
-                codes = model.row_groups[lev]
+                codes = model.design.levels.codes[lev]
                 part = part * (codes[rows][:, :, None]
                                == codes[value_rows][:, None, :])
             cross += part
@@ -197,6 +197,6 @@ def blup(results, level=None):
 
 def _full_random_design(model, lev, rows, outcomes, k):
     """``kron(e_outcome, z_row)`` of level ``lev`` at every position."""
-    z = model.row_random[lev][rows.ravel()]
+    z = model.design.levels.random_exog[lev][rows.ravel()]
     full = expand_by_outcome(z, outcomes.ravel(), k)
     return full.reshape(rows.shape + (full.shape[1],))

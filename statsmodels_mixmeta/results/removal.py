@@ -31,9 +31,8 @@ KEPT = ("llf", "bse", "tvalues", "pvalues", "psi", "_q_test", "i2", "aic",
 #: Data held by a MixMeta model besides statsmodels' ``endog``/``exog``:
 #: the design stage's arrays, the kernels' long format and batches, and the
 #: remembered GLS states.  Each is set to None when present.
-MODEL_DATA = ("long", "row_groups", "outer_labels", "group_labels",
-              "row_random", "random_designs", "group_cov", "_batch_cache",
-              "_objective_cache", "data.frame", "data.row_labels")
+MODEL_DATA = ("_batch_cache", "_objective_cache", "data.frame",
+              "data.row_labels")
 
 
 MESSAGE = ("{what} is not available: remove_data() removed the data of this "
@@ -67,7 +66,7 @@ class Removed:
 
 
 #: What a design describes rather than holds, kept by :class:`RemovedDesign`.
-KEPT_DESIGN = ("n_groups", "labelled", "random_terms")
+KEPT_DESIGN = ("n_groups", "labelled", "random_terms", "fixed_spec")
 
 
 class RemovedDesign:
@@ -77,8 +76,7 @@ class RemovedDesign:
     any other attribute raises an AttributeError saying why.
     """
 
-    # the formula's spec lives on the model (formula_terms, data.model_spec)
-    fixed_spec = None
+    fixed_spec = None   # the formula's right-hand side, when it has one
 
     def __init__(self, design):
         self.outcome_names = tuple(design.outcome_names)

@@ -238,6 +238,13 @@ def notes(results):
                    "mle_retvals; increase maxiter or try another method.")
     if results.method != "fixed" and results.on_boundary:
         out.append(_boundary_note(results))
+    optima = (results.mle_retvals or {}).get("optima")
+    if optima:
+        found = "; ".join(f"{format_number(llf)} from the {start} start"
+                          for start, llf in optima.items())
+        out.append("Distinct optima of the likelihood were found (log-"
+                   f"likelihood {found}); the higher is reported "
+                   f"(start: {results.mle_retvals.get('start')}).")
     if results.method == "fixed":
         out.append("Fixed-effects model: there is no random effect "
                    "(Psi = 0).")
