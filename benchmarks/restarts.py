@@ -38,7 +38,7 @@ FINE_GRID = np.concatenate([[0.0], np.geomspace(1e-7, 10.0, 4000)])
 _WITH = smm.MixMeta._restart
 
 
-def _without(self, theta, retvals, refit, climb, default_start):
+def _without(self, objective, theta, retvals, refit):
     return theta, retvals
 
 
@@ -50,7 +50,7 @@ def cost(repeats, only):
     print(f"{'workload':26s} {'without':>11s} {'with':>11s} {'cost':>10s}"
           f" {'%':>7s}   (medians; fastest calls: without, with)")
     for w in workloads.WORKLOADS:
-        if only and w.name not in only:
+        if w.section == workloads.DERIVED or (only and w.name not in only):
             continue
         call = workloads.fit_call(w, designs.PROBLEMS[w.problem]())
         n = max(3, repeats // 5) if "1000000" in w.name else repeats
