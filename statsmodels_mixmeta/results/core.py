@@ -313,6 +313,39 @@ class MixMetaResults(LikelihoodModelResults):
             return self._frame(values), self._frame(errors)
         return self._frame(values)
 
+    def simulate(self, nsim=1, seed=None, refit=False, fit_kwargs=None):
+        """
+        Outcomes drawn from the fitted marginal model, or their refits.
+
+        ``y*_i ~ N(X_i beta_hat, Sigma_hat_i)`` per outer group, with the
+        fit's Psi at every level, ``S_i`` or ``addS``, and the fit's missing
+        pattern (see :mod:`statsmodels_mixmeta.results.simulation`).
+
+        Parameters
+        ----------
+        nsim : int
+            Number of draws.
+        seed : None, int, SeedSequence or Generator
+            Anything :func:`numpy.random.default_rng` accepts; the same
+            seed gives the same draws.
+        refit : bool
+            Refit the model to every draw (a parametric bootstrap) and
+            return the estimates instead of the draws.
+        fit_kwargs : dict, optional
+            Passed to ``fit`` of every refit.
+
+        Returns
+        -------
+        ndarray ``(nsim, n_rows, k)`` in the row order of the fitted data,
+        NaN where an outcome is missing; with ``refit``, a DataFrame with
+        one row per draw (see
+        :func:`statsmodels_mixmeta.results.simulation.bootstrap`).
+        """
+        from . import simulation
+        if refit:
+            return simulation.bootstrap(self, nsim, seed, fit_kwargs)
+        return simulation.simulate_results(self, nsim, seed)
+
     def random_effects(self):
         """
         Predicted random effects of each group.
