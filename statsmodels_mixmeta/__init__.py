@@ -11,11 +11,13 @@ import statsmodels.formula.api as _smf
 from . import datasets
 from .model import MixMeta
 from .results import MixMetaResults
+from .simulation import simulate
 
 mixmeta = MixMeta.from_formula
 _smf.mixmeta = mixmeta
 if "mixmeta" not in _smf.__all__:
     _smf.__all__.append("mixmeta")
 
-__all__ = ["MixMeta", "MixMetaResults", "datasets", "mixmeta"]
+__all__ = ["MixMeta", "MixMetaResults", "datasets", "mixmeta",
+           "simulate"]
 __version__ = "0.1.0"

@@ -4,7 +4,8 @@ above it:
 
     structures -> design -> kernels -> fitting -> results -> model
 
-(``model.py`` wires the stages together and so comes last; ``datasets``
+(``model.py`` wires the stages together and so comes last, followed only by
+``simulation.py``, which simulates from a model it wires; ``datasets``
 stands apart and imports nothing of the package).  These tests read the
 imports of every module, so that the rule keeps holding.
 """
@@ -17,8 +18,8 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "statsmodels_mixmeta"
 STAGES = ["structures", "design", "kernels", "fitting", "results"]
 # what may import what: a stage's rank; the top-level modules wire them
 RANK = {name: rank for rank, name in enumerate(STAGES)}
-RANK.update({"model": len(STAGES), "__init__": len(STAGES) + 1,
-             "__main__": len(STAGES) + 1})
+RANK.update({"model": len(STAGES), "simulation": len(STAGES) + 1,
+             "__init__": len(STAGES) + 2, "__main__": len(STAGES) + 2})
 # third-party libraries a stage must not touch
 FORBIDDEN = {"kernels": {"pandas", "patsy", "formulaic"},
              "fitting": {"pandas", "patsy", "formulaic"},

@@ -126,7 +126,9 @@ def bootstrap(results, nsim=1, seed=None, fit_kwargs=None):
     Every draw is refitted through ``design.with_endog(y*)`` and
     ``MixMeta.from_design`` with the fit's estimator, Psi structures,
     ``psi_fix``, ``init_psi`` and ``vc_adjust``: nothing is parsed or
-    validated again.
+    validated again.  ML and REML refits start from the fit's estimate
+    (unless it is on the boundary of the parameter space, or
+    ``fit_kwargs`` gives ``start_params``).
 
     Returns
     -------
@@ -142,6 +144,12 @@ def bootstrap(results, nsim=1, seed=None, fit_kwargs=None):
     design = model.design
     sims = simulate_results(results, nsim, seed)
     fit_kwargs = dict(fit_kwargs or {})
+    if model.method in ("reml", "ml") and results.theta.size \
+            and not results.on_boundary:
+        # the fit's optimum is a start close to every refit's (a Psi on
+        # its boundary is not: a standard deviation at 0 can hold a
+        # gradient method there)
+        fit_kwargs.setdefault("start_params", results.theta)
     refit = type(model).from_design
     options = dict(method=model.method, bscov=model.bscov,
                    psi_fix=model.psi_fix, init_psi=model.init_psi,
