@@ -34,6 +34,7 @@ framework for meta-analysis. Statistics in Medicine 2019; 38: 5429-5444
 (``mixmetaSim``).
 """
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -141,8 +142,8 @@ def bootstrap(results, nsim=1, seed=None, fit_kwargs=None):
         warnings, by message, is in ``attrs["warnings"]``.
     """
     model = results.model
-    design = model.design
     sims = simulate_results(results, nsim, seed)
+    design = _unlabelled(model.design)
     fit_kwargs = dict(fit_kwargs or {})
     if model.method in ("reml", "ml") and results.theta.size \
             and not results.on_boundary:
@@ -175,6 +176,18 @@ def bootstrap(results, nsim=1, seed=None, fit_kwargs=None):
     frame.index.name = "draw"
     frame.attrs["warnings"] = messages
     return frame
+
+
+def _unlabelled(design):
+    """The design without pandas labels (its refits build no frames; their
+    estimates are read as arrays), keeping what it has derived."""
+    if not design.labelled:
+        return design
+    plain = replace(design, labelled=False)
+    for name in ("long", "xtx", "basis"):
+        if name in design.__dict__:
+            plain.__dict__[name] = design.__dict__[name]
+    return plain
 
 
 def _psi_entries(psis):
