@@ -249,3 +249,23 @@ def test_bootstrap_collects_warnings_instead_of_showing_them():
                             fit_kwargs=dict(maxiter=0, scoring_iter=0,
                                             igls_iter=0))
     assert boot["n_warnings"].sum() == sum(boot.attrs["warnings"].values())
+
+
+def test_batches_with_new_values_equal_batches_built_afresh(fitted):
+    model = fitted.model
+    y = fitted.simulate(1, seed=4)[0]
+    fresh = type(model).from_design(model.design.with_endog(y),
+                                    bscov=model.bscov)
+    reused = model._batches.with_values(fresh.design.long.y)
+    assert len(reused) == len(fresh._batches)
+    for a, b in zip(reused, fresh._batches):
+        np.testing.assert_array_equal(a.y, b.y)
+        np.testing.assert_array_equal(a.S, b.S)
+        np.testing.assert_array_equal(a.X, b.X)
+    np.testing.assert_array_equal(reused.long.y, fresh._batches.long.y)
+    # and the refit from them is the refit from scratch
+    boot = fitted.simulate(1, seed=4, refit=True)
+    scratch = fresh.fit(start_params=fitted.theta)
+    np.testing.assert_allclose(boot.iloc[0, :4].to_numpy(dtype=float),
+                               scratch.params, rtol=1e-8)
+    np.testing.assert_allclose(boot["llf"].iloc[0], scratch.llf, rtol=1e-10)

@@ -36,7 +36,7 @@ re-deriving positions).
 
 Nothing here knows about formulas, pandas or likelihoods.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -179,6 +179,17 @@ class BatchSet(list):
         """A per-row array ``(n_rows, ...)`` spread over the values of each
         row, as per-batch stacks."""
         return self.from_long(np.asarray(per_row)[self.long.row], fill)
+
+    def with_values(self, y):
+        """
+        The same batches with new outcome values ``y`` ``(N,)`` in long
+        order: designs, covariances and layout shared, only ``y`` stacked
+        again (for refits of simulated data on the same design).
+        """
+        y = np.asarray(y, dtype=float)
+        batches = [replace(batch, y=np.where(batch.valid, y[batch.index],
+                                             0.0)) for batch in self]
+        return BatchSet(batches, replace(self.long, y=y))
 
     def rows(self):
         """Data row of every stacked value, per batch ``(g, n)`` (padding

@@ -157,13 +157,19 @@ def bootstrap(results, nsim=1, seed=None, fit_kwargs=None):
                    vc_adjust=model.vc_adjust)
     names = list(results.model.data.param_names)
     psi_names = _psi_names(model.random)
+    batches = model._batches
     rows, messages = [], {}
     squeeze = design.n_outcomes == 1
     for y in sims:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             new = design.with_endog(y[:, 0] if squeeze else y)
-            fit = refit(new, **options).fit(**fit_kwargs)
+            model_b = refit(new, **options)
+            # only the outcomes differ: the stacks of the fit's model are
+            # reused with the new values (a model builds them on first use)
+            model_b.__dict__["_batch_cache"] = batches.with_values(
+                new.long.y)
+            fit = model_b.fit(**fit_kwargs)
         for w in caught:
             key = f"{w.category.__name__}: {w.message}"
             messages[key] = messages.get(key, 0) + 1
