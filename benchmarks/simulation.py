@@ -14,18 +14,25 @@ times, with ``time.perf_counter``,
   ``MixMeta.from_design`` (target: 1,000 refits of ``nested_cs_50``, k = 3,
   ``random="~ 1 | outer/inner"``, ``bscov=["cs", "cs"]``, under 15 s).
 
-Each is repeated ``--repeats`` times and the median reported, with the
+Each is repeated ``--repeats`` times and the median reported (wall time,
+and the process's CPU time, which other load on the machine disturbs less),
+with the
 bootstrap's count of non-converged refits and warnings.  Writes
 ``benchmarks/results/simulation.json``.
 """
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
 import warnings
 from pathlib import Path
 
+# one BLAS thread, as run.py's default (set before numpy is imported)
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                  "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import designs  # noqa: E402
@@ -47,12 +54,16 @@ def fitted(name):
 
 
 def timed(call, repeats):
-    times, out = [], None
+    """Median, min and max wall time, the median CPU time of this process
+    (less sensitive to other load on the machine), and the last output."""
+    times, cpu, out = [], [], None
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         out = call()
         times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times), max(times), out
+        cpu.append(time.process_time() - start_cpu)
+    return (statistics.median(times), min(times), max(times), out,
+            statistics.median(cpu))
 
 
 def main(argv=None):
@@ -73,9 +84,10 @@ def main(argv=None):
     report = {
         "problem": args.problem,
         "draws": {"nsim": args.draws, "median_s": draws[0],
-                  "min_s": draws[1], "max_s": draws[2]},
+                  "min_s": draws[1], "max_s": draws[2],
+                  "cpu_s": draws[4]},
         "bootstrap": {"refits": args.refits, "median_s": boot[0],
-                      "min_s": boot[1], "max_s": boot[2],
+                      "min_s": boot[1], "max_s": boot[2], "cpu_s": boot[4],
                       "per_refit_ms": 1e3 * boot[0] / args.refits,
                       "not_converged": int((~frame["converged"]).sum()),
                       "warnings": int(frame["n_warnings"].sum()),
@@ -88,7 +100,9 @@ def main(argv=None):
           f" {args.refits} refits {boot[0]:.2f} s "
           f"({report['bootstrap']['per_refit_ms']:.1f} ms each, "
           f"{report['bootstrap']['not_converged']} not converged, "
-          f"{report['bootstrap']['warnings']} warnings)")
+          f"{report['bootstrap']['warnings']} warnings; CPU {boot[4]:.2f} s)")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    report["load_average"] = os.getloadavg()[0]
     Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
     return report
 
