@@ -11,11 +11,12 @@ import statsmodels.formula.api as _smf
 from . import datasets
 from .model import MixMeta
 from .results import MixMetaResults
+from .results.comparison import compare
 
 mixmeta = MixMeta.from_formula
 _smf.mixmeta = mixmeta
 if "mixmeta" not in _smf.__all__:
     _smf.__all__.append("mixmeta")
 
-__all__ = ["MixMeta", "MixMetaResults", "datasets", "mixmeta"]
+__all__ = ["MixMeta", "MixMetaResults", "compare", "datasets", "mixmeta"]
 __version__ = "0.1.0"

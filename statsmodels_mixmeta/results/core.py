@@ -405,6 +405,66 @@ class MixMetaResults(LikelihoodModelResults):
         return t_test_pairwise(self, term_name, method, alpha,
                                factor_labels, outcome)
 
+    # ------------------------------------------------------ comparison
+    def compare_lr_test(self, restricted):
+        """
+        Likelihood-ratio test of a model nested in this one.
+
+        ``LR = 2 (llf - restricted.llf)`` against chi-square on the
+        difference in parameters (``df_loglike``: fixed effects plus Psi
+        parameters), as statsmodels' OLS ``compare_lr_test``.  ML fits
+        compare any nested pair of fits of the same data; REML fits only
+        with the same fixed-effects part (the REML likelihood depends on
+        the fixed-effects design); "mm" and "vc" fits have no likelihood.
+        With a variance tested at 0 (e.g. against ``method="fixed"``) the
+        chi-square p-value is conservative (see
+        :mod:`statsmodels_mixmeta.results.comparison`).
+
+        Parameters
+        ----------
+        restricted : MixMetaResults
+            The smaller model's fit.
+
+        Returns
+        -------
+        lr_stat : float
+        p_value : float
+        df_diff : int
+
+        Raises
+        ------
+        ValueError
+            Saying why, when the fits are not comparable or the restricted
+            one fits better (the full fit has not reached its maximum).
+        """
+        from .comparison import lr_test
+        return lr_test(self, getattr(restricted, "_results", restricted))
+
+    def drop1(self):
+        """
+        Likelihood-ratio test of dropping each fixed term, as R's
+        ``drop1(fit, test="Chisq")``.
+
+        A term's coefficients of every outcome are dropped together; the
+        intercept and terms contained in a higher-order term of the model
+        (``a`` and ``b`` beside ``a:b``) are kept (marginality).  Each
+        smaller model is refitted from the design with the term's columns
+        removed (no new formula parse), with the same Psi structure.  A
+        REML fit is refitted by ML, full and smaller models alike, since
+        REML likelihoods of different fixed parts do not compare (as lme4
+        does); ``table.attrs["method"]`` says which likelihood was used.
+
+        Returns
+        -------
+        DataFrame
+            Indexed by ``"<none>"`` and the dropped terms: ``df`` (the
+            coefficients dropped), ``aic`` (of the model without the term;
+            of the full model for ``"<none>"``), ``lr`` and ``pvalue``
+            (chi-square on ``df``).
+        """
+        from .comparison import drop1
+        return drop1(self)
+
     def initialize(self, model, params, **kwargs):
         """statsmodels' initializer; results are built once, by ``fit``."""
         if "_state" in self.__dict__:
