@@ -68,6 +68,11 @@ def _kind(results):
 def _same_array(a, b):
     if a is None or b is None:
         return a is None and b is None
+    if isinstance(a, tuple) or isinstance(b, tuple):
+        # addS: one matrix per group, of different sizes
+        return (isinstance(a, tuple) and isinstance(b, tuple)
+                and len(a) == len(b)
+                and all(_same_array(x, y) for x, y in zip(a, b)))
     a, b = np.asarray(a), np.asarray(b)
     return a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
 
@@ -189,8 +194,9 @@ def _term_factors(model, formula):
     for term in spec.terms:
         if np.arange(model.design.n_terms)[mgr.get_slice(spec, term)].size:
             name = str(mgr.get_term_name(term))
+            # formulaic's intercept has the factor "1", patsy's none
             out["Intercept" if name == "1" else name] = frozenset(
-                str(f) for f in getattr(term, "factors", ()))
+                str(f) for f in getattr(term, "factors", ())) - {"1"}
     return out
 
 
@@ -221,6 +227,12 @@ def drop1(results):
     method = "ml" if kind == "reml" else model.method
     k, p = model.n_outcomes, model.design.n_terms
     rows = [[np.nan, full.aic, np.nan, np.nan]]
+    for name, cols in terms:
+        if cols.size == p:
+            raise ValueError(
+                f"drop1: dropping {name!r} leaves no fixed effects, and a "
+                "model without fixed effects is not fitted here; compare "
+                "this model with others by smm.compare instead")
     for name, cols in terms:
         smaller = _refit(results, model.design.drop_columns(cols), method)
         try:
