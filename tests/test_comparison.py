@@ -307,3 +307,14 @@ def test_compare_orders_each_pair_and_checks_names():
         smm.compare([large, small], names=["a"])
     with pytest.raises(ValueError, match="at least one"):
         smm.compare([])
+
+
+def test_compare_with_removed_data_keeps_the_fit_statistics():
+    small, large = bcg("logor ~ 1", method="ml"), bcg("logor ~ ablat",
+                                                      method="ml")
+    llf, aic = large.llf, large.aic
+    large.remove_data()
+    table = smm.compare([small, large])
+    assert table.llf.iloc[1] == llf and table.aic.iloc[1] == aic
+    assert np.isnan(table.lr.iloc[1])
+    assert "remove_data() removed" in table.note.iloc[1]

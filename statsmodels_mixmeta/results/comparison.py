@@ -303,6 +303,8 @@ def _pair(before, this):
                         else (before, this))
     try:
         lr, pvalue, df = lr_test(full, restricted)
-    except ValueError as err:
+    except (ValueError, AttributeError) as err:
+        # AttributeError: a fit whose data remove_data() removed, so that
+        # the nesting cannot be checked
         return {"note": str(err).removeprefix("compare_lr_test: ")}
     return {"lr": lr, "df_diff": df, "pvalue": pvalue}

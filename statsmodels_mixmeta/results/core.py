@@ -408,22 +408,14 @@ class MixMetaResults(LikelihoodModelResults):
     # ------------------------------------------------------ comparison
     def compare_lr_test(self, restricted):
         """
-        Likelihood-ratio test of a model nested in this one.
+        Likelihood-ratio test of a fit nested in this one, as statsmodels'
+        OLS ``compare_lr_test``: ``LR = 2 (llf - restricted.llf)`` on
+        ``df_diff`` (the difference in ``df_loglike``) degrees of freedom.
 
-        ``LR = 2 (llf - restricted.llf)`` against chi-square on the
-        difference in parameters (``df_loglike``: fixed effects plus Psi
-        parameters), as statsmodels' OLS ``compare_lr_test``.  ML fits
-        compare any nested pair of fits of the same data; REML fits only
-        with the same fixed-effects part (the REML likelihood depends on
-        the fixed-effects design); "mm" and "vc" fits have no likelihood.
-        With a variance tested at 0 (e.g. against ``method="fixed"``) the
-        chi-square p-value is conservative (see
-        :mod:`statsmodels_mixmeta.results.comparison`).
-
-        Parameters
-        ----------
-        restricted : MixMetaResults
-            The smaller model's fit.
+        ML fits compare any nested pair of the same data; REML fits only
+        with the same fixed-effects part; "mm"/"vc" fits have no
+        likelihood.  For a variance tested at 0 the chi-square p-value is
+        conservative.  See :mod:`statsmodels_mixmeta.results.comparison`.
 
         Returns
         -------
@@ -445,22 +437,21 @@ class MixMetaResults(LikelihoodModelResults):
         Likelihood-ratio test of dropping each fixed term, as R's
         ``drop1(fit, test="Chisq")``.
 
-        A term's coefficients of every outcome are dropped together; the
-        intercept and terms contained in a higher-order term of the model
-        (``a`` and ``b`` beside ``a:b``) are kept (marginality).  Each
-        smaller model is refitted from the design with the term's columns
-        removed (no new formula parse), with the same Psi structure.  A
-        REML fit is refitted by ML, full and smaller models alike, since
-        REML likelihoods of different fixed parts do not compare (as lme4
-        does); ``table.attrs["method"]`` says which likelihood was used.
+        A term's coefficients of every outcome go together; the intercept
+        and terms contained in a higher-order term (marginality) are kept.
+        Smaller models are refitted from the design without the term's
+        columns, with the same Psi structure.  A REML fit is refitted by ML
+        (full and smaller models), as lme4 does: REML likelihoods of
+        different fixed parts do not compare; ``table.attrs["method"]``
+        names the likelihood used.
 
         Returns
         -------
         DataFrame
-            Indexed by ``"<none>"`` and the dropped terms: ``df`` (the
-            coefficients dropped), ``aic`` (of the model without the term;
-            of the full model for ``"<none>"``), ``lr`` and ``pvalue``
-            (chi-square on ``df``).
+            Indexed by ``"<none>"`` and the terms: ``df`` (coefficients
+            dropped), ``aic`` (of the model without the term; the full
+            model's for ``"<none>"``), ``lr`` and ``pvalue`` (chi2 on
+            ``df``).
         """
         from .comparison import drop1
         return drop1(self)
