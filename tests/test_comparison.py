@@ -318,3 +318,14 @@ def test_compare_with_removed_data_keeps_the_fit_statistics():
     assert table.llf.iloc[1] == llf and table.aic.iloc[1] == aic
     assert np.isnan(table.lr.iloc[1])
     assert "remove_data() removed" in table.note.iloc[1]
+
+
+def test_compare_notes_a_variance_tested_at_zero():
+    table = smm.compare([SINGLE_LEVEL["bcg_fixed"]().fit(),
+                         SINGLE_LEVEL["bcg_ml"]().fit(),
+                         SINGLE_LEVEL["bcg_reg_ml"]().fit()])
+    lr, p = hand_lr(r_loglik("bcg_ml"), r_loglik("bcg_fixed"), 1)
+    assert table.lr.iloc[1] == pytest.approx(lr, abs=4e-6)
+    assert table.pvalue.iloc[1] == pytest.approx(p, rel=1e-4, abs=1e-300)
+    assert "conservative" in table.note.iloc[1]
+    assert table.note.iloc[2] == ""

@@ -271,7 +271,9 @@ def compare(results_list, names=None):
         ``aic``, ``bic``, then for rows after the first ``lr``,
         ``df_diff``, ``pvalue`` of the test against the row before, and
         ``note``: why the test is NaN (fits not nested or not comparable,
-        see :func:`comparability`; a restricted model that fits better).
+        see :func:`comparability`; a restricted model that fits better), or
+        that the restricted model has a grouping level fewer (a variance
+        tested at 0, where the chi-square p-value is conservative).
         The chi-square p-value is conservative for a variance tested at 0
         (see the module docstring).
     """
@@ -307,4 +309,9 @@ def _pair(before, this):
         # AttributeError: a fit whose data remove_data() removed, so that
         # the nesting cannot be checked
         return {"note": str(err).removeprefix("compare_lr_test: ")}
-    return {"lr": lr, "df_diff": df, "pvalue": pvalue}
+    note = ""
+    if (restricted.model.random.n_levels
+            < full.model.random.n_levels):
+        note = ("a variance tested at 0 (a grouping level fewer): the "
+                "chi2 p-value is conservative")
+    return {"lr": lr, "df_diff": df, "pvalue": pvalue, "note": note}
