@@ -11,6 +11,7 @@ import statsmodels.formula.api as _smf
 from . import datasets
 from .model import MixMeta
 from .results import MixMetaResults
+from .results.comparison import compare
 from .simulation import simulate
 
 mixmeta = MixMeta.from_formula
@@ -18,6 +19,6 @@ _smf.mixmeta = mixmeta
 if "mixmeta" not in _smf.__all__:
     _smf.__all__.append("mixmeta")
 
-__all__ = ["MixMeta", "MixMetaResults", "datasets", "mixmeta",
+__all__ = ["MixMeta", "MixMetaResults", "compare", "datasets", "mixmeta",
            "simulate"]
 __version__ = "0.1.0"
