@@ -87,6 +87,14 @@ def test_claims_in_comments(namespace):
     assert namespace["state"].llf < biv.llf
 
 
+def test_simulation_block(namespace):
+    draws, same, boot = (namespace["draws"], namespace["same"],
+                         namespace["boot"])
+    assert draws.shape == (1000, 13, 1)
+    np.testing.assert_allclose(same, draws, rtol=0, atol=1e-12)
+    assert len(boot) == 200 and boot["converged"].all()
+
+
 def test_main_module_runs(tmp_path):
     out = subprocess.run([sys.executable, "-m", "statsmodels_mixmeta"],
                          cwd=tmp_path, capture_output=True, text=True,
