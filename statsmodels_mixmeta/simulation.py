@@ -80,14 +80,11 @@ def simulate(y, S=None, psi=None, random=None, data=None, nsim=1, seed=None,
         kwargs.update(method="fixed")
     else:
         kwargs.update(method="ml", bscov="fixed", psi_fix=_psi_matrices(psi))
-    if data is not None:
-        frame = pd.DataFrame(data).reset_index(drop=True)
-        frame[names] = means
-        formula = " + ".join(names) + " ~ 1"
-        model = MixMeta.from_formula(formula, frame, random=random, **kwargs)
-    else:
-        model = MixMeta(means if means.shape[1] > 1 else means[:, 0],
-                        **kwargs)
+    try:
+        model = _model(means, names, data, random, kwargs)
+    except ValueError as err:     # Psi is the model's fixed structure
+        raise ValueError(f"simulate: {err}".replace("psi_fix", "psi")) \
+            from None
     design = model.design
     rows = np.asarray(design.row_labels, dtype=np.intp)
     long = design.long
@@ -99,6 +96,17 @@ def simulate(y, S=None, psi=None, random=None, data=None, nsim=1, seed=None,
     out = np.full((cells.shape[0],) + means.shape, np.nan)
     out[:, rows] = cells
     return out
+
+
+def _model(means, names, data, random, kwargs):
+    """The model of the means (an intercept per outcome, as endog)."""
+    if data is None:
+        return MixMeta(means if means.shape[1] > 1 else means[:, 0],
+                       **kwargs)
+    frame = pd.DataFrame(data).reset_index(drop=True)
+    frame[names] = means
+    formula = " + ".join(names) + " ~ 1"
+    return MixMeta.from_formula(formula, frame, random=random, **kwargs)
 
 
 def _means(y, data):

@@ -269,3 +269,35 @@ def test_batches_with_new_values_equal_batches_built_afresh(fitted):
     np.testing.assert_allclose(boot.iloc[0, :4].to_numpy(dtype=float),
                                scratch.params, rtol=1e-8)
     np.testing.assert_allclose(boot["llf"].iloc[0], scratch.llf, rtol=1e-10)
+
+
+@pytest.mark.parametrize("psi, message", [
+    (np.eye(2), "psi must be a 1x1 matrix"),
+    (-1.0, "psi must be positive semi-definite"),
+])
+def test_module_simulate_names_a_wrong_psi(psi, message):
+    with pytest.raises(ValueError, match=message):
+        smm.simulate(np.zeros(4), S=np.ones(4), psi=psi)
+
+
+def test_simulate_after_remove_data_says_why(fitted):
+    res = smf.mixmeta("logor ~ 1", data=datasets.load_bcg(),
+                      S="logorvar").fit()
+    res.remove_data()
+    with pytest.raises(AttributeError, match="remove_data"):
+        res.simulate(2)
+
+
+def test_module_simulate_with_groups_equals_an_array_fit(data):
+    y = data[["y1", "y2"]].to_numpy()
+    exog = np.c_[np.ones(len(data)), data["x"]]
+    S = data[S_COLS].to_numpy()
+    groups = data[["outer", "inner"]].to_numpy()
+    res = smm.MixMeta(y, exog, S=S, groups=groups, method="ml").fit()
+    expected = res.simulate(3, seed=9)
+    got = smm.simulate(np.asarray(res.fittedvalues), S=S,
+                       psi=list(res.psi.values()), groups=groups, nsim=3,
+                       seed=9)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(y)[None].repeat(
+        3, axis=0))

@@ -109,10 +109,6 @@ def simulate_results(results, nsim=1, seed=None):
     """
     model = results.model
     design = model.design
-    if design.endog is None:
-        raise ValueError("simulate needs the data, which remove_data() "
-                         "dropped; simulate from a results object that "
-                         "keeps them")
     long = design.long
     mean_long = long.X @ np.asarray(results.params, dtype=float)
     values = draw(model._batches, tuple(results.psis), mean_long, nsim, seed)
