@@ -254,3 +254,20 @@ def test_addS_bad_columns_and_types():
     with pytest.raises(ValueError, match=r"row 'r4' \(level 0 of study 'b'\)"
                                          r" is the reference level"):
         smm.greenland_longnecker_addS(data, *args, type="kind")
+
+
+def test_readme_numbers(alcohol, alcohol_addS):
+    """The figures README's "Dose-response" block quotes in its comments."""
+    from pathlib import Path
+    text = (Path(__file__).resolve().parent.parent / "README.rst").read_text(
+        encoding="utf-8")
+    assert "log RR per g/day: 0.00644" in text
+    assert "RR 1.08 (1.05 to 1.12)" in text
+    data = alcohol.dropna(subset=["se"])
+    res = smf.mixmeta("logrr ~ 0 + dose", data=data, addS=alcohol_addS,
+                      random="~ 0 + dose | id", method="ml").fit()
+    assert res.params["dose"] == pytest.approx(0.00644, abs=5e-6)
+    frame = res.get_prediction(pd.DataFrame({"dose": [12.0]})).summary_frame()
+    np.testing.assert_allclose(
+        np.exp(frame[["mean", "mean_ci_lower", "mean_ci_upper"]]).iloc[0],
+        [1.08, 1.05, 1.12], atol=5e-3)
