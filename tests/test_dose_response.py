@@ -139,6 +139,19 @@ def test_ci_fitted_table_and_covariance():
         [[0.05, off], [off, 0.06]], rtol=1e-12)
 
 
+@pytest.mark.parametrize("cases, n, log_rr", [
+    ([5, 100, 200], [1000, 300, 250], [0, 3, 5]),      # reference count tiny
+    ([900, 10, 5], [1000, 300, 250], [0, -4, -6]),     # reference count huge
+])
+def test_cc_newton_converges_far_from_the_start(cases, n, log_rr):
+    a = _fitted_table(cases, n, log_rr, "cc")
+    b = np.asarray(n, float) - a
+    assert np.all(a > 0) and np.all(b > 0)
+    assert a.sum() == pytest.approx(sum(cases), rel=1e-13)
+    np.testing.assert_allclose(np.log(a / b) - np.log(a[0] / b[0]), log_rr,
+                               atol=1e-10)
+
+
 def test_reference_variance_zero_same_as_nan():
     with_zero = smm.greenland_longnecker(CASES, SUBJECTS, LOG_RR,
                                          [0.0, 0.05, 0.06], type="cc")
@@ -239,7 +252,8 @@ def test_addS_bad_columns_and_types():
     with pytest.raises(ValueError, match=r"log_rr='lrr' is not a column"):
         smm.greenland_longnecker_addS(data, "study", "cases", "n", "lrr",
                                       "v")
-    with pytest.raises(ValueError, match=r"type='rate' is not a column"):
+    with pytest.raises(ValueError, match=r"type='rate' is neither one of "
+                                         r"\['ir', 'cc', 'ci'\] nor a column"):
         smm.greenland_longnecker_addS(data, *args, type="rate")
     data.loc["r2", "kind"] = "cc"
     with pytest.raises(ValueError, match=r"study 'a': type varies"):

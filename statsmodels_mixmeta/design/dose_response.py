@@ -151,6 +151,10 @@ def greenland_longnecker_addS(data, study, cases, n, log_rr, var_log_rr,
                 ("log_rr", log_rr), ("var_log_rr", var_log_rr)]}
     if isinstance(type, str) and type in VALID_TYPES:
         columns["type"] = np.full(len(data), type, dtype=object)
+    elif isinstance(type, str) and type not in data.columns:
+        raise ValueError(f"type={type!r} is neither one of "
+                         f"{list(VALID_TYPES)} nor a column of data; columns "
+                         f"are {list(data.columns)}")
     else:
         columns["type"] = _column(data, type, "type")
     labels = np.asarray(data.index)
