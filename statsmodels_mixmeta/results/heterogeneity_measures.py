@@ -93,6 +93,9 @@ import pandas as pd
 
 from ..kernels.likelihood import ProfiledLikelihood
 
+#: Name of the level of a model without ``random=`` (one group per row).
+BETWEEN = "between"
+
 __all__ = ["jwr_measures", "fixed_effects_cov", "typical_variance",
            "level_i2", "heterogeneity_frame"]
 
@@ -206,7 +209,8 @@ def level_i2(results):
     -------
     DataFrame
         Index the outcomes; columns ``s2_typical``, ``I2[<level>]`` per
-        level (outer first), ``I2_total``; shares as fractions.
+        level (outer first; ``I2[between]`` for a model without
+        ``random=``), ``I2_total``; shares as fractions.
 
     Raises
     ------
@@ -218,10 +222,12 @@ def level_i2(results):
     design, random = model.design, model.random
     long = design.long
     p = design.n_terms
+    names = [BETWEEN if name is None else str(name)
+             for name in random.level_names]
     sigma2 = np.array([np.diag(np.asarray(psi, dtype=float))
                        for psi in results.psis])          # (levels, k)
-    columns = {"s2_typical": [], **{f"I2[{n}]": [] for n in
-                                    random.level_names}, "I2_total": []}
+    columns = {"s2_typical": [], **{f"I2[{n}]": [] for n in names},
+               "I2_total": []}
     for j in range(model.n_outcomes):
         values = long.outcome == j
         X = long.X[values][:, j * p:(j + 1) * p]
@@ -229,7 +235,7 @@ def level_i2(results):
         s2 = typical_variance(variances, X)
         total = sigma2[:, j].sum() + s2
         columns["s2_typical"].append(s2)
-        for name, var in zip(random.level_names, sigma2[:, j]):
+        for name, var in zip(names, sigma2[:, j]):
             columns[f"I2[{name}]"].append(var / total)
         columns["I2_total"].append(sigma2[:, j].sum() / total)
     return pd.DataFrame(columns, index=pd.Index(design.outcome_names,
