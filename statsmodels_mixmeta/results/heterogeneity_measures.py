@@ -61,9 +61,9 @@ and with :math:`\\sigma^2_{l,j}` the variance of outcome :math:`j` at level
 For an intercept only, :math:`\\mathrm{tr}(P) = \\sum w - \\sum w^2 / \\sum w`
 and :math:`s^2 = (n - 1) \\sum w / ((\\sum w)^2 - \\sum w^2)`, Higgins and
 Thompson's typical variance; with one level this I² is
-:math:`\\tau^2 / (\\tau^2 + s^2)`, which is not the Q-based I² (that one
-uses the DerSimonian-Laird-like moment :math:`Q - \\mathrm{df}`, not the
-fitted :math:`\\tau^2`).  Covariances between outcomes (in S and Psi) play no
+:math:`\\tau^2 / (\\tau^2 + s^2)`, which equals the Q-based I² when
+:math:`\\tau^2` is DerSimonian and Laird's (``method="mm"``) and differs
+from it for the (RE)ML estimate.  Covariances between outcomes (in S and Psi) play no
 part: each outcome is treated on its own.
 
 Level-specific I² needs random intercepts only (``random="~ 1 | g"``) and
