@@ -15,6 +15,7 @@ import pytest
 from scipy import linalg
 
 import statsmodels.formula.api as smf
+import statsmodels_mixmeta as smm
 from reference_cases import case
 from reference_models import _gliomas, _gliomas_addS
 from statsmodels_mixmeta import datasets
@@ -361,3 +362,20 @@ def test_remove_data_keeps_the_measures():
     res.remove_data()
     pd.testing.assert_frame_equal(res.heterogeneity(), before)
     assert "JWR" in res.summary().as_text()
+
+
+def test_singular_within_study_variance():
+    """Q and V_F weight by S^-1: a zero within-study variance (which an
+    REML fit with Psi > 0 accepts) leaves them undefined; heterogeneity()
+    says so naming the row, the summary leaves the tables out, and
+    remove_data() still works."""
+    bcg = datasets.load_bcg()
+    var = bcg["logorvar"].to_numpy().copy()
+    var[2] = 0.0
+    res = smm.MixMeta(bcg["logor"].to_numpy(), None, S=var).fit()
+    with pytest.raises(ValueError, match="row 2"):
+        res.heterogeneity()
+    text = res.summary().as_text()
+    assert "JWR" not in text and "I2 (%) by level" not in text
+    res.remove_data()
+    assert "JWR" not in res.summary().as_text()

@@ -109,7 +109,14 @@ def remove_data(results, statsmodels_remove_data):
     statsmodels_remove_data : callable
         statsmodels' ``remove_data`` bound to ``results``.
     """
-    kept = {name: getattr(results, name) for name in KEPT}
+    kept = {}
+    for name in KEPT:
+        try:
+            kept[name] = getattr(results, name)
+        except ValueError:
+            # not defined for this fit (Q and the heterogeneity measures
+            # with a singular within-study covariance): stays unavailable
+            pass
     model = results.model
     statsmodels_remove_data()
     # statsmodels >= 0.15 clears every cached value: put back what needs
