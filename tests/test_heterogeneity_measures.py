@@ -228,6 +228,19 @@ def test_school_two_levels(method):
                                (s2_district + s2_study) / total, **TOL)
 
 
+def test_school_one_level_of_districts():
+    """One random intercept shared by the studies of a district: its share
+    is sigma2 / (sigma2 + s2), s2 from all 56 values."""
+    d = datasets.load_school()
+    res = _fit("effect ~ 1", d, S="var", random="~ 1 | district")
+    sigma2 = float(res.psi.iloc[0, 0])
+    s2 = _higgins_thompson_s2(d["var"].to_numpy())
+    levels = level_i2(res)
+    assert list(levels.columns) == ["s2_typical", "I2[district]", "I2_total"]
+    np.testing.assert_allclose(levels.loc["effect", "I2[district]"],
+                               sigma2 / (sigma2 + s2), **TOL)
+
+
 def test_school_reml_level_shares_against_r():
     """The three-level school model (metafor's dat.konstantopoulos2011,
     rma.mv(yi, vi, random = ~ 1 | district/school), REML): R's
