@@ -205,6 +205,28 @@ class MixMetaResults(LikelihoodModelResults):
         return pd.Series(heterogeneity.i_squared(q), index=list(q.names),
                          name="I2")
 
+    def heterogeneity(self):
+        """
+        Heterogeneity beyond Q in one table: Cochran's Q with H² and I²_H,
+        the R² and I²_R of Jackson, White and Riley (2012), overall and per
+        coefficient, and, for random intercepts with ``S`` per row, the
+        share of variance at each level (level-specific I²) with the
+        "typical" within-study variance, per outcome.
+
+        Returns
+        -------
+        DataFrame
+            Index ``(measure, scope)``, one column ``value``; shares are
+            fractions.  The formulas are in
+            :mod:`statsmodels_mixmeta.results.heterogeneity_measures`.
+        """
+        return self._heterogeneity.copy()
+
+    @cache_readonly
+    def _heterogeneity(self):
+        from .heterogeneity_measures import heterogeneity_frame
+        return heterogeneity_frame(self)
+
     # ------------------------------------------------------ predictions
     @cache_readonly
     def fittedvalues(self):
