@@ -9,6 +9,7 @@ the same function as :meth:`MixMeta.from_formula`.
 import statsmodels.formula.api as _smf
 
 from . import datasets
+from .design.covariance import inputcov, unvech, vech
 from .design.dose_response import (greenland_longnecker,
                                    greenland_longnecker_addS)
 from .model import MixMeta
@@ -21,5 +22,6 @@ if "mixmeta" not in _smf.__all__:
     _smf.__all__.append("mixmeta")
 
 __all__ = ["MixMeta", "MixMetaResults", "compare", "datasets",
-           "greenland_longnecker", "greenland_longnecker_addS", "mixmeta"]
+           "greenland_longnecker", "greenland_longnecker_addS", "inputcov",
+           "mixmeta", "unvech", "vech"]
 __version__ = "0.1.0"
