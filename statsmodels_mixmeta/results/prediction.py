@@ -10,8 +10,6 @@ of outcome ``j``).  The random effects of group ``i`` are predicted by
 
 and the BLUP of a row is ``x' beta + b_i``.
 """
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -19,41 +17,7 @@ from scipy import stats
 from ..design import formula as _formula
 from ..design.core import expand_by_outcome
 from ..kernels.likelihood import marginal_cov, whiten
-
-
-@dataclass(frozen=True)
-class PredictionResults:
-    """
-    Predicted means ``(n, k)`` with standard errors; intervals are normal,
-    or t with ``df`` degrees of freedom when ``df`` is given (``use_t``).
-    """
-
-    predicted: pd.DataFrame
-    se: pd.DataFrame
-    alpha: float = 0.05
-    df: float = None
-
-    def conf_int(self, alpha=None):
-        """Lower and upper ``1 - alpha`` limits, each ``(n, k)``."""
-        alpha = self.alpha if alpha is None else alpha
-        z = (stats.norm.isf(alpha / 2) if self.df is None
-             else stats.t.isf(alpha / 2, self.df))
-        return self.predicted - z * self.se, self.predicted + z * self.se
-
-    def summary_frame(self, alpha=None):
-        """
-        One row per prediction: ``mean``, ``mean_se``, ``mean_ci_lower``,
-        ``mean_ci_upper``; indexed by row, or by (row, outcome) when there
-        are several outcomes.
-        """
-        lower, upper = self.conf_int(alpha)
-        columns = {"mean": self.predicted, "mean_se": self.se,
-                   "mean_ci_lower": lower, "mean_ci_upper": upper}
-        if self.predicted.shape[1] == 1:
-            return pd.DataFrame({name: frame.iloc[:, 0]
-                                 for name, frame in columns.items()})
-        return pd.DataFrame({name: frame.stack(future_stack=True)
-                             for name, frame in columns.items()})
+from .intervals import PredictionResults
 
 
 def new_design_rows(results, exog):
@@ -93,20 +57,127 @@ def predict(results, exog=None, transform=True):
     return pd.DataFrame(values, index=labels, columns=names)
 
 
-def fixed_prediction(results, exog=None, alpha=0.05):
-    """Fixed-part predictions and their standard errors."""
+def fixed_prediction(results, exog=None, alpha=0.05, exog_re=None):
+    """
+    Fixed-part predictions with standard errors, and the covariance of a new
+    study's random effects at each row for prediction intervals
+    (:class:`~.intervals.PredictionResults`).
+    """
     rows, labels = new_design_rows(results, exog)
     k = results.model.n_outcomes
     p = rows.shape[1]
     beta = np.asarray(results.params).reshape(k, p)
-    cov = np.asarray(results.cov_params()).reshape(k, p, k, p)
+    cov_beta = np.asarray(results.cov_params())
+    cov = cov_beta.reshape(k, p, k, p)
     cov_blocks = cov[np.arange(k), :, np.arange(k), :]          # (k, p, p)
     mean = rows @ beta.T
     var = np.einsum("np,jpq,nq->nj", rows, cov_blocks, rows)
     names = list(results.model.design.outcome_names)
     frame = lambda values: pd.DataFrame(values, index=labels, columns=names)
+    random_cov = new_study_cov(results, exog, len(rows), exog_re)
     return PredictionResults(frame(mean), frame(np.sqrt(var)), alpha,
-                             results.df_resid if results.use_t else None)
+                             results.df_resid if results.use_t else None,
+                             exog=rows, cov_beta=cov_beta,
+                             random_cov=random_cov)
+
+
+def new_study_cov(results, exog, n_new, exog_re=None):
+    """
+    ``R_u = sum_l kron(I_k, z_ul') Psi_l kron(I_k, z_ul)``, the covariance
+    of the random effects of a new study at each new row (a new group at
+    every level), ``(n_new, k, k)``.  ``Psi_l`` is ordered outcome-major,
+    ``(k q_l, k q_l)``, so ``R_u[j, i] = z_ul' Psi_l[j, :, i, :] z_ul``.
+    """
+    k = results.model.n_outcomes
+    out = np.zeros((n_new, k, k))
+    psis = results.psis
+    if not psis:
+        return out
+    for psi, z in zip(psis, new_random_rows(results, exog, n_new, exog_re)):
+        q = z.shape[1]
+        out += np.einsum("nr,jris,ns->nji", z, psi.reshape(k, q, k, q), z)
+    return out
+
+
+def new_random_rows(results, exog, n_new, exog_re=None):
+    """
+    The random predictors ``(n_new, q_l)`` of every level at the new rows.
+
+    The fit's rows when ``exog`` is None; ones for a level whose only
+    random predictor is the intercept; ``exog_re`` when given (one array
+    for all levels, or a list with one per level); otherwise the level's
+    random formula (``design.random_terms``) evaluated on new data given as
+    a DataFrame or dict.  The formula is evaluated afresh on the new data:
+    a stateful transform in it (centring) would not reproduce the fitted
+    columns; pass ``exog_re`` then.
+    """
+    model = results.model
+    design = model.design
+    names = _random_names(design, model.random.n_levels)
+    if exog_re is not None:
+        arrays = (list(exog_re) if isinstance(exog_re, (list, tuple))
+                  else [exog_re] * len(names))
+        if len(arrays) != len(names):
+            raise ValueError(
+                f"exog_re needs one array per grouping level "
+                f"({len(names)}), got {len(arrays)}")
+        out = []
+        for z, level in zip(arrays, names):
+            z = np.asarray(z, dtype=float)
+            if z.size != n_new * len(level) or not np.isfinite(z).all():
+                raise ValueError(
+                    f"exog_re for random predictors {list(level)} needs "
+                    f"finite values of shape ({n_new}, {len(level)}), got "
+                    f"shape {np.shape(z)}")
+            out.append(z.reshape(n_new, len(level)))
+        return out
+    if exog is None:
+        return list(design.levels.random_exog)
+    out = []
+    for lev, level in enumerate(names):
+        if tuple(level) == ("Intercept",):
+            out.append(np.ones((n_new, 1)))
+            continue
+        terms = getattr(design, "random_terms", None)
+        if terms is None or not isinstance(exog, (pd.DataFrame, dict)):
+            raise ValueError(
+                f"level {lev + 1} of the model has random predictors "
+                f"{list(level)}: give exog_re= (their values at the new "
+                "rows), or new data as a DataFrame to a model fitted with "
+                "random= formulas")
+        out.append(_random_design(model, terms[lev], exog, level))
+    return out
+
+
+def _random_names(design, n_levels):
+    try:
+        names = design.levels.random_names
+    except AttributeError:      # remove_data() keeps the names only
+        names = design.random_names
+    return [tuple(n) for n in names[:n_levels]]
+
+
+def _random_design(model, term, exog, names):
+    """Evaluate one level's random formula on new data."""
+    from statsmodels.formula._manager import FormulaManager
+    frame = _formula.new_data_frame(exog).reset_index(drop=True)
+    formula_terms = getattr(model, "formula_terms", None)
+    namespace = 0 if formula_terms is None else formula_terms.namespace
+    mgr = FormulaManager()
+    try:
+        z = mgr.get_matrices(term.formula, frame, eval_env=namespace,
+                             na_action=mgr.get_na_action("raise"))
+    except Exception as err:
+        raise ValueError(
+            f"cannot evaluate the random formula {term.formula!r} of level "
+            f"{term.group!r} on the new data ({err}); give exog_re=") \
+            from err
+    if [str(c) for c in z.columns] != [str(n) for n in names]:
+        raise ValueError(
+            f"the random formula {term.formula!r} gives columns "
+            f"{[str(c) for c in z.columns]} on the new data, but the fit "
+            f"had {list(names)}; give exog_re=")
+    return np.asarray(z, dtype=float)
 
 
 def random_effects(results):
