@@ -198,7 +198,7 @@ def random_effects(results):
             for lev, (z, psi) in enumerate(zip(batches.long.Z, state.psis))]
 
 
-def blup(results, level=None):
+def blup(results, level=None, pev=False):
     """
     BLUPs ``x' beta + sum_{l <= level} z_l' b_l`` of every row and outcome,
     and their standard errors, ``(n, k)`` each.
@@ -210,6 +210,23 @@ def blup(results, level=None):
     mixmeta's: that variance plus the variance ``x' V(beta) x`` of the fixed
     part (leaving out their covariance, as R does).
 
+    With ``pev=True`` a third ``(n, k)`` array is returned: the prediction
+    error variance ``Var(theta_hat - theta)`` of the BLUP ``theta_hat`` of
+    the true effect ``theta = X beta + Z b`` of each (row, outcome), with
+    ``beta`` estimated:
+
+    .. math:: A V A' + \\operatorname{Var}(Zb) - C \\Sigma^{-1} C',
+       \\qquad A = X - C \\Sigma^{-1} X_i,
+
+    ``X`` the fixed design at the cell, ``X_i`` the group's observed design
+    and ``V = cov(beta_hat)``.  The cross term vanishes because
+    ``beta_hat - beta = V X' Sigma^-1 (y - X beta)`` is uncorrelated with
+    ``C Sigma^-1 (y - X beta) - Z b`` (Henderson, Biometrics 1975;31:423-447).
+    For a univariate model with one level, ``A = (1 - lambda_i) x`` with
+    ``lambda_i = tau^2 / (tau^2 + v_i)`` and this is ``lambda_i v_i +
+    (1 - lambda_i)^2 x' V x``, the variance behind metafor's
+    ``blup.rma.uni`` intervals.
+
     An outer-level BLUP (``level`` below the number of levels) is R
     mixmeta's: the prediction is recomputed with the marginal covariance of
     the levels up to ``level`` only, ``S + sum_{l <= level} Z Psi_l Z'``,
@@ -220,6 +237,8 @@ def blup(results, level=None):
     ----------
     level : int, optional
         Levels included, counted from the outermost (1); the default is all.
+    pev : bool
+        Also return the prediction error variances.
     """
     model = results.model
     n_levels = model.random.n_levels
@@ -234,6 +253,8 @@ def blup(results, level=None):
     fixed_se = fixed_prediction(results).se.to_numpy()
     random_part = np.zeros((n_rows, k))
     random_var = np.zeros((n_rows, k))
+    fixed_pev = np.zeros((n_rows, k))
+    cov_beta = np.asarray(results.cov_params())
     state = results._batched_state
     whitened, residuals = state.whitened, state.resid_w
     if level < n_levels:
@@ -262,8 +283,40 @@ def blup(results, level=None):
         variance = total - (W ** 2).sum(axis=1)
         random_part[rows[valid], outcomes[valid]] = predicted[valid]
         random_var[rows[valid], outcomes[valid]] = variance[valid]
-    return (fixed + random_part,
-            np.sqrt(fixed_se ** 2 + np.maximum(random_var, 0.0)))
+        if pev:
+            A = _cell_fixed_design(model, rows, outcomes, k) - np.swapaxes(
+                W, 1, 2) @ (wb.inv_chol @ batch.X)
+            fixed_var = np.einsum("gpa,ab,gpb->gp", A, cov_beta, A)
+            fixed_pev[rows[valid], outcomes[valid]] = fixed_var[valid]
+    random_var = np.maximum(random_var, 0.0)
+    out = (fixed + random_part, np.sqrt(fixed_se ** 2 + random_var))
+    return out + (fixed_pev + random_var,) if pev else out
+
+
+def blup_frame(results, level=None, alpha=0.05):
+    """
+    BLUPs with R mixmeta's standard errors and prediction intervals from
+    the prediction error variance (see :func:`blup`), one row per (row,
+    outcome).
+    """
+    values, errors, pev = blup(results, level, pev=True)
+    pi_se = np.sqrt(pev)
+    q = (stats.t.isf(alpha / 2, results.df_resid) if results.use_t
+         else stats.norm.isf(alpha / 2))
+    columns = {"blup": values, "se": errors, "pi_se": pi_se,
+               "pi_lower": values - q * pi_se, "pi_upper": values + q * pi_se}
+    frames = {name: results._frame(v) for name, v in columns.items()}
+    if values.shape[1] == 1:
+        return pd.DataFrame({name: f.iloc[:, 0] for name, f in frames.items()})
+    return pd.DataFrame({name: f.stack(future_stack=True)
+                         for name, f in frames.items()})
+
+
+def _cell_fixed_design(model, rows, outcomes, k):
+    """``kron(e_outcome, x_row)`` of the fixed design at every position."""
+    x = model.design.exog[rows.ravel()]
+    full = expand_by_outcome(x, outcomes.ravel(), k)
+    return full.reshape(rows.shape + (full.shape[1],))
 
 
 def _full_random_design(model, lev, rows, outcomes, k):
