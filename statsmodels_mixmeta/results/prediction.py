@@ -158,26 +158,52 @@ def _random_names(design, n_levels):
 
 
 def _random_design(model, term, exog, names):
-    """Evaluate one level's random formula on new data."""
+    """
+    One level's random predictors at new data: the random formula's spec
+    is rebuilt on the fitted data when the model still holds them (so that
+    factor levels and stateful transforms are the fit's), otherwise the
+    formula is evaluated on the new data alone and must give the fitted
+    columns.
+    """
     from statsmodels.formula._manager import FormulaManager
     frame = _formula.new_data_frame(exog).reset_index(drop=True)
-    formula_terms = getattr(model, "formula_terms", None)
-    namespace = 0 if formula_terms is None else formula_terms.namespace
-    mgr = FormulaManager()
-    try:
-        z = mgr.get_matrices(term.formula, frame, eval_env=namespace,
-                             na_action=mgr.get_na_action("raise"))
-    except Exception as err:
+    terms = getattr(model, "formula_terms", None)
+    namespace = 0 if terms is None else terms.namespace
+    mgr = FormulaManager(None if terms is None else terms.engine)
+    fitted = _fitted_frame(model)
+    if fitted is not None:
+        try:
+            columns = [str(c) for c in mgr.get_matrices(
+                term.formula, fitted, eval_env=namespace,
+                na_action=mgr.get_na_action("drop")).columns]
+            z = _formula.new_exog(mgr.spec, frame, namespace, mgr.engine)
+        except Exception:   # noqa: BLE001 -- e.g. columns not kept: below
+            fitted = None
+    if fitted is None:
+        try:
+            z = mgr.get_matrices(term.formula, frame, eval_env=namespace,
+                                 na_action=mgr.get_na_action("raise"))
+        except Exception as err:
+            raise ValueError(
+                f"cannot evaluate the random formula {term.formula!r} of "
+                f"level {term.group!r} on the new data ({err}); give "
+                "exog_re=") from err
+        columns = [str(c) for c in z.columns]
+    if columns != [str(n) for n in names]:
         raise ValueError(
-            f"cannot evaluate the random formula {term.formula!r} of level "
-            f"{term.group!r} on the new data ({err}); give exog_re=") \
-            from err
-    if [str(c) for c in z.columns] != [str(n) for n in names]:
-        raise ValueError(
-            f"the random formula {term.formula!r} gives columns "
-            f"{[str(c) for c in z.columns]} on the new data, but the fit "
-            f"had {list(names)}; give exog_re=")
+            f"the random formula {term.formula!r} gives columns {columns} "
+            f"on the new data, but the fit had {list(names)}; give exog_re=")
     return np.asarray(z, dtype=float)
+
+
+def _fitted_frame(model):
+    """The data frame the model was fitted on, when it still holds it."""
+    frame = getattr(getattr(model, "data", None), "frame", None)
+    if not isinstance(frame, pd.DataFrame):
+        frame = getattr(getattr(model, "formula_terms", None), "_frame",
+                        None)
+    return frame.reset_index(drop=True) if isinstance(
+        frame, pd.DataFrame) else None
 
 
 def random_effects(results):
