@@ -48,9 +48,10 @@ class PredictionResults:
     cov_beta : ndarray, (k p, k p), optional
         Covariance of the coefficients, outcome-major (needed by
         :meth:`cov`).
-    random_cov : ndarray, (n, k, k), optional
+    random_cov : ndarray, (n, k, k), or callable, optional
         ``R_u``, the covariance of a new study's random effects at each row,
-        summed over the levels (zeros for a fixed-effects model).
+        summed over the levels (zeros when None), or a function computing it
+        on first use.
 
     Attributes
     ----------
@@ -71,12 +72,23 @@ class PredictionResults:
         self.df = df
         self.exog = exog
         self.cov_beta = cov_beta
-        if random_cov is None:
-            n, k = predicted.shape
-            random_cov = np.zeros((n, k, k))
-        self.random_cov = random_cov
+        self._random_cov = random_cov
         self.dist = stats.norm if df is None else stats.t
         self.dist_args = () if df is None else (df,)
+
+    @property
+    def random_cov(self):
+        """``R_u`` ``(n, k, k)``, computed on first use when it was given as
+        a function (building it may need the random predictors of the new
+        rows: the error saying how is raised here, not by the means)."""
+        value = self._random_cov
+        if value is None:
+            n, k = self.predicted.shape
+            value = np.zeros((n, k, k))
+        elif callable(value):
+            value = value()
+        self._random_cov = value
+        return value
 
     # ---------------------------------------------- statsmodels' attributes
     def _shaped(self, values):

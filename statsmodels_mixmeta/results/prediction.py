@@ -13,6 +13,7 @@ and the BLUP of a row is ``x' beta + b_i``.
 import numpy as np
 import pandas as pd
 from scipy import stats
+from statsmodels.formula._manager import FormulaManager
 
 from ..design import formula as _formula
 from ..design.core import expand_by_outcome
@@ -74,7 +75,8 @@ def fixed_prediction(results, exog=None, alpha=0.05, exog_re=None):
     var = np.einsum("np,jpq,nq->nj", rows, cov_blocks, rows)
     names = list(results.model.design.outcome_names)
     frame = lambda values: pd.DataFrame(values, index=labels, columns=names)
-    random_cov = new_study_cov(results, exog, len(rows), exog_re)
+    # computed on first use: the means need no random predictors
+    random_cov = lambda: new_study_cov(results, exog, len(rows), exog_re)
     return PredictionResults(frame(mean), frame(np.sqrt(var)), alpha,
                              results.df_resid if results.use_t else None,
                              exog=rows, cov_beta=cov_beta,
@@ -104,8 +106,9 @@ def new_random_rows(results, exog, n_new, exog_re=None):
     The random predictors ``(n_new, q_l)`` of every level at the new rows.
 
     The fit's rows when ``exog`` is None; ones for a level whose only
-    random predictor is the intercept; ``exog_re`` when given (one array
-    for all levels, or a list with one per level); otherwise the level's
+    random predictor is the intercept; ``exog_re`` when given (an array
+    ``(n_new, q)`` used for every level, or with several levels a list of
+    one 2-D array per level); otherwise the level's
     random formula (``design.random_terms``) evaluated on new data given as
     a DataFrame or dict.  The formula is evaluated afresh on the new data:
     a stateful transform in it (centring) would not reproduce the fitted
@@ -115,12 +118,10 @@ def new_random_rows(results, exog, n_new, exog_re=None):
     design = model.design
     names = _random_names(design, model.random.n_levels)
     if exog_re is not None:
-        arrays = (list(exog_re) if isinstance(exog_re, (list, tuple))
-                  else [exog_re] * len(names))
-        if len(arrays) != len(names):
-            raise ValueError(
-                f"exog_re needs one array per grouping level "
-                f"({len(names)}), got {len(arrays)}")
+        per_level = (len(names) > 1 and isinstance(exog_re, (list, tuple))
+                     and len(exog_re) == len(names)
+                     and all(np.ndim(z) == 2 for z in exog_re))
+        arrays = list(exog_re) if per_level else [exog_re] * len(names)
         out = []
         for z, level in zip(arrays, names):
             z = np.asarray(z, dtype=float)
@@ -165,7 +166,6 @@ def _random_design(model, term, exog, names):
     formula is evaluated on the new data alone and must give the fitted
     columns.
     """
-    from statsmodels.formula._manager import FormulaManager
     frame = _formula.new_data_frame(exog).reset_index(drop=True)
     terms = getattr(model, "formula_terms", None)
     namespace = 0 if terms is None else terms.namespace
