@@ -9,6 +9,12 @@ of outcome ``j``).  The random effects of group ``i`` are predicted by
 .. math:: \\hat b_i = \\Psi Z_i' \\Sigma_i^{-1} (y_i - X_i \\hat\\beta)
 
 and the BLUP of a row is ``x' beta + b_i``.
+
+:func:`fixed_prediction` also gives the covariance ``R_u`` of a new study's
+random effects at each new row, for prediction intervals
+(:mod:`.intervals`), building the row's random predictors from the
+``random=`` formulas when they are not the intercept alone; :func:`blup`
+gives the BLUPs' prediction error variances for their intervals.
 """
 import numpy as np
 import pandas as pd
