@@ -59,6 +59,7 @@ from statsmodels.tools.numdiff import approx_fprime
 
 import statsmodels_mixmeta as smm
 from statsmodels_mixmeta import datasets
+from statsmodels_mixmeta.design.covariance import unvech
 from dense import dense_information, dense_marginal
 from reference_models import (FIBRINOGEN_S, SMOKING_S, _dbs_long,
                               har1_within_cov)
@@ -71,15 +72,6 @@ STRUCTURES = ("unstr", "diag", "id", "cs", "hcs", "ar1", "har1", "prop",
 METHODS = ("ml", "reml")
 
 
-def _lower_by_column(vech, k):
-    rows, cols = np.tril_indices(k)
-    order = np.lexsort((rows, cols))
-    full = np.zeros((len(vech), k, k))
-    full[:, rows[order], cols[order]] = vech
-    full[:, cols[order], rows[order]] = vech
-    return full
-
-
 def _one_group_per_row(n):
     return np.arange(n)[:, None], [np.ones((n, 1))]
 
@@ -90,7 +82,7 @@ def single():
     labels, designs = _one_group_per_row(len(data))
     return dict(endog=endog, exog=np.ones((len(data), 1)), labels=labels,
                 designs=designs,
-                within=_lower_by_column(data[FIBRINOGEN_S].to_numpy(), 4))
+                within=unvech(data[FIBRINOGEN_S].to_numpy(), 4))
 
 
 def missing():
@@ -99,7 +91,7 @@ def missing():
     labels, designs = _one_group_per_row(len(data))
     return dict(endog=endog, exog=np.ones((len(data), 1)), labels=labels,
                 designs=designs,
-                within=_lower_by_column(data[SMOKING_S].to_numpy(), 3))
+                within=unvech(data[SMOKING_S].to_numpy(), 3))
 
 
 def nested():

@@ -557,7 +557,7 @@ def small_nested():
     outer_effect = dict(zip(["g1", "g2", "g3", "g4"],
                             rng.normal(0, 0.5, 4)))
     inner_effect = {(o, i): rng.normal(0, 0.4)
-                    for o, i in set(zip(outer, inner))}
+                    for o, i in sorted(set(zip(outer, inner)))}
     var = rng.uniform(0.02, 0.1, outer.size)
     y = (1.0 + np.array([outer_effect[o] for o in outer])
          + np.array([inner_effect[(o, i)] for o, i in zip(outer, inner)])

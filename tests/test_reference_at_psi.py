@@ -42,6 +42,7 @@ from reference_cases import case
 from reference_models import (MULTILEVEL, SINGLE_LEVEL, SMOKING_S,
                               r_style_names)
 from statsmodels_mixmeta import datasets
+from statsmodels_mixmeta.design.covariance import unvech
 
 CLOSED = dict(rtol=1e-8, atol=0.0)
 PER_ROW = dict(rtol=1e-6, atol=1e-10)
@@ -121,20 +122,12 @@ def test_new_data_predictions_at_r_psi_are_rs(at_r_psi, name):
 
 
 # ------------------------------------------------ rows with missing outcomes
-def _lower_by_column(vech, k):
-    """``(n, k(k+1)/2)`` lower triangles read by column to ``(n, k, k)``."""
-    rows, cols = np.tril_indices(k)
-    order = np.lexsort((rows, cols))
-    full = np.zeros((len(vech), k, k))
-    full[:, rows[order], cols[order]] = vech
-    full[:, cols[order], rows[order]] = vech
-    return full
 
 
 def _smoking():
     data = datasets.load_smoking()
     return (data[["yB", "yC", "yD"]].to_numpy(),
-            _lower_by_column(data[SMOKING_S].to_numpy(), 3))
+            unvech(data[SMOKING_S].to_numpy(), 3))
 
 
 def _p53():

@@ -16,6 +16,7 @@ from scipy import stats
 from statsmodels.iolib.summary import Summary
 
 import statsmodels.formula.api as smf
+import statsmodels_mixmeta as smm
 from reference_cases import EARLY_STOP_CASES, case
 from reference_models import MULTILEVEL, SINGLE_LEVEL
 from statsmodels_mixmeta import datasets
@@ -365,3 +366,22 @@ def test_summary_of_a_level_fixed_at_zero():
     text = str(MULTILEVEL["gliomas_cs_fixed0"]().fit().summary())
     assert "unstr/fixed" in text
     assert "unit: fixed" in text
+
+
+def test_summary_of_a_fit_with_a_zero_within_study_variance():
+    # ML/REML accept a study with zero within-study variance while Psi > 0,
+    # but Cochran's Q (weights 1/S) does not exist: the summary leaves the
+    # Q table out and says why, naming the row, instead of raising
+    bcg = datasets.load_bcg()
+    var = bcg["logorvar"].to_numpy().copy()
+    var[2] = 0.0
+    res = smm.MixMeta(bcg["logor"].to_numpy(), None, S=var).fit()
+    assert res.psi.iloc[0, 0] > 0.1
+    with pytest.raises(ValueError, match="row 2"):
+        res.q_test()
+    text = res.summary().as_text()
+    assert "Heterogeneity" not in text and "P>Q" not in text
+    assert "Cochran's Q and I2 are not shown" in text
+    assert "row 2" in " ".join(text.split())
+    # the rest of the summary is that of the fit
+    assert f"{res.params[0]:.4f}" in text

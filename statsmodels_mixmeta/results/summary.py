@@ -71,8 +71,9 @@ def summarize(results, alpha=0.05):
         ``as_text()``, gives the text; ``as_html()``, ``as_latex()`` and
         ``as_csv()`` the other formats.
     """
-    blocks = coefficient_blocks(results, alpha)
-    blocks += psi_blocks(results) + [heterogeneity_block(results)]
+    blocks = coefficient_blocks(results, alpha) + psi_blocks(results)
+    if _q_unavailable(results) is None:
+        blocks.append(heterogeneity_block(results))
     left, right = fit_items(results)
     grid = _Grid.fit(blocks, left, right)
 
@@ -195,6 +196,19 @@ def psi_blocks(results):
     return blocks
 
 
+def _q_unavailable(results):
+    """Why the Q test cannot be computed (a study's within-study
+    covariance is singular, which an ML/REML fit with Psi > 0 allows), or
+    None."""
+    try:
+        results.q_test()
+    except ValueError as err:
+        # the rows at fault, then why Q needs them regular
+        return (str(err).split("; ")[0] + "; Q weights each study by the "
+                "inverse of its within-study covariance.")
+    return None
+
+
 def heterogeneity_block(results):
     """Cochran's Q, its df and p-value, and I-squared in percent."""
     q = results.q_test()
@@ -263,6 +277,10 @@ def notes(results):
     if results.method in ("mm", "vc"):
         out.append(f"{METHOD_LABELS[results.method]} maximises no "
                    "likelihood: no log-likelihood, AIC or BIC.")
+    unavailable = _q_unavailable(results)
+    if unavailable is not None:
+        out.append("Cochran's Q and I2 are not shown: " + unavailable)
+        return out
     out.append("Q: Cochran's test of heterogeneity of the fixed-effects "
                "model; I2 in percent.")
     if np.isnan(np.asarray(results.q_test().statistic, dtype=float)).any():
