@@ -172,6 +172,38 @@ def test_alcohol_lin_reference_prediction_and_interval():
         frame["mean"] - Z95 * np.sqrt(se ** 2 + 144 * psi), **EXACT)
 
 
+@pytest.mark.parametrize("remove", [False, True])
+def test_factor_random_design_at_new_data_uses_the_fitted_levels(remove):
+    # new rows at times 18 and 6 only: their random design is the fit's
+    # indicators of those levels (of 6, 12, 18, 24)
+    res = MULTILEVEL["gliomas_har1S_unstr"]().fit()
+    psi = res.psis[0]
+    assert psi.shape == (4, 4) and (np.diag(psi) > 0).all()
+    if remove:      # the formula keeps the columns it names
+        res.remove_data()
+    pred = res.get_prediction(pd.DataFrame({"time": [18, 6]}))
+    np.testing.assert_allclose(pred.var_resid, psi[[2, 0], [2, 0]], **EXACT)
+
+
+def test_random_formula_that_cannot_be_rebuilt_is_refused():
+    data = MULTILEVEL["gliomas_diag"]().data.frame
+    res = smf.mixmeta("logOR ~ 1", data=data, S="logORvar",
+                      random="~ 0 + C(time) | study", bscov="diag").fit()
+    psi = res.psis[0]
+    # without the data, the random formula on the new data alone gives
+    # other columns than the fit's: refused, naming them
+    res.remove_data()
+    new = pd.DataFrame({"time": [18, 6]})
+    with pytest.raises(ValueError, match=r"gives columns .* exog_re="):
+        res.get_prediction(new).se_obs
+    with pytest.raises(ValueError, match=r"cannot evaluate the random "
+                       r"formula '~ 0 \+ C\(time\)' of level 'study'"):
+        res.get_prediction(pd.DataFrame({"other": [1.0]})).se_obs
+    indicators = np.array([[0, 0, 1.0, 0], [1.0, 0, 0, 0]])
+    pred = res.get_prediction(new, exog_re=indicators)
+    np.testing.assert_allclose(pred.var_resid, psi[[2, 0], [2, 0]], **EXACT)
+
+
 def test_random_slopes_of_array_model_need_exog_re():
     data = alcohol()
     formula_fit = fit_alcohol_fixed_psi("~ 0 + dose | id", 4e-4)
@@ -208,6 +240,18 @@ def test_school_obs_interval_adds_both_levels():
     np.testing.assert_allclose(
         frame["obs_ci_upper"], [mean + Z95 * np.sqrt(se ** 2 + district
                                                      + study)], **EXACT)
+
+
+def test_array_model_with_a_column_of_ones_needs_no_exog_re():
+    school = datasets.load_school()
+    res = smm.MixMeta(school["effect"].to_numpy(), np.ones((56, 1)),
+                      S=school["var"].to_numpy(),
+                      groups=school[["district", "study"]].to_numpy(),
+                      exog_re=np.ones((56, 1))).fit()
+    pred = res.get_prediction([[1.0]])
+    np.testing.assert_allclose(pred.var_resid,
+                               [res.psis[0][0, 0] + res.psis[1][0, 0]],
+                               **EXACT)
 
 
 # ------------------------------------------------------------ multivariate

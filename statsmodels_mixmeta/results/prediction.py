@@ -142,7 +142,7 @@ def new_random_rows(results, exog, n_new, exog_re=None):
         return list(design.levels.random_exog)
     out = []
     for lev, level in enumerate(names):
-        if tuple(level) == ("Intercept",):
+        if _intercept_only(design, lev, level):
             out.append(np.ones((n_new, 1)))
             continue
         terms = getattr(design, "random_terms", None)
@@ -154,6 +154,17 @@ def new_random_rows(results, exog, n_new, exog_re=None):
                 "random= formulas")
         out.append(_random_design(model, terms[lev], exog, level))
     return out
+
+
+def _intercept_only(design, lev, names):
+    """Whether level ``lev``'s only random predictor is a constant 1."""
+    if tuple(names) == ("Intercept",):
+        return True
+    try:
+        z = design.levels.random_exog[lev]
+    except AttributeError:      # remove_data(): the names only
+        return False
+    return z.shape[1] == 1 and bool(np.all(z == 1.0))
 
 
 def _random_names(design, n_levels):
