@@ -340,3 +340,25 @@ def test_outer_level_blup_intervals_follow_the_level():
     np.testing.assert_allclose(inner["blup"], res.blup().iloc[:, 0],
                                **EXACT)
     assert (inner["pi_se"] > 0).all() and (outer["pi_se"] > 0).all()
+
+
+def test_school_blup_prediction_error_variance_by_hand():
+    # dense per district: theta = 1 beta + b_district + b_study
+    data = datasets.load_school()
+    res = smf.mixmeta("effect ~ 1", data=data, S="var",
+                      random="~ 1 | district/study", method="reml").fit()
+    frame = res.blup(pi=True)
+    district, study = (p[0, 0] for p in res.psis)
+    V = np.asarray(res.cov_params())[0, 0]
+    expected = np.empty(len(data))
+    for _, rows in data.groupby("district").groups.items():
+        rows = np.asarray(rows)
+        n = len(rows)
+        cov_theta = district * np.ones((n, n)) + study * np.eye(n)
+        sigma = cov_theta + np.diag(data["var"].to_numpy()[rows])
+        gain = cov_theta @ np.linalg.inv(sigma)       # C Sigma^-1
+        A = np.ones(n) - gain @ np.ones(n)
+        pev = np.outer(A, A) * V + cov_theta - gain @ cov_theta
+        expected[rows] = np.diag(pev)
+    np.testing.assert_allclose(frame["pi_se"], np.sqrt(expected),
+                               rtol=1e-9)
