@@ -9,13 +9,17 @@ the same function as :meth:`MixMeta.from_formula`.
 import statsmodels.formula.api as _smf
 
 from . import datasets
+from .design.dose_response import (greenland_longnecker,
+                                   greenland_longnecker_addS)
 from .model import MixMeta
 from .results import MixMetaResults
+from .results.comparison import compare
 
 mixmeta = MixMeta.from_formula
 _smf.mixmeta = mixmeta
 if "mixmeta" not in _smf.__all__:
     _smf.__all__.append("mixmeta")
 
-__all__ = ["MixMeta", "MixMetaResults", "datasets", "mixmeta"]
+__all__ = ["MixMeta", "MixMetaResults", "compare", "datasets",
+           "greenland_longnecker", "greenland_longnecker_addS", "mixmeta"]
 __version__ = "0.1.0"

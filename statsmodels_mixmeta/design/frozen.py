@@ -251,6 +251,23 @@ class Design:
         from .resample import with_endog
         return with_endog(self, endog)
 
+    def drop_columns(self, columns):
+        """
+        The same design without the columns at positions ``columns`` of
+        ``exog`` (for every outcome), e.g. the columns of a formula term.
+
+        Outcomes, covariances and levels are shared; the formula's spec is
+        dropped (it builds the full columns), so the new design's terms are
+        its columns.  For ``drop1`` and other nested fixed-effects models.
+
+        Raises
+        ------
+        ValueError
+            For positions outside ``0..p-1``, or dropping every column.
+        """
+        from .resample import drop_columns
+        return drop_columns(self, columns)
+
 
 def coefficient_names(outcome_names, term_names):
     """``"{term}"`` for one outcome, ``"{outcome}:{term}"`` for several."""

@@ -3,7 +3,9 @@ Designs derived from a design without re-parsing or re-validating it.
 
 :func:`subset` keeps some outer groups (leave-one-out, influence,
 cross-validation); :func:`with_endog` replaces the outcomes, keeping their
-missing pattern (simulation, parametric bootstrap, refits of many data sets).
+missing pattern (simulation, parametric bootstrap, refits of many data sets);
+:func:`drop_columns` removes fixed-effects columns (``drop1``, nested
+models without a new formula parse).
 Both restrict or share the validated arrays of the parent design; a model
 built from the result fits exactly as one built from scratch on the same
 rows (the codes of the levels are renumbered as building them would, and the
@@ -56,6 +58,24 @@ def with_endog(design, endog):
         if name in design.__dict__:
             cache[name] = design.__dict__[name]
     return new
+
+
+def drop_columns(design, columns):
+    """The design without the columns ``columns`` (positions) of ``exog``."""
+    drop = np.unique(np.asarray(columns, dtype=int).ravel())
+    p = design.n_terms
+    if drop.size and (drop.min() < 0 or drop.max() >= p):
+        raise ValueError(
+            f"drop_columns: column positions must be in 0..{p - 1} (the "
+            f"columns {list(design.term_names)}); got {drop.tolist()}")
+    keep = np.setdiff1d(np.arange(p), drop)
+    if keep.size == 0:
+        raise ValueError(
+            "drop_columns: dropping every column leaves no fixed effects")
+    # the formula's spec builds the full columns: it no longer applies
+    return replace(design, exog=design.exog[:, keep],
+                   term_names=tuple(design.term_names[i] for i in keep),
+                   fixed_spec=None)
 
 
 def _checked_endog(design, endog):
