@@ -477,8 +477,10 @@ def test_prediction_at_new_data_matches_r(engine):
     new = pd.DataFrame({"ablat": [10, 20, 30, 40, 50]})
     np.testing.assert_array_equal(new["ablat"], ref["newdata"]["ablat"])
     frame = res.get_prediction(new).summary_frame()
+    # issue 9 adds the prediction interval of a new study after R's columns
     assert list(frame.columns) == ["mean", "mean_se", "mean_ci_lower",
-                                   "mean_ci_upper"]
+                                   "mean_ci_upper", "obs_ci_lower",
+                                   "obs_ci_upper"]
     assert list(frame.index) == list(new.index)
     tol = dict(rtol=1e-4, atol=0)
     np.testing.assert_allclose(frame["mean"], ref["fit"], **tol)

@@ -85,6 +85,11 @@ class RemovedDesign:
         self.n_outcomes = len(self.outcome_names)
         self.n_terms = len(self.term_names)
         self.n_coef = self.n_outcomes * self.n_terms
+        # the names of the random predictors, for prediction intervals
+        levels = getattr(design, "levels", None)
+        self.random_names = (getattr(design, "random_names", ())
+                             if levels is None
+                             else tuple(levels.random_names))
         # small descriptions of the design, kept when it has them
         for name in KEPT_DESIGN:
             try:
