@@ -9,6 +9,9 @@ the same function as :meth:`MixMeta.from_formula`.
 import statsmodels.formula.api as _smf
 
 from . import datasets
+from .design.covariance import inputcov, unvech, vech
+from .design.dose_response import (greenland_longnecker,
+                                   greenland_longnecker_addS)
 from .model import MixMeta
 from .results import MixMetaResults
 from .results.comparison import compare
@@ -19,6 +22,7 @@ _smf.mixmeta = mixmeta
 if "mixmeta" not in _smf.__all__:
     _smf.__all__.append("mixmeta")
 
-__all__ = ["MixMeta", "MixMetaResults", "compare", "datasets", "mixmeta",
-           "simulate"]
+__all__ = ["MixMeta", "MixMetaResults", "compare", "datasets",
+           "greenland_longnecker", "greenland_longnecker_addS", "inputcov",
+           "mixmeta", "simulate", "unvech", "vech"]
 __version__ = "0.1.0"

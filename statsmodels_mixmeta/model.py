@@ -76,7 +76,7 @@ METHODS = _schedule.ESTIMATORS
 # what MixMeta(model.endog, model.exog, **model._get_init_kwds()) needs
 INIT_KEYS = ("S", "Scor", "method", "bscov", "psi_fix", "init_psi",
              "missing", "vc_adjust", "groups", "exog_re", "addS",
-             "formula_terms")
+             "formula_terms", "random_terms")
 
 
 class MixMeta(LikelihoodModel):
@@ -454,6 +454,12 @@ class MixMeta(LikelihoodModel):
         kept on the design); None for array input."""
         spec = self.design.fixed_spec
         return spec if isinstance(spec, _formula.PredictorFormula) else None
+
+    @property
+    def random_terms(self):
+        """The parsed ``random=`` formulas (kept on the design), to rebuild
+        random predictors from new data; None for array input."""
+        return getattr(self.design, "random_terms", None)
 
     def __getstate__(self):
         # statsmodels drops patsy's unpicklable design info from the data

@@ -477,8 +477,10 @@ def test_prediction_at_new_data_matches_r(engine):
     new = pd.DataFrame({"ablat": [10, 20, 30, 40, 50]})
     np.testing.assert_array_equal(new["ablat"], ref["newdata"]["ablat"])
     frame = res.get_prediction(new).summary_frame()
+    # issue 9 adds the prediction interval of a new study after R's columns
     assert list(frame.columns) == ["mean", "mean_se", "mean_ci_lower",
-                                   "mean_ci_upper"]
+                                   "mean_ci_upper", "obs_ci_lower",
+                                   "obs_ci_upper"]
     assert list(frame.index) == list(new.index)
     tol = dict(rtol=1e-4, atol=0)
     np.testing.assert_allclose(frame["mean"], ref["fit"], **tol)
@@ -655,3 +657,24 @@ def test_unused_text_columns_do_not_change_the_fit():
                                         dtype="string"))
     res = smf.mixmeta("logor ~ ablat", data=noisy, S="logorvar").fit()
     assert_same_fit(res, fit_bcg())
+
+
+def test_S_as_whole_matrices_equals_its_lower_triangle_columns():
+    # README's first choice for S: a list of k x k matrices, or (n, k, k);
+    # the vech columns are the lower triangle read by column
+    berkey = datasets.load_berkey98()
+    matrices = [np.array([[r.var_PD, r.cov_PD_AL], [r.cov_PD_AL, r.var_AL]])
+                for r in berkey.itertuples()]
+    columns = ["var_PD", "cov_PD_AL", "var_AL"]
+    by_columns = smf.mixmeta("PD + AL ~ pubyear", data=berkey, S=columns,
+                             method="ml").fit()
+    for S in (matrices, np.stack(matrices)):
+        whole = smf.mixmeta("PD + AL ~ pubyear", data=berkey, S=S,
+                            method="ml").fit()
+        np.testing.assert_allclose(whole.params, by_columns.params,
+                                   rtol=1e-12)
+        assert whole.llf == pytest.approx(by_columns.llf, rel=1e-12)
+    S3 = np.array([[4.0, 1.0, 0.5], [1.0, 9.0, 2.0], [0.5, 2.0, 16.0]])
+    np.testing.assert_array_equal(smm.vech(S3), [4.0, 1.0, 0.5, 9.0, 2.0,
+                                                 16.0])
+    np.testing.assert_array_equal(smm.unvech(smm.vech(S3)), S3)

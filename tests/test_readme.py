@@ -72,6 +72,11 @@ def test_numbers_quoted_in_prose(namespace):
     assert "31 of 72 values" in text
     smoking = namespace["fits"]["unstr"]
     assert (smoking.nobs, smoking.n_groups) == (31, 24)
+    # school, REML: "63.3 % of the variance between districts and 31.9 %"
+    assert "63.3 % of the" in text and "31.9 % between" in text
+    het = namespace["het"]["value"]
+    assert 100 * het["I2[district]"]["effect"] == pytest.approx(63.3, abs=0.05)
+    assert 100 * het["I2[study]"]["effect"] == pytest.approx(31.9, abs=0.05)
 
 
 def test_claims_in_comments(namespace):

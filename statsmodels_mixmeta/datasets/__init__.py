@@ -30,6 +30,7 @@ __all__ = [
     "load_hsls",
     "load_hyp",
     "load_nmmaps_tmeanagepar",
+    "load_nmmaps_tmeanpar",
     "load_p53",
     "load_school",
     "load_smoking",
@@ -216,6 +217,28 @@ def load_nmmaps_tmeanagepar():
     analysed in Sera et al. (2019).
     """
     return load("nmmaps_tmeanagepar")
+
+
+def load_nmmaps_tmeanpar():
+    """NMMAPS temperature-mortality curves of 108 US cities, with location.
+
+    Returns
+    -------
+    pandas.DataFrame
+        108 rows: ``city``, ``cityname``, ``state``, ``statename``; ``lat``,
+        ``long`` (degrees north and west) and ``alt`` (altitude, feet);
+        ``coef1``..``coef4`` (spline coefficients of the first-stage
+        temperature-mortality association, all ages) and ``vcov1``..``vcov10``
+        (their 4 x 4 covariance matrix, lower triangle by column).
+
+    Notes
+    -----
+    The first-stage estimates of the NMMAPS data (``tmeanpar``) joined by
+    city with their coordinates (``latlong``), as analysed in Gasparrini,
+    Armstrong and Kenward (2012), Stat Med 31:3821-3839, and Sera et al.
+    (2019).
+    """
+    return load("nmmaps_tmeanpar")
 
 
 def load_p53():

@@ -9,5 +9,7 @@ and checks the within-study covariances, :mod:`.random_terms` parses
 the missing rule and the estimability check.  :mod:`.frozen` is the design
 itself (with its long format, ``X'X`` and conditioning basis) and
 :mod:`.resample` derives designs from it (``subset``, ``with_endog``).
+:mod:`.dose_response` prepares ``addS`` for dose-response data (Greenland &
+Longnecker's covariances of log relative risks).
 Imports only from :mod:`statsmodels_mixmeta.structures`.
 """

@@ -205,6 +205,28 @@ class MixMetaResults(LikelihoodModelResults):
         return pd.Series(heterogeneity.i_squared(q), index=list(q.names),
                          name="I2")
 
+    def heterogeneity(self):
+        """
+        Heterogeneity beyond Q in one table: Cochran's Q with H² and I²_H,
+        the R² and I²_R of Jackson, White and Riley (2012), overall and per
+        coefficient, and, for random intercepts with ``S`` per row, the
+        share of variance at each level (level-specific I²) with the
+        "typical" within-study variance, per outcome.
+
+        Returns
+        -------
+        DataFrame
+            Index ``(measure, scope)``, one column ``value``; shares are
+            fractions.  The formulas are in
+            :mod:`statsmodels_mixmeta.results.heterogeneity_measures`.
+        """
+        return self._heterogeneity.copy()
+
+    @cache_readonly
+    def _heterogeneity(self):
+        from .heterogeneity_measures import heterogeneity_frame
+        return heterogeneity_frame(self)
+
     # ------------------------------------------------------ predictions
     @cache_readonly
     def fittedvalues(self):
@@ -268,26 +290,38 @@ class MixMetaResults(LikelihoodModelResults):
         from .removal import remove_data
         remove_data(self, super().remove_data)
 
-    def get_prediction(self, exog=None, alpha=0.05):
+    def get_prediction(self, exog=None, alpha=0.05, exog_re=None):
         """
-        Predictions of the fixed part with standard errors.
+        Predictions of the fixed part with standard errors, covariances and
+        prediction intervals for a new study.
 
         Parameters
         ----------
-        exog : array_like or DataFrame, optional
-            New predictor values: a data frame with the formula's variables
-            for a formula model, otherwise rows of the design matrix.  The
-            default is the rows used in the fit.
+        exog : array_like, DataFrame or dict, optional
+            New predictor values: a data frame (or dict) with the formula's
+            variables for a formula model, otherwise rows of the design
+            matrix.  The default is the rows used in the fit.
         alpha : float
-            Confidence intervals are ``1 - alpha``.
+            Intervals are ``1 - alpha``.
+        exog_re : array_like or list of array_like, optional
+            The random predictors of the new rows (one array for all levels,
+            or one per level), for the prediction intervals of a model with
+            random predictors other than an intercept when they cannot be
+            rebuilt from ``exog`` with the ``random=`` formulas.
 
         Returns
         -------
         PredictionResults
+            ``summary_frame()`` with ``mean``, ``mean_se``,
+            ``mean_ci_lower/upper`` and the prediction interval of a new
+            study, ``obs_ci_lower/upper``, which adds the ``Psi`` of every
+            level (a new study in new groups at every level); ``cov()`` the
+            ``k x k`` covariance of each row's predictions
+            (:mod:`statsmodels_mixmeta.results.intervals`).
         """
-        return prediction.fixed_prediction(self, exog, alpha)
+        return prediction.fixed_prediction(self, exog, alpha, exog_re)
 
-    def blup(self, level=None, se=False):
+    def blup(self, level=None, se=False, pi=False, alpha=0.05):
         """
         Best linear unbiased predictions of the rows used.
 
@@ -303,11 +337,25 @@ class MixMetaResults(LikelihoodModelResults):
         se : bool
             Also return the standard errors (R mixmeta's formula, see
             :func:`statsmodels_mixmeta.results.prediction.blup`).
+        pi : bool
+            Return a DataFrame with ``blup``, ``se`` (R mixmeta's),
+            ``pi_se`` and the ``1 - alpha`` prediction interval
+            ``pi_lower``/``pi_upper`` = ``blup -+ q pi_se`` of each row's
+            true effect, ``pi_se`` the square root of the prediction error
+            variance ``Var(blup - theta)`` with ``beta`` estimated (metafor's
+            ``blup`` ``se``, ``pi.lb``, ``pi.ub`` for a univariate model);
+            ``q`` normal, or t on ``df_resid`` with ``use_t``.  Indexed by
+            row, or by (row, outcome) for several outcomes.
+        alpha : float
+            For ``pi``.
 
         Returns
         -------
-        DataFrame ``(n, k)``, or a pair (values, standard errors).
+        DataFrame ``(n, k)``, a pair (values, standard errors), or with
+        ``pi`` the DataFrame above.
         """
+        if pi:
+            return prediction.blup_frame(self, level, alpha)
         values, errors = prediction.blup(self, level)
         if se:
             return self._frame(values), self._frame(errors)

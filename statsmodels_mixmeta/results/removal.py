@@ -18,7 +18,7 @@ design info, which cannot be pickled).
 
 What still works afterwards: ``params``, ``bse``, ``cov_params()``,
 ``tvalues``, ``pvalues``, ``conf_int()``, ``t_test``/``wald_test``/
-``wald_test_terms``, ``psi``, ``q_test()``, ``i2``, ``llf``/``aic``/``bic``,
+``wald_test_terms``, ``psi``, ``q_test()``, ``i2``, ``heterogeneity()``, ``llf``/``aic``/``bic``,
 ``summary()``, ``predict(newdata)`` and ``get_prediction(newdata)``, pickling.
 What needs the data raises: ``fittedvalues``, ``resid``, ``blup()``,
 ``random_effects()``, predictions at the fitted rows, refitting the model.
@@ -27,7 +27,7 @@ What needs the data raises: ``fittedvalues``, ``resid``, ``blup()``,
 #: Values computed before the data go and kept in the results' ``_cache``
 #: (statsmodels' ``remove_data`` clears all of it).
 KEPT = ("llf", "bse", "tvalues", "pvalues", "psi", "_q_test", "i2", "aic",
-        "bic", "df_loglike")
+        "bic", "df_loglike", "_heterogeneity")
 #: Data held by a MixMeta model besides statsmodels' ``endog``/``exog``:
 #: the design stage's arrays, the kernels' long format and batches, and the
 #: remembered GLS states.  Each is set to None when present.
@@ -85,6 +85,11 @@ class RemovedDesign:
         self.n_outcomes = len(self.outcome_names)
         self.n_terms = len(self.term_names)
         self.n_coef = self.n_outcomes * self.n_terms
+        # the names of the random predictors, for prediction intervals
+        levels = getattr(design, "levels", None)
+        self.random_names = (getattr(design, "random_names", ())
+                             if levels is None
+                             else tuple(levels.random_names))
         # small descriptions of the design, kept when it has them
         for name in KEPT_DESIGN:
             try:
@@ -109,7 +114,14 @@ def remove_data(results, statsmodels_remove_data):
     statsmodels_remove_data : callable
         statsmodels' ``remove_data`` bound to ``results``.
     """
-    kept = {name: getattr(results, name) for name in KEPT}
+    kept = {}
+    for name in KEPT:
+        try:
+            kept[name] = getattr(results, name)
+        except ValueError:
+            # not defined for this fit (Q and the heterogeneity measures
+            # with a singular within-study covariance): stays unavailable
+            pass
     model = results.model
     statsmodels_remove_data()
     # statsmodels >= 0.15 clears every cached value: put back what needs

@@ -16,7 +16,10 @@ follow R's ``print(summary(<mixmeta>))``:
 3. Psi, the between-study covariance, as standard deviations and, below the
    diagonal, correlations;
 4. Cochran's Q test of heterogeneity with I-squared in percent, overall and
-   (``k > 1``) per outcome;
+   (``k > 1``) per outcome; then the H² and R² of Jackson, White and Riley
+   (2012) with their I² in percent, overall and R² per coefficient, and for
+   multilevel random intercepts the share of variance at each level (see
+   :meth:`MixMetaResults.heterogeneity`);
 5. notes: a warning when the optimiser did not converge, what is left out.
 
 For ``"mm"`` and ``"vc"``, which maximise no likelihood (``llf`` is NaN, as
@@ -74,6 +77,7 @@ def summarize(results, alpha=0.05):
     blocks = coefficient_blocks(results, alpha) + psi_blocks(results)
     if _q_unavailable(results) is None:
         blocks.append(heterogeneity_block(results))
+        blocks += impact_blocks(results)
     left, right = fit_items(results)
     grid = _Grid.fit(blocks, left, right)
 
@@ -220,6 +224,34 @@ def heterogeneity_block(results):
                   rows, "heterogeneity")
 
 
+def impact_blocks(results):
+    """
+    The measures of :meth:`MixMetaResults.heterogeneity` beyond Q: the JWR
+    H², R² and their I² (percent), overall and R² per coefficient, and the
+    level-specific I² (percent) per outcome where it applies.
+    """
+    het = results._heterogeneity["value"]
+    params = list(het["R2"].index)
+    h2 = [format_number(het["H2"]["overall"]),
+          format_number(100 * het["I2_H"]["overall"], 2)]
+    rows = [(h2 if name == "overall" else ["", ""])
+            + [format_number(het["R2"][name]),
+               format_number(100 * het["I2_R"][name], 2)]
+            for name in params]
+    blocks = [_Block("JWR", params, ["H2", "I2_H (%)", "R2", "I2_R (%)"],
+                     rows, "impact")]
+    levels = [m for m in het.index.unique("measure") if m.startswith("I2[")]
+    if levels:
+        outcomes = list(het["s2_typical"].index)
+        headers = [m[3:-1] for m in levels] + ["total", "typical s2"]
+        rows = [[format_number(100 * het[m][o], 2)
+                 for m in levels + ["I2_total"]]
+                + [format_number(het["s2_typical"][o])] for o in outcomes]
+        blocks.append(_Block("I2 (%) by level", outcomes, headers, rows,
+                             "levels"))
+    return blocks
+
+
 def _structures_text(results):
     """The Psi structure of each level, outer to inner, e.g. 'unstr/fixed'."""
     if results.method == "fixed":
@@ -283,6 +315,17 @@ def notes(results):
         return out
     out.append("Q: Cochran's test of heterogeneity of the fixed-effects "
                "model; I2 in percent.")
+    out.append("JWR: Jackson, White & Riley (2012): H2 = Q/df; R2 = "
+               "(|V_R|/|V_F|)^(1/p) overall and V_R,jj/V_F,jj per "
+               "coefficient, the variances of the estimates under the fit "
+               "and the fixed-effects fit; I2_H, I2_R = (x - 1)/x, at "
+               "least 0.")
+    if any(m.startswith("I2[") for m in
+           results._heterogeneity.index.unique("measure")):
+        out.append("I2 by level: each level's variance over the sum of the "
+                   "levels' variances and the typical within-study "
+                   "variance s2 = (n - p)/tr(P) (Higgins & Thompson, as "
+                   "metafor for rma.mv).")
     if np.isnan(np.asarray(results.q_test().statistic, dtype=float)).any():
         out.append("A per-outcome Q is nan when that outcome is missing in "
                    "some study (as in R's mixmeta).")
