@@ -678,3 +678,23 @@ def test_S_as_whole_matrices_equals_its_lower_triangle_columns():
     np.testing.assert_array_equal(smm.vech(S3), [4.0, 1.0, 0.5, 9.0, 2.0,
                                                  16.0])
     np.testing.assert_array_equal(smm.unvech(smm.vech(S3)), S3)
+
+
+def test_nmmaps_meta_regression_covariance_of_predicted_curves():
+    # README's two-stage example: the 4 x 4 covariance of the predicted
+    # spline coefficients at a latitude is kron(I_4, x') V kron(I_4, x)
+    cities = datasets.load_nmmaps_tmeanpar()
+    curves = smf.mixmeta("coef1 + coef2 + coef3 + coef4 ~ lat", data=cities,
+                         S=[f"vcov{i}" for i in range(1, 11)]).fit()
+    assert curves.converged and curves.n_groups == 108
+    profiles = curves.get_prediction(pd.DataFrame({"lat": [30.0, 45.0]}))
+    V = np.asarray(curves.cov_params())
+    beta = np.asarray(curves.params)
+    for row, lat in enumerate([30.0, 45.0]):
+        X = np.kron(np.eye(4), np.array([[1.0, lat]]))
+        np.testing.assert_allclose(profiles.cov()[row], X @ V @ X.T,
+                                   rtol=1e-10)
+        np.testing.assert_allclose(profiles.predicted_mean[row], X @ beta,
+                                   rtol=1e-10)
+    terms = curves.wald_test_terms().table
+    assert int(terms.loc["lat", "df_constraint"]) == 4
