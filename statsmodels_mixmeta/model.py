@@ -46,12 +46,10 @@ Sera F, Armstrong B, Blangiardo M, Gasparrini A. An extended mixed-effects
 framework for meta-analysis. Statistics in Medicine 2019; 38: 5429-5444.
 """
 import dataclasses
-import warnings
 
 import numpy as np
 import pandas as pd
 from statsmodels.base.model import LikelihoodModel
-from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from . import structures as _structures
 from .design import builder as _builder
@@ -60,12 +58,10 @@ from .design import inputs as _inputs
 from .design import formula as _formula
 from .design import random_terms as _terms
 from .design import singular as _singular
-from .design import validation as _validation
 from .fitting import schedule as _schedule
 from .fitting.objective import Objective, psi_on_boundary, psi_units
 from .fitting import restarts as _restarts
 from .kernels import moments as estimators
-from .kernels import variance_scan as _variance_scan
 from .kernels.batches import build_batches
 from .kernels.likelihood import ProfiledLikelihood
 from .kernels.univariate import UnivariateLikelihood
@@ -681,64 +677,12 @@ class MixMeta(LikelihoodModel):
 
     def _restart(self, objective, theta, retvals, refit):
         """The schedule's restart step (``schedule.fit``'s ``restart``):
-        :func:`statsmodels_mixmeta.fitting.restarts.restart` with the
-        certified scan for a single variance on the univariate kernel (up
-        to ``SCAN_MAX_WORK``), otherwise a second start."""
-        lik = self.kernel
-        univariate = isinstance(lik, UnivariateLikelihood) and \
-            lik.z2 is not None
-        scan = None
-        # the scan's bounds start at tau2 = 0, where every total variance
-        # must be positive
-        if univariate and objective.single_variance and \
-                lik._variance_positive and lik.n_values * (
-                    lik.n_fixed + 1) ** 2 <= _restarts.SCAN_MAX_WORK:
-            scan = (self._scan_problem(lik),
-                    self.random.structures[0].square_scale)
-        return _restarts.restart(
-            objective, theta, retvals, refit,
-            lambda t, polish=False: _schedule.climb(objective, t,
-                                                    polish=polish),
-            retvals.get("start") == "default", scan=scan,
-            second_psis=self._second_start_psis,
-            # too large for the scan: an interior single variance is left
-            # as fitted (a screen would cost two evaluations, ~20 %)
-            screen_interior=not univariate)
-
-    def _scan_problem(self, lik):
-        """The univariate likelihood as one problem of the vectorised
-        scan (built once)."""
-        problem = self.__dict__.get("_scan_cache")
-        if problem is None:
-            problem = _variance_scan.Problems(
-                lik.y, lik.variance, lik.X,
-                z=None if lik._unit_z else np.sqrt(lik.z2), reml=lik.reml)
-            self.__dict__["_scan_cache"] = problem
-        return problem
-
-    def _second_start_psis(self):
-        """The method-of-moments Psi where it exists (one level), else a
-        start scaled to the residuals' spread."""
-        lik = self.kernel
-        if isinstance(lik, UnivariateLikelihood) and lik.z2 is not None:
-            return [np.array([[lik.moment_variance()]])], "moments"
-        if self.random.n_levels == 1:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    psi = estimators.method_of_moments_psi(
-                        self._batches, self.design.basis,
-                        self.random.effect_names[0])
-                return [psi], "moments"
-            except (ValueError, np.linalg.LinAlgError):
-                pass
-        long = self.design.long
-        within = (None if self.design.group_cov is not None else
-                  self.design.within_cov[long.row, long.outcome,
-                                         long.outcome])
-        return _restarts.residual_spread_psis(
-            self.random, long.y, long.X, self.design.xtx, within,
-            long.Z[:self.random.n_levels]), "residual spread"
+        :func:`statsmodels_mixmeta.fitting.restarts.model_restart` on this
+        model's design and batches."""
+        return _restarts.model_restart(
+            objective, theta, retvals, refit, self.design,
+            lambda: self._batches, self.__dict__.setdefault("_scan_cache",
+                                                            {}))
 
     def _statsmodels_fit(self, theta, method, maxiter, disp, full_output,
                          kwargs):

@@ -31,10 +31,13 @@ chosen ``theta`` with its ``retvals``, which record ``"start"`` (the start
 that won) and, when two distinct optima were found, ``"optima"`` (each
 start's log-likelihood), which ``summary()`` reports.
 """
+import warnings
+
 import numpy as np
 
-from ..kernels import variance_scan
-from . import optimizer
+from ..kernels import moments, variance_scan
+from ..kernels.univariate import UnivariateLikelihood
+from . import optimizer, schedule
 
 #: Absolute tolerance, in log-likelihood units, to which the scan of a
 #: single variance certifies the global maximum.
@@ -294,3 +297,76 @@ def restart(objective, theta, retvals, refit, climb, default_start,
     psis, name = second_psis()
     return second_start(objective, theta, retvals, refit, psis, name, first,
                         screen=not boundary, climb=climb)
+
+
+def model_restart(objective, theta, retvals, refit, design, batches,
+                  cache):
+    """
+    The restart step of a model's fit (``restart`` of
+    :func:`statsmodels_mixmeta.fitting.schedule.fit`): :func:`restart` with
+    the certified scan for a single variance on the univariate kernel (up
+    to ``SCAN_MAX_WORK`` values times ``(p + 1)**2``), otherwise a second
+    start (:func:`model_second_start`).
+
+    Parameters
+    ----------
+    objective : Objective
+        The model's objective (its ``kernel`` and ``random``).
+    theta, retvals, refit
+        As :func:`restart`.
+    design : Design
+        The model's design.
+    batches : callable
+        ``() -> BatchSet``, the model's batches (built on first use).
+    cache : dict
+        Where the scan's problem is kept between fits of the same model.
+    """
+    lik = objective.kernel
+    univariate = isinstance(lik, UnivariateLikelihood) and \
+        lik.z2 is not None
+    scan = None
+    # the scan's bounds start at tau2 = 0, where every total variance must
+    # be positive
+    if univariate and objective.single_variance and \
+            lik._variance_positive and lik.n_values * (
+                lik.n_fixed + 1) ** 2 <= SCAN_MAX_WORK:
+        if "problem" not in cache:
+            cache["problem"] = variance_scan.Problems(
+                lik.y, lik.variance, lik.X,
+                z=None if lik._unit_z else np.sqrt(lik.z2), reml=lik.reml)
+        scan = (cache["problem"], objective.random.structures[0].square_scale)
+    return restart(
+        objective, theta, retvals, refit,
+        lambda t, polish=False: schedule.climb(objective, t, polish=polish),
+        retvals.get("start") == "default", scan=scan,
+        second_psis=lambda: model_second_start(objective, design, batches),
+        # too large for the scan: an interior single variance is left as
+        # fitted (a screen would cost two evaluations, ~20 %)
+        screen_interior=not univariate)
+
+
+def model_second_start(objective, design, batches):
+    """
+    The second start of a model: the method-of-moments Psi where it exists
+    (DerSimonian-Laird from the univariate kernel; Jackson-White-Riley for
+    one level), else a start scaled to the residuals' spread
+    (:func:`residual_spread_psis`).  Returns the Psi's and the start's name.
+    """
+    lik, random = objective.kernel, objective.random
+    if isinstance(lik, UnivariateLikelihood) and lik.z2 is not None:
+        return [np.array([[lik.moment_variance()]])], "moments"
+    if random.n_levels == 1:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                psi = moments.method_of_moments_psi(
+                    batches(), design.basis, random.effect_names[0])
+            return [psi], "moments"
+        except (ValueError, np.linalg.LinAlgError):
+            pass
+    long = design.long
+    within = (None if design.group_cov is not None else
+              design.within_cov[long.row, long.outcome, long.outcome])
+    return residual_spread_psis(
+        random, long.y, long.X, design.xtx, within,
+        long.Z[:random.n_levels]), "residual spread"
