@@ -41,6 +41,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..design.core import expand_by_outcome
+from ..design.frozen import LongFormat
 
 
 @dataclass(frozen=True)
@@ -80,41 +81,6 @@ class GroupBatch:
     def n_values(self):
         """Number of real (not padded) values in this batch."""
         return int(self.valid.sum())
-
-
-@dataclass(frozen=True)
-class LongData:
-    """
-    Observed outcome values in long format, one entry per observed value.
-
-    Parameters
-    ----------
-    y : ndarray, (N,)
-    X : ndarray, (N, p)
-    group : ndarray of int, (N,)
-        Outer-group code of every value, ``0 .. n_groups - 1``.
-    Z : tuple of ndarray
-        Random-effects design of every level, each ``(N, r_l)``.
-    level_codes : tuple
-        For every level, the integer code of the level-``l`` group of each
-        value (``None`` for the outer level).
-    row : ndarray of int, (N,)
-        Data row the value comes from.
-    outcome : ndarray of int, (N,)
-        Outcome (column of y) of the value.
-    """
-
-    y: np.ndarray
-    X: np.ndarray
-    group: np.ndarray
-    Z: tuple
-    level_codes: tuple
-    row: np.ndarray
-    outcome: np.ndarray
-
-    @property
-    def n_values(self):
-        return self.y.shape[0]
 
 
 class BatchSet(list):
@@ -263,8 +229,8 @@ def study_batches(y, X, within_cov, observed):
     row, outcome = np.nonzero(observed)
     X_long = expand_by_outcome(X[row], outcome, k)
     Z_long = expand_by_outcome(np.ones((row.size, 1)), outcome, k)
-    long = LongData(y[row, outcome], X_long, row, (Z_long,), (None,), row,
-                    outcome)
+    long = LongFormat(y[row, outcome], X_long, row, outcome, row, (Z_long,),
+                      (None,))
     return build_batches(long, n_rows, within_cov=within_cov)
 
 
@@ -315,7 +281,7 @@ def build_batches(long, n_groups, within_cov=None, group_cov=None):
 
     Parameters
     ----------
-    long : LongData
+    long : LongFormat
     n_groups : int
     within_cov : ndarray, (n_rows, k, k), optional
         Covariance of the outcomes of each data row; values of different rows
