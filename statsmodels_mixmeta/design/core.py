@@ -205,14 +205,9 @@ def constant_term(exog):
     n = exog.shape[0]
     if n == 0 or exog.shape[1] == 0:
         return 0, None
-    first = exog[0]
-    # column sums by one matrix-vector product (numpy's reductions down the
-    # rows are slow); a constant column sums to n times its first value
+    column = constant_column(exog)
+    if column is not None:
+        return 1, column
     sums = np.ones(n) @ exog
-    candidates = np.flatnonzero((first != 0) & (abs(sums - n * first)
-                                               <= 1e-8 * abs(n * first)))
-    for col in candidates:
-        if (exog[:, col] == first[col]).all():
-            return 1, int(col)
     left = n - sums @ np.linalg.pinv(exog.T @ exog) @ sums
     return int(abs(left) <= 1e-8 * n), None
