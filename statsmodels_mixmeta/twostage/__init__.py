@@ -1,0 +1,5 @@
+"""
+The two-stage workflow: fit the same regression in each group of
+individual-level data (the first stage), collect the estimates and their
+covariances, and pool them with a MixMeta model (the second stage).
+"""
