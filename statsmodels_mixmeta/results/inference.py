@@ -130,6 +130,17 @@ DF_METHODS = {
 }
 
 
+# the small-sample rules, in modules that build on DfRule above
+from . import df_methods as _dfm, kenward_roger as _kr  # noqa: E402
+
+DF_METHODS.update({
+    "containment": DfMethod(_dfm._containment_check, _dfm._containment_build),
+    "satterthwaite": DfMethod(_dfm._satterthwaite_check,
+                              _dfm._satterthwaite_build),
+    "kenward-roger": DfMethod(_kr.check, _kr.build),
+})
+
+
 def _valid(names):
     return ", ".join(repr(name) for name in names)
 
