@@ -10,9 +10,13 @@ follow R's ``print(summary(<mixmeta>))``:
 1. the fit: estimator, Psi structure, dimensions (``k`` outcomes, ``n``
    observed values, ``m`` groups, ``p`` fixed coefficients), the (restricted)
    log-likelihood with AIC and BIC, convergence;
+   with the covariance type of the fixed effects, their reference
+   distribution (z, or t with ``use_t``) and degrees of freedom: one
+   number, or the df method with the range of the per-coefficient df;
 2. the fixed effects, one block per outcome titled by its name (rows are the
-   formula's terms), with normal-based z tests (t tests on ``df_resid``
-   degrees of freedom with ``use_t``) and ``1 - alpha`` limits;
+   formula's terms), with normal-based z tests (t tests with ``use_t``, on
+   the df rule's degrees of freedom; a ``df`` column when they differ
+   between coefficients) and ``1 - alpha`` limits;
 3. Psi, the between-study covariance, as standard deviations and, below the
    diagonal, correlations;
 4. Cochran's Q test of heterogeneity with I-squared in percent, overall and
@@ -148,7 +152,35 @@ def fit_items(results):
              ("Fixed coefs (p):", str(int(results.k_fe))),
              ("Psi parameters:", str(int(results.k_psi))),
              ("Converged:", "yes" if results.converged else "no")]
+    left.append(("Covariance type:", results.cov_type))
+    right.append(("Reference:", "t" if results.use_t else "normal (z)"))
+    if results.use_t:
+        left.append(("Df method:", df_method_name(results)))
+        right.append(("Df:", df_text(results)))
     return left, right
+
+
+def df_method_name(results):
+    """The name of the fit's df rule ("residual", "kenward-roger", ...)."""
+    rule = results._df_rule
+    return getattr(rule, "name", None) or str(results.df_method)
+
+
+def df_text(results):
+    """The degrees of freedom as one number, or their range when the
+    coefficients have different ones."""
+    df = np.asarray(results.df_inference, dtype=float)
+    if np.all(df == df[0]):
+        return format_df(df[0])
+    return f"{format_df(df.min())} to {format_df(df.max())}"
+
+
+def format_df(value):
+    """Whole numbers without decimals, others with two."""
+    value = float(value)
+    if not np.isfinite(value):
+        return "inf"
+    return f"{value:.0f}" if value == round(value) else f"{value:.2f}"
 
 
 def coefficient_blocks(results, alpha):
@@ -163,6 +195,12 @@ def coefficient_blocks(results, alpha):
     stat = "t" if results.use_t else "z"
     headers = ["coef", "std err", stat, f"P>|{stat}|",
                f"[{alpha / 2:g}", f"{1 - alpha / 2:g}]"]
+    if results.use_t:
+        df = np.asarray(results.df_inference, dtype=float)
+        if not np.all(df == df[0]):     # per-coefficient df: a column
+            columns.insert(3, df)
+            formats.insert(3, format_df)
+            headers.insert(3, "df")
     p = len(design.term_names)
     blocks = []
     for j, outcome in enumerate(design.outcome_names):
@@ -302,10 +340,16 @@ def notes(results):
             for level, s in zip(random.level_names, random.structures))
         out.append(f"Psi: between-study (co)variance, structure "
                    f"{described}, as standard deviations and correlations.")
+    description = (results.cov_kwds or {}).get("description")
+    if description:
+        rule = results._df_rule
+        adjusted = ("" if rule is None or rule.cov is None else
+                    f", adjusted by the {df_method_name(results)} rule for "
+                    "the estimation of Psi")
+        out.append(f"Covariance type {results.cov_type}{adjusted}: "
+                   f"{description}")
     if results.use_t:
-        out.append(f"t tests and intervals with {format_number(results.df_resid, 0)} "
-                   "degrees of freedom (observed values minus fixed "
-                   "coefficients).")
+        out.append(_df_note(results))
     if results.method in ("mm", "vc"):
         out.append(f"{METHOD_LABELS[results.method]} maximises no "
                    "likelihood: no log-likelihood, AIC or BIC.")
@@ -330,6 +374,29 @@ def notes(results):
         out.append("A per-outcome Q is nan when that outcome is missing in "
                    "some study (as in R's mixmeta).")
     return out
+
+
+#: what each df rule means, for the notes
+DF_NOTES = {
+    "residual": "observed values minus fixed coefficients",
+    "containment": "per coefficient, the cells (group, outcome) of the "
+                   "outermost grouping level within which it is constant, "
+                   "minus the fixed coefficients (metafor's dfs='contain')",
+    "satterthwaite": "Satterthwaite's approximation per coefficient, from "
+                     "the information of the Psi parameters",
+    "kenward-roger": "Kenward-Roger's approximation per coefficient; "
+                     "standard errors from the Kenward-Roger adjusted "
+                     "covariance of the fixed effects",
+}
+
+
+def _df_note(results):
+    name = df_method_name(results)
+    df = np.asarray(results.df_inference, dtype=float)
+    count = (f"{format_df(df[0])} degrees of freedom" if np.all(df == df[0])
+             else "degrees of freedom per coefficient (column df)")
+    meaning = DF_NOTES.get(name, f"the {name} rule")
+    return f"t tests and intervals with {count}: {meaning}."
 
 
 # ----------------------------------------------------------- formatting
