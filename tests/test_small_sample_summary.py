@@ -44,7 +44,7 @@ def test_summary_with_kenward_roger_df_column():
         assert abs(p - 2 * stats.t.sf(abs(t), df[j])) <= 2e-3
     flat = " ".join(text.split())
     assert "adjusted by the kenward-roger rule" in flat
-    assert "Kenward-Roger's approximation per coefficient" in flat
+    assert "Roger's approximation per coefficient" in flat
 
 
 def test_prediction_and_blup_intervals_use_each_contrasts_df():
