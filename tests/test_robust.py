@@ -339,3 +339,15 @@ def test_clusters_must_hold_whole_outer_groups():
     with pytest.raises(ValueError, match=r"splits outer groups \(district "
                        r"\[1, 2, 3, 4, 5, 6\]\)"):
         model.fit(cov_type="cr2", cov_kwds={"groups": split})
+
+
+def test_groups_as_series_aligned_on_row_labels():
+    data = univariate_data()
+    model = smf.mixmeta("y ~ x", data=data, S="v")
+    shuffled = data["pair"].iloc[::-1]
+    res = model.fit(cov_type="cr2", cov_kwds={"groups": shuffled})
+    same = model.fit(cov_type="cr2", cov_kwds={"groups": data["pair"]})
+    np.testing.assert_allclose(res.bse, same.bse, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"no label for rows \[6, 7\]"):
+        model.fit(cov_type="cr2",
+                  cov_kwds={"groups": data["pair"].iloc[:6]})

@@ -60,9 +60,22 @@ clusters reduces to ``p x p`` products (``tr(M R M R')`` with ``R = sum_j
 u_j u_j'``), so nothing of size ``m x m`` or ``N x N`` is formed; clusters
 of equal size are stacked, the square roots come from batched ``eigh``.
 
-These are the default df of the cr types with ``use_t`` (as clubSandwich's
+These are the df of the cr types with ``use_t`` (clubSandwich's
 ``coef_test`` and ``Wald_test`` defaults), computed with each type's own
-``A_j`` (for CR0 and CR1 they are the same number).
+``A_j`` (for CR0 and CR1 they are the same number).  Another
+``df_method`` is refused with a cr type: ``"residual"`` (``n - p``)
+ignores the clustering, and the df of the model-based methods
+(containment, Satterthwaite or Kenward-Roger on Psi) belong to the
+model-based covariance, not to the sandwich.  Without ``use_t`` the
+references are normal and chi2 with the robust covariance (statsmodels'
+convention).  With very few clusters ``eta - q + 1`` can be small or
+negative (then the p-value is NaN): the joint test has no information.
+
+Clusters given by ``groups`` must each hold whole outer groups: the outer
+groups are what the model treats as independent, and a cluster that split
+one would treat correlated values as independent.  ``groups`` is one label
+per row the model uses (an array, a Series indexed by the rows' labels, or
+the name of a column of the formula's data).
 
 References
 ----------
