@@ -12,7 +12,8 @@ import scipy.linalg
 import statsmodels.formula.api as smf
 from scipy import stats
 
-import statsmodels_mixmeta as smm  # noqa: F401  (registers smf.mixmeta)
+import statsmodels_mixmeta as smm
+from statsmodels_mixmeta import datasets
 from statsmodels_mixmeta.results.robust import ClusterRobust
 
 
@@ -218,6 +219,16 @@ def test_cr1_is_cr0_times_m_over_m_minus_1():
     np.testing.assert_allclose(cr1, cr0 * 6 / 5, rtol=1e-12)
 
 
+def dose_response_model():
+    """A random slope with full within-study matrices (addS)."""
+    alcohol = datasets.load_alcohol()
+    within = smm.greenland_longnecker_addS(
+        alcohol, study="id", cases="cases", n="peryears", log_rr="logrr",
+        var_log_rr=alcohol["se"] ** 2, type="type")
+    return smf.mixmeta("logrr ~ 0 + dose", data=alcohol.dropna(
+        subset=["se"]), addS=within, random="~ 0 + dose | id")
+
+
 def test_cr2_is_unbiased_under_the_working_model():
     """sum_j M X_j' W_j A_j (Phi - X M X')_jj A_j W_j X_j M = M: the
     expectation of V_CR2 when the fitted covariance is the truth."""
@@ -226,7 +237,8 @@ def test_cr2_is_unbiased_under_the_working_model():
             smf.mixmeta("y ~ x", data=data, S="v",
                         random="~ 1 | district/study"),
             smf.mixmeta("y1 + y2 ~ x", data=bivariate_data(),
-                        S=["v1", "c12", "v2"])]:
+                        S=["v1", "c12", "v2"]),
+            dose_response_model()]:
         res = model.fit()
         robust = ClusterRobust(res, "cr2")
         p = len(res.params)
