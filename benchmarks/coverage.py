@@ -111,7 +111,8 @@ def one_data_set(model, y):
         "kenward_roger": (np.asarray(res.bse), res.df_inference),
     }
     if "cr2" in inference.COV_TYPES:
-        cov, rule = inference.COV_TYPES["cr2"].build(res, {})
+        cr2 = inference.COV_TYPES["cr2"]
+        cov, rule = cr2.build(res, cr2.check(res.model, {}))
         df = rule.t_df(eye) if rule is not None else np.full(
             len(beta), res.df_resid)
         out["cr2_t"] = (np.sqrt(np.diag(cov)), df)

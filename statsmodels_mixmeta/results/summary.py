@@ -343,11 +343,14 @@ def notes(results):
     description = (results.cov_kwds or {}).get("description")
     if description:
         rule = results._df_rule
-        adjusted = ("" if rule is None or rule.cov is None else
-                    f", adjusted by the {df_method_name(results)} rule for "
-                    "the estimation of Psi")
-        out.append(f"Covariance type {results.cov_type}{adjusted}: "
-                   f"{description}")
+        if rule is None or rule.cov is None:
+            out.append(f"Covariance type {results.cov_type}: {description}")
+        else:
+            out.append(f"Covariance type {results.cov_type}, adjusted by "
+                       f"the {df_method_name(results)} rule for the "
+                       "estimation of Psi: the model-based (X' Sigma^-1 "
+                       "X)^-1 plus the small-sample correction of Kenward "
+                       "& Roger (1997).")
     if results.use_t:
         out.append(_df_note(results))
     if results.method in ("mm", "vc"):
