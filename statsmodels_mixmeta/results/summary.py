@@ -42,6 +42,9 @@ from statsmodels.iolib.summary import Summary
 from statsmodels.iolib.table import SimpleTable
 from statsmodels.iolib.tableformatting import fmt_params
 
+from .summary_inference import (df_method_name, df_text, format_df,
+                                inference_notes)
+
 METHOD_LABELS = {"reml": "REML", "ml": "ML", "fixed": "Fixed",
                  "mm": "Method of moments", "vc": "Variance components"}
 #: R's names of the Psi structures, for the notes.
@@ -158,29 +161,6 @@ def fit_items(results):
         left.append(("Df method:", df_method_name(results)))
         right.append(("Df:", df_text(results)))
     return left, right
-
-
-def df_method_name(results):
-    """The name of the fit's df rule ("residual", "kenward-roger", ...)."""
-    rule = results._df_rule
-    return getattr(rule, "name", None) or str(results.df_method)
-
-
-def df_text(results):
-    """The degrees of freedom as one number, or their range when the
-    coefficients have different ones."""
-    df = np.asarray(results.df_inference, dtype=float)
-    if np.all(df == df[0]):
-        return format_df(df[0])
-    return f"{format_df(df.min())} to {format_df(df.max())}"
-
-
-def format_df(value):
-    """Whole numbers without decimals, others with two."""
-    value = float(value)
-    if not np.isfinite(value):
-        return "inf"
-    return f"{value:.0f}" if value == round(value) else f"{value:.2f}"
 
 
 def coefficient_blocks(results, alpha):
@@ -340,19 +320,7 @@ def notes(results):
             for level, s in zip(random.level_names, random.structures))
         out.append(f"Psi: between-study (co)variance, structure "
                    f"{described}, as standard deviations and correlations.")
-    description = (results.cov_kwds or {}).get("description")
-    if description:
-        rule = results._df_rule
-        if rule is None or rule.cov is None:
-            out.append(f"Covariance type {results.cov_type}: {description}")
-        else:
-            out.append(f"Covariance type {results.cov_type}, adjusted by "
-                       f"the {df_method_name(results)} rule for the "
-                       "estimation of Psi: the model-based (X' Sigma^-1 "
-                       "X)^-1 plus the small-sample correction of Kenward "
-                       "& Roger (1997).")
-    if results.use_t:
-        out.append(_df_note(results))
+    out += inference_notes(results)
     if results.method in ("mm", "vc"):
         out.append(f"{METHOD_LABELS[results.method]} maximises no "
                    "likelihood: no log-likelihood, AIC or BIC.")
@@ -377,29 +345,6 @@ def notes(results):
         out.append("A per-outcome Q is nan when that outcome is missing in "
                    "some study (as in R's mixmeta).")
     return out
-
-
-#: what each df rule means, for the notes
-DF_NOTES = {
-    "residual": "observed values minus fixed coefficients",
-    "containment": "per coefficient, the cells (group, outcome) of the "
-                   "outermost grouping level within which it is constant, "
-                   "minus the fixed coefficients (metafor's dfs='contain')",
-    "satterthwaite": "Satterthwaite's approximation per coefficient, from "
-                     "the information of the Psi parameters",
-    "kenward-roger": "Kenward-Roger's approximation per coefficient; "
-                     "standard errors from the Kenward-Roger adjusted "
-                     "covariance of the fixed effects",
-}
-
-
-def _df_note(results):
-    name = df_method_name(results)
-    df = np.asarray(results.df_inference, dtype=float)
-    count = (f"{format_df(df[0])} degrees of freedom" if np.all(df == df[0])
-             else "degrees of freedom per coefficient (column df)")
-    meaning = DF_NOTES.get(name, f"the {name} rule")
-    return f"t tests and intervals with {count}: {meaning}."
 
 
 # ----------------------------------------------------------- formatting
