@@ -30,6 +30,12 @@ def bcg():
     return smf.mixmeta("logor ~ ablat", data=data, S="logorvar")
 
 
+def random_slope(bscov="unstr"):
+    data = datasets.load_gliomas().dropna(subset=["logOR"])
+    return smf.mixmeta("logOR ~ time", data=data, S="logORvar",
+                       random="~ I(time - 15) | study", bscov=bscov)
+
+
 def two_level(seed=3, n_outer=6, n_inner=3, k=3, bscov="cs"):
     """k outcomes, n_outer groups of n_inner studies, seeded draws."""
     rng = np.random.default_rng(seed)
@@ -167,6 +173,7 @@ CASES = {
     "multilevel-cs": lambda: two_level(),
     "multivariate-hcs": lambda: berkey("hcs"),
     "multilevel-diag": lambda: two_level(seed=5, k=2, bscov="diag"),
+    "random-slope-unstr": lambda: random_slope(),
 }
 
 
