@@ -37,8 +37,9 @@ referred to ``F(J, m)``, where, with
     \lambda = \frac{m}{E^*(m - 2)}.
 
 ``Theta`` is built from the unadjusted ``Phi``, as in the paper (the
-expansions are about ``Phi``); pbkrtest builds it from ``Phi_A``, which
-changes ``m`` at a higher order.  For a single contrast (``J = 1``)
+expansions are about ``Phi``; mmrm's ``h_kr_df`` also takes the
+unadjusted covariance); an implementation that builds it from ``Phi_A``
+gets an ``m`` that differs at a higher order.  For a single contrast (``J = 1``)
 ``A_1 = A_2 = g' W g / (l' Phi l)^2`` with ``g_s = l' Phi P_s Phi l``, so
 that ``g = -1``, ``lambda = 1`` and ``m = 2 (l'Phi l)^2 / (g' W g)``:
 exactly the Satterthwaite degrees of freedom of ``l' beta``
