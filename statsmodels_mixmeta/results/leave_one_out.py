@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..fitting import nearby
+from ..kernels import cochran
 from . import heterogeneity
 from .simulation import _psi_names, _unlabelled
 
@@ -73,7 +74,6 @@ def refit_groups(results):
                    psi_fix=model.psi_fix, init_psi=model.init_psi,
                    vc_adjust=model.vc_adjust)
     likelihood = model.method in ("ml", "reml") and results.theta.size > 0
-    with_q = _has_q_test(results)
     n_q = 1 + (design.n_outcomes if design.n_outcomes > 1 else 0)
     beta = np.full((m, n_coef), np.nan)
     cov_beta = np.full((m, n_coef, n_coef), np.nan)
@@ -109,14 +109,14 @@ def refit_groups(results):
                 psis[level][i] = psi
             llf[i] = np.nan if model.method in ("mm", "vc") else state.llf
             converged[i] = bool(ok)
-            if with_q:
-                q = heterogeneity.model_q_test(
-                    refit._batches, sub.basis, sub.outcome_names,
-                    sub.n_terms)
-                q_statistic[i], q_df[i] = q.statistic, q.df
         for w in caught:
             key = f"{w.category.__name__}: {w.message}"
             messages[key] = messages.get(key, 0) + 1
+    if _has_q_test(results):
+        # all groups at once, by downdating the fixed-effects fit
+        q_statistic, q_df = cochran.leave_one_out_q_statistics(
+            model._batches, design.basis, design.n_outcomes,
+            design.n_terms, m)
     index = pd.Index(labels, name=_group_name(model))
     return Refits(index, beta, cov_beta, psis, q_statistic, q_df, llf,
                   converged, messages)
