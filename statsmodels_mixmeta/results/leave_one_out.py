@@ -84,6 +84,7 @@ def refit_groups(results):
     converged = np.zeros(m, dtype=bool)
     messages = {}
     positions = np.arange(m)
+    hessian = model.objective.hessian(results.theta) if likelihood else None
     for i in range(m):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -92,7 +93,8 @@ def refit_groups(results):
                 refit = type(model).from_design(sub, **options)
                 if likelihood:
                     outcome = nearby.refit(refit.objective, results.theta,
-                                           restart=refit._restart)
+                                           restart=refit._restart,
+                                           hessian=hessian)
                     state = refit.objective.state(outcome.theta)
                     fit_psis, ok = refit.psis(outcome.theta), \
                         outcome.converged
