@@ -17,7 +17,8 @@ scratch reports; the tests hold every refit against such a fit.
 """
 import numpy as np
 
-from . import schedule
+from ..kernels import variance_scan
+from . import restarts, schedule
 
 
 def refit(objective, theta, restart=None, warn=False, hessian=None):
@@ -90,3 +91,64 @@ def one_step(objective, theta, hessian):
     if not (objective.loglike(trial) > objective.loglike(theta)):
         return theta
     return trial
+
+
+def beaten_by_scan(objectives, thetas, tol=restarts.SCAN_TOL):
+    """
+    The certified scan of a single variance
+    (:func:`~statsmodels_mixmeta.fitting.restarts.check_single_variance`,
+    the restart step of a fit from scratch) for many refits at once: one
+    vectorised :func:`~statsmodels_mixmeta.kernels.variance_scan.
+    global_maximum` over all of them, on the grid a fit from scratch scans
+    (the fit's ``tau2`` times ``restarts._FIT_GRID``; the data's grid for a
+    fit at 0).
+
+    Parameters
+    ----------
+    objectives : sequence of Objective
+        Refits for which :func:`~statsmodels_mixmeta.fitting.restarts.scans`
+        holds, all of the same number of values and coefficients.
+    thetas : ndarray, ``(P, 1)``
+        Their fits.
+
+    Returns
+    -------
+    ndarray of bool, ``(P,)``
+        Where some ``tau2 >= 0`` beats the fit: that refit must run the
+        restart step itself (a fit from the scan's best point).
+    """
+    kernels = [objective.kernel for objective in objectives]
+    unit_z = all(lik._unit_z for lik in kernels)
+    problems = variance_scan.Problems(
+        np.stack([lik.y for lik in kernels]),
+        np.stack([lik.variance for lik in kernels]),
+        np.stack([lik.X for lik in kernels]),
+        z=None if unit_z else np.sqrt(np.stack([lik.z2 for lik in kernels])),
+        reml=kernels[0].reml)
+    scale = np.array([o.random.structures[0].square_scale
+                      for o in objectives])
+    tau2 = scale * np.asarray(thetas, dtype=float)[:, 0] ** 2
+    at_zero = np.concatenate([
+        variance_scan.default_grid(problems, restarts.SCAN_POINTS)[:, 1:],
+        np.abs(restarts.NEAR_FIT) * 1e-4
+        * problems.variance.mean(axis=1)[:, None]], axis=1)
+    inside = tau2[:, None] * restarts._FIT_GRID
+    width = max(at_zero.shape[1], inside.shape[1])
+    grid = np.where((tau2 > 0)[:, None], _padded(inside, width),
+                    _padded(np.sort(at_zero, axis=1), width))
+    grid = np.concatenate([np.zeros((len(tau2), 1)), grid], axis=1)
+    _, best, _, _ = variance_scan.global_maximum(problems, grid, tol=tol)
+    llf = np.array([o.loglike(t) for o, t in zip(objectives, thetas)])
+    margin = np.maximum(restarts.BETTER_LLF * np.maximum(1.0, np.abs(llf)),
+                        1e-12)
+    return best > llf + margin
+
+
+def _padded(grid, width):
+    """Rows of ``grid`` (increasing) repeated at their last point up to
+    ``width`` columns (zero-width intervals, which the scan skips)."""
+    extra = width - grid.shape[1]
+    if extra <= 0:
+        return grid
+    return np.concatenate([grid, np.repeat(grid[:, -1:], extra, axis=1)],
+                          axis=1)

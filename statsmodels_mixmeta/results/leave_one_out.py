@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..fitting import nearby
-from ..kernels import cochran
+from ..fitting import nearby, restarts
+from ..kernels import cochran, variance_scan
 from . import heterogeneity
 from .simulation import _psi_names, _unlabelled
 
@@ -60,7 +60,11 @@ def refit_groups(results):
     A group whose removal leaves a model that cannot be fitted (a
     coefficient no other group estimates, too few values for the
     estimator) gets NaN, ``converged=False``, and the reason in
-    ``messages``; warnings of the refits are counted there too.
+    ``messages``; warnings of the refits are counted there too.  The
+    certified scan of a single variance, the restart step of such a fit
+    from scratch, runs for many refits at once
+    (:func:`statsmodels_mixmeta.fitting.nearby.beaten_by_scan`); a refit
+    it beats runs the restart step itself.
 
     Returns
     -------
@@ -70,58 +74,105 @@ def refit_groups(results):
     design = _unlabelled(model.design)
     labels = design.levels.outer_labels
     m, n_coef = labels.size, design.n_coef
+    n_q = 1 + (design.n_outcomes if design.n_outcomes > 1 else 0)
+    out = Refits(pd.Index(labels, name=_group_name(model)),
+                 np.full((m, n_coef), np.nan),
+                 np.full((m, n_coef, n_coef), np.nan),
+                 [np.full((m,) + np.shape(psi), np.nan)
+                  for psi in results.psis],
+                 np.full((m, n_q), np.nan), np.full((m, n_q), np.nan),
+                 np.full(m, np.nan), np.zeros(m, dtype=bool))
     options = dict(method=model.method, bscov=model.bscov,
                    psi_fix=model.psi_fix, init_psi=model.init_psi,
                    vc_adjust=model.vc_adjust)
     likelihood = model.method in ("ml", "reml") and results.theta.size > 0
-    n_q = 1 + (design.n_outcomes if design.n_outcomes > 1 else 0)
-    beta = np.full((m, n_coef), np.nan)
-    cov_beta = np.full((m, n_coef, n_coef), np.nan)
-    psis = [np.full((m,) + np.shape(psi), np.nan) for psi in results.psis]
-    q_statistic = np.full((m, n_q), np.nan)
-    q_df = np.full((m, n_q), np.nan)
-    llf = np.full(m, np.nan)
-    converged = np.zeros(m, dtype=bool)
-    messages = {}
-    positions = np.arange(m)
     hessian = model.objective.hessian(results.theta) if likelihood else None
+    positions = np.arange(m)
+    pending = []      # (position, refit) awaiting the scan
     for i in range(m):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                sub = design.subset(labels[positions != i])
-                refit = type(model).from_design(sub, **options)
-                if likelihood:
-                    outcome = nearby.refit(refit.objective, results.theta,
-                                           restart=refit._restart,
-                                           hessian=hessian)
-                    state = refit.objective.state(outcome.theta)
-                    fit_psis, ok = refit.psis(outcome.theta), \
-                        outcome.converged
-                else:
-                    fit = refit.fit()
-                    state, fit_psis, ok = fit._results._state, fit.psis, \
-                        fit.converged
-            except (ValueError, np.linalg.LinAlgError) as err:
-                key = f"{type(err).__name__}: {err}"
-                messages[key] = messages.get(key, 0) + 1
+        with _Collect(out.messages):
+            sub = design.subset(labels[positions != i])
+            refit = type(model).from_design(sub, **options)
+            if not likelihood:
+                fit = refit.fit()
+                _store(out, i, fit._results._state, fit.psis, fit.converged,
+                       model.method)
                 continue
-            beta[i], cov_beta[i] = state.beta, state.cov_beta
-            for level, psi in enumerate(fit_psis):
-                psis[level][i] = psi
-            llf[i] = np.nan if model.method in ("mm", "vc") else state.llf
-            converged[i] = bool(ok)
-        for w in caught:
-            key = f"{w.category.__name__}: {w.message}"
-            messages[key] = messages.get(key, 0) + 1
+            scan_later = restarts.scans(refit.objective)
+            outcome = nearby.refit(
+                refit.objective, results.theta, hessian=hessian,
+                restart=None if scan_later else refit._restart)
+            _store_outcome(out, i, refit, outcome, model.method)
+            if scan_later:
+                pending.append((i, refit))
+        if len(pending) * design.n_values >= variance_scan.CHUNK_ELEMENTS:
+            _scan(out, pending, results.theta, model.method)
+    if pending:
+        _scan(out, pending, results.theta, model.method)
     if _has_q_test(results):
         # all groups at once, by downdating the fixed-effects fit
-        q_statistic, q_df = cochran.leave_one_out_q_statistics(
+        out.q_statistic, out.q_df = cochran.leave_one_out_q_statistics(
             model._batches, design.basis, design.n_outcomes,
             design.n_terms, m)
-    index = pd.Index(labels, name=_group_name(model))
-    return Refits(index, beta, cov_beta, psis, q_statistic, q_df, llf,
-                  converged, messages)
+    return out
+
+
+def _scan(out, pending, theta, method):
+    """The batched scan of the refits ``pending``; those it beats are
+    refitted with the restart step of their own model."""
+    positions = [i for i, _ in pending]
+    refits = [refit for _, refit in pending]
+    thetas = np.array([[out.psis[0][i, 0, 0]] for i in positions])
+    thetas = np.sqrt(thetas / np.array(
+        [[r.objective.random.structures[0].square_scale] for r in refits]))
+    beaten = nearby.beaten_by_scan([r.objective for r in refits], thetas)
+    for i, refit, again in zip(positions, refits, beaten):
+        if again:
+            with _Collect(out.messages):
+                outcome = nearby.refit(refit.objective, theta,
+                                       restart=refit._restart)
+                _store_outcome(out, i, refit, outcome, method)
+    pending.clear()
+
+
+def _store_outcome(out, i, refit, outcome, method):
+    _store(out, i, refit.objective.state(outcome.theta),
+           refit.psis(outcome.theta), outcome.converged, method)
+
+
+def _store(out, i, state, psis, converged, method):
+    """Row ``i`` of ``out`` from a refit's GLS state and Psi's."""
+    out.beta[i], out.cov_beta[i] = state.beta, state.cov_beta
+    for level, psi in enumerate(psis):
+        out.psis[level][i] = psi
+    out.llf[i] = np.nan if method in ("mm", "vc") else state.llf
+    out.converged[i] = bool(converged)
+
+
+class _Collect:
+    """Count the warnings raised in the block, and a ValueError or
+    LinAlgError that ends it, in ``messages`` (the refit's row stays
+    NaN)."""
+
+    def __init__(self, messages):
+        self.messages = messages
+        self._catch = warnings.catch_warnings(record=True)
+
+    def __enter__(self):
+        self._caught = self._catch.__enter__()
+        warnings.simplefilter("always")
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        self._catch.__exit__(None, None, None)
+        keys = [f"{w.category.__name__}: {w.message}" for w in self._caught]
+        handled = kind is not None and issubclass(
+            kind, (ValueError, np.linalg.LinAlgError))
+        if handled:
+            keys.append(f"{kind.__name__}: {error}")
+        for key in keys:
+            self.messages[key] = self.messages.get(key, 0) + 1
+        return handled
 
 
 def leave_one_out_frame(results, refits):
