@@ -305,3 +305,42 @@ def test_influence_attributes_share_the_frame():
     np.testing.assert_array_equal(influence.q_del, loo["q"])
     # one value per group: no chi-square columns
     assert "student_chi2" not in frame.columns
+
+
+# ------------------------------------- refits are certified as from scratch
+def stuck_data(method):
+    """A data set of tests/test_restarts.py whose likelihood has a local
+    maximum at tau2 = 0 below an interior global one, and one more study
+    at the weighted mean whose addition moves the global maximum to 0."""
+    rng = np.random.default_rng({"reml": 1418, "ml": 522}[method])
+    v = rng.gamma(2.0, 1 / 20, 20)
+    tau2 = rng.uniform(0, 0.1)
+    y = 0.1 + rng.normal(0, np.sqrt(tau2), 20) + rng.normal(0, np.sqrt(v))
+    return (y, v), (np.append(y, np.average(y, weights=1 / v)),
+                    np.append(v, 0.05))
+
+
+@pytest.mark.parametrize("method", ["reml", "ml"])
+def test_a_refit_started_at_a_local_maximum_reaches_the_global_one(method):
+    from statsmodels_mixmeta import MixMeta
+    from statsmodels_mixmeta.fitting import nearby
+    (y, v), (y_all, v_all) = stuck_data(method)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = MixMeta(y_all, None, S=v_all, method=method).fit()
+        without_last = MixMeta(y, None, S=v, method=method).fit()
+        loo = full.leave_one_out()
+    # the premises: the full fit is at tau2 = 0, the fit without the last
+    # study inside, and tau2 = 0 is a local maximum of the latter
+    assert full.psis[0][0, 0] == 0
+    assert without_last.psis[0][0, 0] > 1e-3
+    objective = without_last.model.objective
+    assert nearby.beaten_by_scan([objective], np.zeros((1, 1)))[0]
+    assert not nearby.beaten_by_scan([objective],
+                                     without_last.theta[None, :])[0]
+    # the refit started from the full fit's tau2 = 0 is rescued
+    np.testing.assert_allclose(loo["psi:y,y"].iloc[-1],
+                               without_last.psis[0][0, 0], **PSI)
+    np.testing.assert_allclose(loo["llf"].iloc[-1], without_last.llf, **LLF)
+    np.testing.assert_allclose(loo["Intercept"].iloc[-1],
+                               without_last.params[0], **COEF)
