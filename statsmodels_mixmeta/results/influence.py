@@ -7,7 +7,8 @@ variance ``v_i``, between variance ``tau2``) the statistics are those that
 metafor's ``influence.rma.uni`` documents (Viechtbauer & Cheung 2010),
 implemented here from their definitions.  With ``b``, ``V = (X' W X)^-1``
 and ``W = diag(1 / (v_i + tau2))`` from the full fit and ``b_(-i)``,
-``V_(-i)``, ``tau2_(-i)`` from the fit without study ``i``:
+``V_(-i)``, ``tau2_(-i)`` from the fit without study ``i`` (``V`` the
+model-based covariance, whatever ``cov_type`` the fit reports):
 
 * externally studentised residual
   ``(y_i - x_i' b_(-i)) / sqrt(v_i + tau2_(-i) + x_i' V_(-i) x_i)``;
