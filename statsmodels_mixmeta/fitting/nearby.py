@@ -3,17 +3,31 @@ Refits that start next to their optimum: leave-one-out and influence.
 
 Leaving one of ``m`` outer groups out moves the ML/REML estimate of the
 structure parameters by ``O(1/m)``, so the full fit's ``theta`` is a start
-from which the schedule of :func:`statsmodels_mixmeta.fitting.schedule.fit`
-needs a step or two (no start values, no Fisher-scoring start).
-:func:`refit` runs that schedule on the objective alone (statsmodels'
-``Optimizer`` on the objective, without building a statsmodels results
-object per refit) and certifies it as a fit from scratch is certified:
-the restart step runs as for a fit from the default start (the certified
-scan of a single variance; the screen of a second start inside the
-parameter space, the second start itself on its boundary, otherwise).  A
-start next to the optimum does not exempt a refit from the search for a
-higher one, so that every refit is the optimum a fit of the same data from
-scratch reports; the tests hold every refit against such a fit.
+from which Newton's method needs a step or two.  :func:`refit` runs the
+schedule of :func:`statsmodels_mixmeta.fitting.schedule.fit` on the
+objective alone (no statsmodels results object per refit) with what a fit
+next to its optimum does not need left out, and nothing else:
+
+* no start values (no Fisher-scoring start): the start is the full fit's
+  ``theta``, moved by one quasi-Newton step with the refit's score and the
+  full fit's Hessian (:func:`one_step`), which leaves an error of the order
+  of the square of the first;
+* the local fit is damped Newton steps polished to a stationary point
+  (:func:`~statsmodels_mixmeta.fitting.schedule.climb`, the schedule's own
+  stationarity test), typically one Hessian; statsmodels' optimiser (then
+  BFGS) only should they stop short, and for a single variance, whose
+  Newton steps in ``tau2`` the schedule finishes with statsmodels' Newton
+  as a fit from scratch does.
+
+What is kept is the certification.  The restart step runs as for a fit
+from the default start: the certified scan of a single variance (for many
+refits at once, :func:`beaten_by_scan`, a refit it beats then running the
+restart step itself), the screen of a second start inside the parameter
+space, the second start itself on its boundary.  A start next to the
+optimum does not exempt a refit from the search for a higher one, so that
+every refit is the optimum a fit of the same data from scratch reports;
+the tests hold every refit against such a fit, and one whose start is a
+local maximum of the refit's likelihood.
 """
 import numpy as np
 
