@@ -53,6 +53,12 @@ CASES = {
                   dict(S=BERKEY_S, method="mm")),
     "school": (datasets.load_school, "district", "effect ~ 1",
                dict(S="var", random="~ 1 | district/study")),
+    # Psi on its boundary: every refit runs the second start
+    "p53": (datasets.load_p53, None, "y1 + y2 ~ 1",
+            dict(S=["V1", "V2"], Scor=0.95)),
+    # three outcomes, most of them missing; Psi on its boundary
+    "smoking": (datasets.load_smoking, None, "yB + yC + yD ~ 1",
+                dict(S=["SBB", "SBC", "SBD", "SCC", "SCD", "SDD"])),
 }
 
 _FITS = {}
@@ -344,3 +350,40 @@ def test_a_refit_started_at_a_local_maximum_reaches_the_global_one(method):
     np.testing.assert_allclose(loo["llf"].iloc[-1], without_last.llf, **LLF)
     np.testing.assert_allclose(loo["Intercept"].iloc[-1],
                                without_last.params[0], **COEF)
+
+
+def test_missing_outcomes_influence_by_hand():
+    """Groups of one, two and three observed outcomes: a group of one
+    value keeps the univariate signs."""
+    data, full, _, scratch = fits("smoking")
+    outcomes = ["yB", "yC", "yD"]
+
+    def blocks(fit, label):
+        row = data.loc[label]
+        S = np.array([[row.SBB, row.SBC, row.SBD],
+                      [row.SBC, row.SCC, row.SCD],
+                      [row.SBD, row.SCD, row.SDD]])
+        seen = np.flatnonzero(row[outcomes].notna().to_numpy())
+        sigma = (S + np.asarray(fit.psi, float))[np.ix_(seen, seen)]
+        X = np.eye(3)[seen]
+        return row[outcomes].to_numpy(float)[seen], X, sigma
+
+    frame = full.get_influence().summary_frame()
+    expected = grouped_by_hand(full, scratch, blocks)
+    single = expected["n_values"] == 1
+    assert single.any() and (expected["n_values"] == 3).any()
+    # one value: the signed residual and DFFITS of the univariate formulas
+    for label in expected.index[single]:
+        y, X, _ = blocks(full, label)
+        fit = scratch[label]
+        bi = np.asarray(fit.params)
+        expected.loc[label, "student_resid"] *= np.sign((y - X @ bi)[0])
+        expected.loc[label, "dffits"] *= np.sign(
+            (X @ (np.asarray(full.params) - bi))[0])
+    frame = frame.drop(columns=[c for c in frame.columns
+                                if c.startswith("psi_del")])
+    assert list(frame.columns) == list(expected.columns)
+    np.testing.assert_allclose(frame.to_numpy(float),
+                               expected.to_numpy(float), rtol=1e-4,
+                               atol=1e-6)
+    assert (frame.loc[single, "student_resid"] < 0).any()
