@@ -12,8 +12,11 @@ fit from scratch, so that each refit is the optimum a fit of the same data
 from scratch reports); fixed effects, method of moments and variance
 components are computed directly.  Each refit gives the fixed effects
 ``beta_(-i)``, their covariance ``(X' Sigma^-1 X)^-1`` at the refit's Psi
-(the model-based one, whatever ``cov_type`` the fit has), the Psi's,
-Cochran's Q test of the groups left and its I-squared.
+(the model-based one, whatever ``cov_type`` the fit has) and the Psi's.
+Cochran's Q test of the groups left, and its I-squared, are the same
+statistic as ``q_test()`` of each refit, computed for all groups at once by
+downdating the fixed-effects fit
+(:func:`statsmodels_mixmeta.kernels.cochran.leave_one_out_q_statistics`).
 
 :func:`refit_groups` does the work once per results (cached by
 ``MixMetaResults``) for :func:`leave_one_out_frame` and for the influence
@@ -25,8 +28,8 @@ Viechtbauer W, Cheung MW-L. Outlier and influence diagnostics for
 meta-analysis. Research Synthesis Methods 2010; 1: 112-125.
 """
 import warnings
-from types import SimpleNamespace
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -86,7 +89,7 @@ def refit_groups(results):
                    psi_fix=model.psi_fix, init_psi=model.init_psi,
                    vc_adjust=model.vc_adjust)
     likelihood = model.method in ("ml", "reml") and results.theta.size > 0
-    hessian = model.objective.hessian(results.theta) if likelihood else None
+    hessian = _full_hessian(model, results.theta) if likelihood else None
     positions = np.arange(m)
     pending = []      # (position, refit) awaiting the scan
     for i in range(m):
@@ -204,6 +207,17 @@ def leave_one_out_frame(results, refits):
     frame = pd.DataFrame(columns, index=refits.labels.copy())
     frame.attrs["messages"] = dict(refits.messages)
     return frame
+
+
+def _full_hessian(model, theta):
+    """The full fit's Hessian at its estimate, for the refits' first step
+    (None where it cannot be evaluated: the refits then start at
+    ``theta`` itself)."""
+    try:
+        hessian = model.objective.hessian(theta)
+    except (ValueError, np.linalg.LinAlgError):
+        return None
+    return hessian if np.all(np.isfinite(hessian)) else None
 
 
 def _has_q_test(results):
