@@ -233,8 +233,9 @@ def grouped_by_hand(full, scratch, blocks):
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def test_bivariate_influence_by_hand():
-    data, full, _, scratch = fits("berkey_ml")
+@pytest.mark.parametrize("case", ["berkey_ml", "berkey_reml", "berkey_mm"])
+def test_bivariate_influence_by_hand(case):
+    data, full, _, scratch = fits(case)
 
     def blocks(fit, label):
         row = data.loc[label]
@@ -387,3 +388,13 @@ def test_missing_outcomes_influence_by_hand():
                                expected.to_numpy(float), rtol=1e-4,
                                atol=1e-6)
     assert (frame.loc[single, "student_resid"] < 0).any()
+
+
+def test_after_remove_data_leave_one_out_says_why_it_cannot():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = smf.mixmeta("logor ~ ablat", data=bcg(), S="logorvar").fit()
+    res.remove_data()
+    for call in (res.leave_one_out, res.get_influence):
+        with pytest.raises(AttributeError, match="remove_data"):
+            call()

@@ -74,8 +74,9 @@ def refit_groups(results):
     Refits
     """
     model = results.model
+    # (after remove_data() this raises an AttributeError saying so)
+    labels = model.design.levels.outer_labels
     design = _unlabelled(model.design)
-    labels = design.levels.outer_labels
     m, n_coef = labels.size, design.n_coef
     n_q = 1 + (design.n_outcomes if design.n_outcomes > 1 else 0)
     out = Refits(pd.Index(labels, name=_group_name(model)),
