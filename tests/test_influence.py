@@ -398,3 +398,22 @@ def test_after_remove_data_leave_one_out_says_why_it_cannot():
     for call in (res.leave_one_out, res.get_influence):
         with pytest.raises(AttributeError, match="remove_data"):
             call()
+
+
+@pytest.mark.parametrize("method", ["reml", "ml"])
+def test_group_terms_of_the_score_sum_to_the_score(method):
+    """The per-group terms that start the refits add up to the kernel's
+    gradient, away from the optimum too."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = smf.mixmeta("effect ~ 1", data=datasets.load_school(), S="var",
+                          random="~ 1 | district/study",
+                          method=method).fit()
+    kernel = fit.model.kernel
+    state = fit.model.objective.state(1.3 * fit.theta)
+    terms = kernel.group_psi_gradients(state, fit.model.n_groups)
+    for per_group, total in zip(terms, kernel.psi_gradient(state)):
+        assert per_group.shape == (11,) + total.shape
+        np.testing.assert_allclose(per_group.sum(axis=0), total,
+                                   rtol=1e-12, atol=1e-12)
+        assert np.all(np.abs(per_group).max(axis=(1, 2)) > 0)

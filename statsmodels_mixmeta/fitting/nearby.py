@@ -35,7 +35,8 @@ from ..kernels import variance_scan
 from . import restarts, schedule
 
 
-def refit(objective, theta, restart=None, warn=False, hessian=None):
+def refit(objective, theta, restart=None, warn=False, hessian=None,
+          score=None):
     """
     Maximise ``objective`` from ``theta``, a point next to its optimum.
 
@@ -54,6 +55,9 @@ def refit(objective, theta, restart=None, warn=False, hessian=None):
     hessian : ndarray, optional
         The Hessian of the full fit's objective at ``theta``: the refit
         then starts one quasi-Newton step further (:func:`one_step`).
+    score : ndarray, optional
+        The refit's score at ``theta``, or an approximation of it, for
+        that step (default: evaluated).
 
     Returns
     -------
@@ -81,28 +85,36 @@ def refit(objective, theta, restart=None, warn=False, hessian=None):
         return finisher(start, method, maxiter, disp, full_output, kwargs)
 
     start = theta if hessian is None else one_step(objective, theta,
-                                                    hessian)
+                                                    hessian, score)
     return schedule.fit(
         objective, start_params=start, optimizer=polish,
         restart=None if restart is None else restart_as_default, warn=warn)
 
 
-def one_step(objective, theta, hessian):
+def one_step(objective, theta, hessian, score=None):
     """
     ``theta - H^-1 g``: a Newton step with the refit's score ``g`` at
     ``theta`` and the full fit's Hessian ``H`` there (which differs from the
     refit's by ``O(1/m)``, so the step leaves an error of the order of the
     square of the first), taken only where ``H`` is negative definite and
-    the step raises the refit's likelihood; else ``theta``.
+    the refit's likelihood is defined at the step's end; else ``theta``.
+
+    ``score`` may be an approximation of ``g`` (the full fit's score less
+    the group's terms, :meth:`~statsmodels_mixmeta.kernels.likelihood.
+    ProfiledLikelihood.group_psi_gradients`), which saves evaluating the
+    refit at ``theta``: the step only sets where the Newton steps that
+    follow start.
     """
     theta = np.asarray(theta, dtype=float)
     try:
         np.linalg.cholesky(-hessian)
-        step = np.linalg.solve(hessian, objective.score(theta))
+        if score is None:
+            score = objective.score(theta)
+        step = np.linalg.solve(hessian, score)
     except np.linalg.LinAlgError:
         return theta
     trial = theta - step
-    if not (objective.loglike(trial) > objective.loglike(theta)):
+    if not np.isfinite(objective.loglike(trial)):
         return theta
     return trial
 

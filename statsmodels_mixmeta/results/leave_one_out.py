@@ -91,6 +91,8 @@ def refit_groups(results):
                    vc_adjust=model.vc_adjust)
     likelihood = model.method in ("ml", "reml") and results.theta.size > 0
     hessian = _full_hessian(model, results.theta) if likelihood else None
+    scores = (_scores_without(model, results.theta, m)
+              if hessian is not None else None)
     positions = np.arange(m)
     pending = []      # (position, refit) awaiting the scan
     for i in range(m):
@@ -105,6 +107,7 @@ def refit_groups(results):
             scan_later = restarts.scans(refit.objective)
             outcome = nearby.refit(
                 refit.objective, results.theta, hessian=hessian,
+                score=None if scores is None else scores[i],
                 restart=None if scan_later else refit._restart)
             _store_outcome(out, i, refit, outcome, model.method)
             if scan_later:
@@ -219,6 +222,25 @@ def _full_hessian(model, theta):
     except (ValueError, np.linalg.LinAlgError):
         return None
     return hessian if np.all(np.isfinite(hessian)) else None
+
+
+def _scores_without(model, theta, n_groups):
+    """
+    The score at ``theta`` of the fit without each group, approximated by
+    the full fit's score less the group's terms (at the full fit's
+    ``beta``): ``(n_groups, T)``, or None for a kernel without per-group
+    terms (the univariate kernel, whose refits evaluate it cheaply).
+    """
+    kernel = model.kernel
+    if not hasattr(kernel, "group_psi_gradients"):
+        return None
+    state = model.objective.state(theta)
+    grads = kernel.group_psi_gradients(state, n_groups)
+    jacobians = model.random.jacobians(theta)
+    terms = np.concatenate(
+        [g.reshape(n_groups, -1) @ j.reshape(j.shape[0], -1).T
+         for g, j in zip(grads, jacobians)], axis=1)
+    return model.objective.score(theta) - terms
 
 
 def _has_q_test(results):
