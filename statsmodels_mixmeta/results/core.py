@@ -486,6 +486,49 @@ class MixMetaResults(LikelihoodModelResults):
         return t_test_pairwise(self, term_name, method, alpha,
                                factor_labels, outcome)
 
+    # ----------------------------------------------------------- plots
+    def plot_forest(self, ax=None, labels=None, outcome=None, blup=False,
+                    alpha=0.05, pi=None, refline=None, figsize=None):
+        """
+        Forest plot: each study's estimate and ``1 - alpha`` interval from
+        ``S``, the pooled estimate (a diamond over its confidence interval)
+        and the prediction interval of a new study; one panel per outcome.
+
+        A meta-regression has no single pooled estimate: each study's
+        fitted value ``x_i' beta`` is drawn with its confidence interval
+        instead.  Multilevel fits group the studies by the outer level.
+        See :mod:`statsmodels_mixmeta.plots.forest` for what is drawn.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes or sequence of Axes, optional
+            One Axes per outcome panel; a new figure by default.
+        labels : sequence, Series or str, optional
+            Study labels (one per row used, a Series indexed like the
+            data, or a column name of the formula's data).
+        outcome : str or list of str, optional
+            Outcomes to draw; all by default.
+        blup : bool
+            Also draw each study's BLUP with its prediction interval.
+        alpha : float
+            Intervals are ``1 - alpha``.
+        pi : bool, optional
+            Draw the prediction interval; by default for intercept-only
+            random-effects fits.  ``True`` on a fixed-effects fit or a
+            meta-regression is an error.
+        refline : float, optional
+            A vertical reference line (e.g. 0).
+        figsize : tuple, optional
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from ..plots.forest import plot_forest
+        return plot_forest(self, ax=ax, labels=labels, outcome=outcome,
+                           blup=blup, alpha=alpha, pi=pi, refline=refline,
+                           figsize=figsize)
+
     # ------------------------------------------------------ comparison
     def compare_lr_test(self, restricted):
         """
