@@ -13,7 +13,9 @@ What is drawn, per panel (outcome ``j``), from the top:
   the studies come under a header row per outer group (e.g. district).
 * ``blup=True``: an open circle at the BLUP just below each study, with its
   ``1 - alpha`` prediction interval ``blup -+ q pi_se`` (metafor's; see
-  ``results.blup(pi=True)``).
+  ``results.blup(pi=True)``); in a multilevel model also a green diamond on
+  each group's header row at the group's BLUP of the outer level alone
+  (``results.blup(level=1)``, the group's mean effect) with its interval.
 * an intercept-only model (``~ 1``): a diamond spanning the pooled
   estimate's confidence interval (``results.get_prediction``, so t-based
   with ``use_t``), a dashed vertical line at the estimate, and, for a
@@ -24,7 +26,8 @@ What is drawn, per panel (outcome ``j``), from the top:
   the study's row (as metafor's ``forest`` does), and no pooled row.
 
 Artists carry labels (``"estimates"``, ``"study intervals"``, ``"BLUP"``,
-``"BLUP intervals"``, ``"pooled"``, ``"prediction interval"``,
+``"BLUP intervals"``, ``"group BLUP"``, ``"group BLUP intervals"``,
+``"pooled"``, ``"prediction interval"``,
 ``"fitted values"``) so that a legend, or a test, can find them.
 """
 import numpy as np
@@ -87,7 +90,10 @@ def plot_forest(results, ax=None, labels=None, outcome=None, blup=False,
     ci = [np.asarray(c, dtype=float) for c in pred.conf_int()]
     pi_limits = ([np.asarray(c, dtype=float) for c in pred.conf_int(obs=True)]
                  if pi else None)
-    blups = _blup_arrays(results, alpha, len(st.outcomes)) if blup else None
+    k = len(st.outcomes)
+    blups = _blup_arrays(results, alpha, k) if blup else None
+    outer_blups = (_blup_arrays(results, alpha, k, level=1)
+                   if blup and st.groups is not None else None)
     rows = [_row_layout(st, j) for j in cols]
     if figsize is None and ax is None:
         height = max(len(r[0]) for r in rows) + (3 if st.intercept_only
@@ -98,6 +104,8 @@ def plot_forest(results, ax=None, labels=None, outcome=None, blup=False,
         y, ticks = _draw_studies(axis, st, j, order, headers, z)
         if blups is not None:
             _draw_blups(axis, blups, j, order, y)
+        if outer_blups is not None:
+            _draw_outer_blups(axis, outer_blups, st.groups, j, order, headers)
         if st.intercept_only:
             limits = (None if pi_limits is None else
                       (pi_limits[0][0, j], pi_limits[1][0, j]))
@@ -193,8 +201,8 @@ def _set_rows(ax, ticks):
     ax.set_ylim(ticks[-1][0] - 0.8, ticks[0][0] + 0.8)
 
 
-def _blup_arrays(results, alpha, k):
-    frame = results.blup(pi=True, alpha=alpha)
+def _blup_arrays(results, alpha, k, level=None):
+    frame = results.blup(level=level, pi=True, alpha=alpha)
     n = len(results.model.design.row_labels)
     return {c: frame[c].to_numpy(dtype=float).reshape(n, k)
             for c in ("blup", "pi_lower", "pi_upper")}
@@ -206,6 +214,17 @@ def _draw_blups(ax, blups, j, order, y):
               color="tab:blue", lw=0.8, label="BLUP intervals")
     ax.plot(blups["blup"][order, j], yb, "o", mfc="white", mec="tab:blue",
             ms=4, ls="none", label="BLUP")
+
+
+def _draw_outer_blups(ax, blups, groups, j, order, headers):
+    """On each group's header row, the BLUP of the outer level alone (the
+    group's mean effect) with its prediction interval."""
+    first = [order[np.flatnonzero(groups[order] == g)[0]] for _, g in headers]
+    y = -1.0 - np.asarray([pos for pos, _ in headers], dtype=float)
+    ax.hlines(y, blups["pi_lower"][first, j], blups["pi_upper"][first, j],
+              color="tab:green", lw=1.2, label="group BLUP intervals")
+    ax.plot(blups["blup"][first, j], y, "D", color="tab:green", ms=5,
+            ls="none", label="group BLUP")
 
 
 def _draw_pooled(ax, results, y, est, lower, upper, pi_limits, alpha):

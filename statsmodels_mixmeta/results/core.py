@@ -529,6 +529,32 @@ class MixMetaResults(LikelihoodModelResults):
                            blup=blup, alpha=alpha, pi=pi, refline=refline,
                            figsize=figsize)
 
+    def plot_shrinkage(self, ax=None, outcome=None, level=None,
+                       figsize=None):
+        """
+        Shrinkage plot: each study's observed estimate joined to its BLUP,
+        one panel per outcome, with the pooled estimate (or, for a
+        meta-regression, each study's fitted value) the BLUPs shrink
+        toward.  See :mod:`statsmodels_mixmeta.plots.shrinkage`.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes or sequence of Axes, optional
+            One Axes per outcome panel; a new figure by default.
+        outcome : str or list of str, optional
+            Outcomes to draw; all by default.
+        level : int, optional
+            BLUPs up to this grouping level (as :meth:`blup`).
+        figsize : tuple, optional
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from ..plots.shrinkage import plot_shrinkage
+        return plot_shrinkage(self, ax=ax, outcome=outcome, level=level,
+                              figsize=figsize)
+
     # ------------------------------------------------------ comparison
     def compare_lr_test(self, restricted):
         """
