@@ -555,6 +555,46 @@ class MixMetaResults(LikelihoodModelResults):
         return plot_shrinkage(self, ax=ax, outcome=outcome, level=level,
                               figsize=figsize)
 
+    def plot_dose_response(self, dose, grid=None, at=None, reference=None,
+                           studies=False, alpha=0.05, exp=False, ax=None,
+                           figsize=None):
+        """
+        Pooled dose-response curve ``x(d)' beta`` over a grid of doses with
+        its ``1 - alpha`` confidence band (``get_prediction`` at the grid),
+        optionally relative to a reference dose and with each study's BLUP
+        curve.  For formula fits of one outcome on terms of a dose (e.g. a
+        spline, with ``addS`` from ``greenland_longnecker_addS``); see
+        :mod:`statsmodels_mixmeta.plots.dose`.
+
+        Parameters
+        ----------
+        dose : str
+            The dose variable of the formula's data.
+        grid : array_like, optional
+            Doses; by default 101 from the smallest to the largest used.
+        at : dict, optional
+            Values of the formula's other variables along the curve.
+        reference : float, optional
+            Draw ``f(d) - f(reference)`` and mark the reference dose.
+        studies : bool
+            Also draw the studies' BLUP curves and reported estimates
+            (random effects on the fixed terms).
+        alpha : float
+        exp : bool
+            Draw on the ratio scale, ``exp(f)``.
+        ax : matplotlib Axes, optional
+        figsize : tuple, optional
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from ..plots.dose import plot_dose_response
+        return plot_dose_response(self, dose, grid=grid, at=at,
+                                  reference=reference, studies=studies,
+                                  alpha=alpha, exp=exp, ax=ax,
+                                  figsize=figsize)
+
     # ------------------------------------------------------ comparison
     def compare_lr_test(self, restricted):
         """
