@@ -32,7 +32,7 @@ def import_pyplot():
     """
     try:
         import matplotlib.pyplot as plt
-    except ImportError as err:  # pragma: no cover - matplotlib is installed
+    except ImportError as err:
         raise ImportError("plotting needs matplotlib, the optional 'plot' "
                           f"extra: {EXTRA_HINT}") from err
     return plt
