@@ -40,7 +40,8 @@ def bcg_forest(path):
     meta = smf.mixmeta("logor ~ 1", data=bcg, S="logorvar").fit()
     labels = [f"{author} ({year})"
               for author, year in zip(bcg["author"], bcg["year"])]
-    fig = meta.plot_forest(labels=labels, refline=0, figsize=(6.4, 5.0))
+    fig = meta.plot_forest(labels=labels, refline=0, annotate=True,
+                           figsize=(7.2, 5.0))
     fig.axes[0].set_xlabel("log odds ratio of tuberculosis, BCG vs control")
     fig.suptitle("BCG vaccine trials, random-effects meta-analysis (REML)",
                  fontsize=10)
@@ -77,7 +78,7 @@ def two_stage_forest(path):
     data = simulated_sites()
     first = smm.two_stage(data, "site", fit_site, ["after"])
     pooled = first.fit("~ 1", method="reml")
-    fig = pooled.plot_forest(refline=0, figsize=(6.4, 4.6))
+    fig = pooled.plot_forest(refline=0, annotate=True, figsize=(7.2, 4.6))
     fig.axes[0].set_xlabel("log rate ratio after the intervention")
     fig.suptitle("Two-stage analysis: Poisson regression per site, "
                  "pooled by REML", fontsize=10)

@@ -128,6 +128,18 @@ def test_forest_bcg_rows_estimates_intervals(bcg, bcg_reml, tmp_path):
     assert bold == ["Pooled (REML)", "95% prediction interval"]
 
 
+def test_forest_annotations_write_the_numbers(bcg_reml):
+    (ax,) = bcg_reml.plot_forest(annotate=True).axes
+    texts = [a for a in ax.texts if a.get_label() == "annotation"]
+    assert len(texts) == 15
+    # Aronson 1948: -0.9387 -+ 1.96 sqrt(0.3571)
+    assert texts[0].get_text() == "-0.94 [-2.11, 0.23]"
+    assert texts[-2].get_text() == "-0.75 [-1.11, -0.38]"
+    assert texts[-1].get_text() == "[-1.94, 0.45]"
+    np.testing.assert_allclose([t.get_position()[1] for t in texts],
+                               ax.get_yticks())
+
+
 def test_forest_blups_beside_studies(bcg_reml, tmp_path):
     fig = bcg_reml.plot_forest(blup=True, labels="author", refline=0,
                                alpha=0.1)

@@ -40,7 +40,8 @@ BLUP_OFFSET = 0.3  # the BLUP sits this far below its study
 
 
 def plot_forest(results, ax=None, labels=None, outcome=None, blup=False,
-                alpha=0.05, pi=None, refline=None, figsize=None):
+                alpha=0.05, pi=None, refline=None, annotate=False,
+                figsize=None):
     """
     Forest plot of a fitted meta-analysis; see the module docstring for
     what is drawn.
@@ -66,6 +67,10 @@ def plot_forest(results, ax=None, labels=None, outcome=None, blup=False,
         for an intercept-only random-effects fit with random intercepts.
     refline : float, optional
         Draw a vertical reference line there (e.g. 0, no effect).
+    annotate : bool
+        Write each row's numbers right of the panel: ``estimate [lower,
+        upper]`` for the studies and the pooled estimate, ``[lower, upper]``
+        for the prediction interval (two decimals).
     figsize : tuple, optional
         Size of a new figure.
 
@@ -106,22 +111,28 @@ def plot_forest(results, ax=None, labels=None, outcome=None, blup=False,
             _draw_blups(axis, blups, j, order, y)
         if outer_blups is not None:
             _draw_outer_blups(axis, outer_blups, st.groups, j, order, headers)
+        limits = (None if pi_limits is None else
+                  (pi_limits[0][0, j], pi_limits[1][0, j]))
         if st.intercept_only:
-            limits = (None if pi_limits is None else
-                      (pi_limits[0][0, j], pi_limits[1][0, j]))
             ticks += _draw_pooled(axis, results, y.min() - 2.0, mean[0, j],
                                   ci[0][0, j], ci[1][0, j], limits, alpha)
         else:
             _draw_fitted(axis, mean[order, j], ci[0][order, j],
                          ci[1][order, j], y)
         _set_rows(axis, ticks)
+        if annotate:
+            _annotate(axis, y, st.estimates[order, j],
+                      z * np.sqrt(st.variances[order, j]),
+                      (mean[0, j], ci[0][0, j], ci[1][0, j])
+                      if st.intercept_only else None, limits)
         if refline is not None:
             axis.axvline(refline, color="0.5", lw=0.8, zorder=0,
                          label="reference")
         axis.set_xlabel(st.outcomes[j])
         if len(st.outcomes) > 1:
             axis.set_title(st.outcomes[j])
-    fig.tight_layout() if ax is None else None
+    if ax is None:
+        fig.tight_layout()
     return fig
 
 
@@ -245,6 +256,21 @@ def _draw_pooled(ax, results, y, est, lower, upper, pi_limits, alpha):
     ax.update_datalim([(lower, y), (upper, y)])
     ax.autoscale_view()
     return ticks
+
+
+def _annotate(ax, y, est, half, pooled, pi_limits):
+    """Numbers right of the panel, on the rows' heights (axes x, data y);
+    the pooled rows are 2 and 3 below the last study (see _draw_pooled)."""
+    where = ax.get_yaxis_transform()
+    rows = [(yy, f"{e:.2f} [{e - h:.2f}, {e + h:.2f}]")
+            for yy, e, h in zip(y, est, half)]
+    if pooled is not None:
+        rows.append((y.min() - 2.0, "{:.2f} [{:.2f}, {:.2f}]".format(*pooled)))
+    if pi_limits is not None:
+        rows.append((y.min() - 3.0, "[{:.2f}, {:.2f}]".format(*pi_limits)))
+    for yy, text in rows:       # one text per row, to draw
+        ax.text(1.03, yy, text, transform=where, va="center", ha="left",
+                fontsize="small", label="annotation")
 
 
 def _draw_fitted(ax, mean, lower, upper, y):

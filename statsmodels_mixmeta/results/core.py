@@ -488,7 +488,8 @@ class MixMetaResults(LikelihoodModelResults):
 
     # ----------------------------------------------------------- plots
     def plot_forest(self, ax=None, labels=None, outcome=None, blup=False,
-                    alpha=0.05, pi=None, refline=None, figsize=None):
+                    alpha=0.05, pi=None, refline=None, annotate=False,
+                    figsize=None):
         """
         Forest plot: each study's estimate and ``1 - alpha`` interval from
         ``S``, the pooled estimate (a diamond over its confidence interval)
@@ -518,6 +519,8 @@ class MixMetaResults(LikelihoodModelResults):
             meta-regression is an error.
         refline : float, optional
             A vertical reference line (e.g. 0).
+        annotate : bool
+            Write each row's estimate and interval right of the panel.
         figsize : tuple, optional
 
         Returns
@@ -527,7 +530,7 @@ class MixMetaResults(LikelihoodModelResults):
         from ..plots.forest import plot_forest
         return plot_forest(self, ax=ax, labels=labels, outcome=outcome,
                            blup=blup, alpha=alpha, pi=pi, refline=refline,
-                           figsize=figsize)
+                           annotate=annotate, figsize=figsize)
 
     def plot_shrinkage(self, ax=None, outcome=None, level=None,
                        figsize=None):
