@@ -19,7 +19,9 @@ Failure kinds (the ``reason`` texts of ``TwoStage.failures``):
   (:mod:`.identifiability`); ``"not identified: <name> (not in this
   group's fit)"`` when the group's fit has no such coefficient (a formula
   factor level absent from the group);
-* ``"non-finite estimate: <name>"``, ``"non-positive variance: <name>"``;
+* ``"non-finite estimate: <name>"``, ``"non-finite variance: <name>"``,
+  ``"non-positive variance: <name>"`` (also a standard error of at most
+  :data:`~.identifiability.SE_RTOL` times the estimate: a perfect fit);
 * ``"singular covariance block"``: the block of the estimable coefficients
   is singular (the whole group is dropped).
 """
@@ -184,9 +186,11 @@ def extract(label, results, params):
                 (f"not identified: {', '.join(dropped)} (rank-deficient "
                  "design)", dropped))
     variances = np.diag(block)
+    with np.errstate(invalid="ignore"):
+        zero = np.sqrt(np.abs(variances)) <= _ident.SE_RTOL * np.abs(values)
     for check, text in ((~np.isfinite(values), "non-finite estimate"),
-                        (~(np.isfinite(variances) & (variances > 0)),
-                         "non-positive variance")):
+                        (~np.isfinite(variances), "non-finite variance"),
+                        ((variances <= 0) | zero, "non-positive variance")):
         bad = np.flatnonzero(check & keep)
         if bad.size:
             keep[bad] = False

@@ -24,6 +24,9 @@ import numpy as np
 #: Smallest eigenvalue of a block's correlation matrix below which the
 #: block is treated as singular.
 SINGULAR_TOL = 1e-10
+#: A standard error at most this fraction of its estimate's magnitude is
+#: a zero variance (an exact fit), not information.
+SE_RTOL = 1e-10
 #: Largest squared length of the projection of ``e_j`` on the null space
 #: of the design for which coefficient ``j`` still counts as estimable.
 NULL_TOL = 1e-10
