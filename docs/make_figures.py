@@ -19,7 +19,10 @@ Run from the repository root::
 import pathlib
 import sys
 
-import matplotlib
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))   # the repository's package, as Sphinx's conf.py
+
+import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -30,7 +33,7 @@ import statsmodels.formula.api as smf  # noqa: E402
 import statsmodels_mixmeta as smm  # noqa: E402
 from statsmodels_mixmeta import datasets  # noqa: E402
 
-IMAGES = pathlib.Path(__file__).resolve().parent / "images"
+IMAGES = ROOT / "docs" / "images"
 DPI = 100
 
 

@@ -4,6 +4,8 @@ what they show: rows and labels, marker positions, interval endpoints, the
 pooled diamond, panels, groups, the dose-response band; and the errors for
 bad input.
 """
+import pathlib
+import runpy
 import sys
 
 import matplotlib
@@ -411,3 +413,30 @@ def test_missing_matplotlib_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=r"statsmodels-mixmeta\[plot\]"):
         _base.import_pyplot()
+
+
+# --------------------------------------------------------- README figures
+def png_size(path):
+    """Width and height from a PNG's IHDR chunk."""
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC and data[12:16] == b"IHDR"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24],
+                                                               "big")
+
+
+def test_docs_script_draws_the_readme_figures(tmp_path):
+    root = pathlib.Path(__file__).resolve().parent.parent
+    script = runpy.run_path(str(root / "docs" / "make_figures.py"),
+                            run_name="make_figures")
+    paths = script["main"](tmp_path)
+    assert [p.name for p in paths] == ["bcg_forest.png",
+                                       "two_stage_forest.png"]
+    for path in paths:
+        assert png_size(path) in [(720, 500), (720, 460)]
+        assert 10_000 < path.stat().st_size < 300_000
+    # README shows the figures the script writes, and they are committed
+    readme = (root / "README.rst").read_text(encoding="utf-8")
+    for path in paths:
+        assert f".. image:: docs/images/{path.name}" in readme
+        committed = root / "docs" / "images" / path.name
+        assert png_size(committed) == png_size(path)
