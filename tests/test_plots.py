@@ -312,6 +312,17 @@ def test_shrinkage_meta_regression_panels(tmp_path):
         assert not has_artist(ax, "pooled estimate")
 
 
+def test_shrinkage_to_the_outer_level(school_fit):
+    school = datasets.load_school()
+    (ax,) = school_fit.plot_shrinkage(level=1).axes
+    ends = segments(artist(ax, "shrinkage"))
+    np.testing.assert_allclose(ends[:, 0, 0], school["effect"])
+    np.testing.assert_allclose(ends[:, 1, 0],
+                               school_fit.blup(level=1).iloc[:, 0])
+    # the district BLUPs are shared by the district's studies
+    assert len(np.unique(np.round(ends[:, 1, 0], 12))) == 11
+
+
 def test_shrinkage_refuses_fixed_effects(bcg):
     fixed = smf.mixmeta("logor ~ 1", data=bcg, S="logorvar",
                         method="fixed").fit()
