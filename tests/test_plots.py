@@ -14,8 +14,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
-from matplotlib.collections import LineCollection, PolyCollection  # noqa
-from matplotlib.patches import Polygon  # noqa: E402
 from scipy import stats  # noqa: E402
 
 import statsmodels.formula.api as smf  # noqa: E402
