@@ -402,7 +402,8 @@ class PsiProfile:
     # ---------------------------------------------------------- engine
     def _setup(self, index):
         """Charts for holding parameter ``index``, the free coordinates'
-        start at the estimate, and where the held coordinate sits."""
+        start at the estimate, and the profile's floor (see
+        :meth:`_floor`)."""
         lev, local = self._owner[index]
         pairs = {}
         probe = level_charts(self.random)[lev]
@@ -411,7 +412,44 @@ class PsiProfile:
         charts = level_charts(self.random, pairs)
         starts = [c.to_free(c.values_from_psi(p), u)
                   for c, p, u in zip(charts, self.psis, self.units)]
-        return charts, lev, local, starts
+        return charts, lev, local, starts, self._floor(index)
+
+    def _floor(self, index):
+        """
+        A correlation does not matter when a variance it joins is 0: the
+        profile of ``corr[a,b]`` (unstr) is at least the larger of the
+        profiles of ``var[a]`` and ``var[b]`` at 0, and that of the rho of
+        cs and ar1 at least the profile of their variance at 0, whatever
+        the correlation.  That maximum lies on another branch of the
+        likelihood than the one a start inside reaches, so it is
+        computed once and taken as the floor of the profile (``-inf``
+        for variances and the rho of hcs and har1).
+        """
+        cache = self.__dict__.setdefault("_floors", {})
+        if index not in cache:
+            lev, local = self._owner[index]
+            chart = level_charts(self.random)[lev]
+            variances = []
+            if local >= chart.n_sd and chart.kind == "unstr":
+                variances = list(chart._pairs[local - chart.n_sd])
+            elif local >= chart.n_sd and chart.n_sd == 1:
+                variances = [0]
+            first = index - local
+            cache[index] = max(
+                (self.loglike(first + v, [0.0])[0] for v in variances),
+                default=-np.inf)
+        return cache[index]
+
+    def _best(self, setup, value, start):
+        """The profile at ``value``: the better of the optimisations from
+        ``start`` and from the estimate, not below the floor; returns
+        ``(llf, free coordinates)``."""
+        llf, flat = self._solve(setup, value, start)
+        if start is not setup[3]:
+            again, other = self._solve(setup, value, setup[3])
+            if again > llf:
+                llf, flat = again, other
+        return max(llf, setup[4]), flat
 
     def _evaluate(self, charts, values):
         psis = tuple(c.psi(v) for c, v in zip(charts, values))
@@ -420,7 +458,7 @@ class PsiProfile:
     def _solve(self, setup, value, start):
         """Maximise over the free coordinates with parameter held at
         ``value``; returns ``(llf, free coordinates)``."""
-        charts, lev, local, _ = setup
+        charts, lev, local = setup[:3]
         position, held = charts[lev].pinned_coordinate(local, value)
         sizes = [c.n_coords for c in charts]
         cuts = np.cumsum([0] + sizes)
@@ -513,7 +551,7 @@ class PsiProfile:
             order = order[np.argsort(np.abs(values[order] - estimate))]
             start = setup[3]
             for i in order:
-                out[i], flat = self._solve(setup, values[i], start)
+                out[i], flat = self._best(setup, values[i], start)
                 start = self._split(setup, flat)
         return out
 
@@ -542,7 +580,7 @@ class PsiProfile:
         def excess(u):
             near = min(solved, key=lambda w: abs(w - u)) if solved else None
             start = setup[3] if near is None else solved[near]
-            llf, flat = self._solve(setup, min(max(to_value(u), lo), hi),
+            llf, flat = self._best(setup, min(max(to_value(u), lo), hi),
                                     start)
             solved[u] = self._split(setup, flat)
             return 2.0 * (llf_max - llf) - critical
