@@ -58,13 +58,27 @@ _COORD_LIMIT = 18.0
 _GRADIENT_TOL = 1e-9
 
 
-def projected_newton(fun, x0, lower, upper, gtol=_GRADIENT_TOL, maxiter=200):
+def _differenced_hessian(fun, x, idx):
+    """Central differences of the gradient of ``fun`` over ``idx``."""
+    hess = np.empty((idx.size, idx.size))
+    for col, m in enumerate(idx):
+        h = 1e-5 * max(abs(x[m]), 1.0)
+        up, down = x.copy(), x.copy()
+        up[m] += h
+        down[m] -= h
+        hess[:, col] = (fun(up)[1][idx] - fun(down)[1][idx]) / (2 * h)
+    return hess
+
+
+def projected_newton(fun, x0, lower, upper, hessian=None, gtol=_GRADIENT_TOL,
+                     maxiter=200):
     """
     Minimise ``fun`` (returning value and gradient) over a box by Newton
     steps on the coordinates not held at a bound.
 
-    The Hessian is differenced from the analytic gradient (central
-    differences; the problems are small), its eigenvalues made positive
+    The Hessian is ``hessian(x)`` or, without it, differenced from the
+    gradient (central differences; the problems are small), its
+    eigenvalues made positive
     (absolute value, floored); steps are projected onto the box and
     halved until the value decreases (Armijo).  A coordinate is held at a
     bound while the gradient pushes it outward.  Chosen over scipy's
@@ -74,26 +88,25 @@ def projected_newton(fun, x0, lower, upper, gtol=_GRADIENT_TOL, maxiter=200):
 
     Returns
     -------
-    ndarray
+    x : ndarray
         The minimiser (the start when no step decreases the value).
+    value : float
+        ``fun`` there.
     """
     x = np.clip(np.asarray(x0, dtype=float), lower, upper)
     value, grad = fun(x)
     if not np.isfinite(value):
-        return x
+        return x, value
     for _ in range(maxiter):
         active = ((x <= lower) & (grad > 0)) | ((x >= upper) & (grad < 0))
         free = ~active
         if not free.any() or np.max(np.abs(grad[free])) < gtol:
             break
         idx = np.flatnonzero(free)
-        hess = np.empty((idx.size, idx.size))
-        for col, m in enumerate(idx):
-            h = 1e-5 * max(abs(x[m]), 1.0)
-            up, down = x.copy(), x.copy()
-            up[m] += h
-            down[m] -= h
-            hess[:, col] = (fun(up)[1][idx] - fun(down)[1][idx]) / (2 * h)
+        if hessian is not None:
+            hess = hessian(x)[np.ix_(idx, idx)]
+        else:
+            hess = _differenced_hessian(fun, x, idx)
         eig, vec = np.linalg.eigh((hess + hess.T) / 2)
         eig = np.maximum(np.abs(eig), 1e-8 * max(np.max(np.abs(eig)), 1e-8))
         step = np.zeros_like(x)
@@ -111,7 +124,7 @@ def projected_newton(fun, x0, lower, upper, gtol=_GRADIENT_TOL, maxiter=200):
         x, value, grad = trial, new_value, new_grad
         if done and np.max(np.abs(step)) * t < 1e-12:
             break
-    return x
+    return x, value
 
 
 # --------------------------------------------------------------- charts
@@ -219,6 +232,7 @@ class LevelChart:
             a, b = pair
             perm = np.array([a, b] + [i for i in range(k) if i not in pair])
         self.perm = perm
+        self._inverse = np.argsort(perm)
 
     # the natural parameters -----------------------------------------
     def natural(self, psi):
@@ -282,9 +296,8 @@ class LevelChart:
         if self.kind == "prop":
             return sd[0] ** 2 * self.structure.psi_fix
         if self.kind == "unstr":
-            permuted = _cpc_to_corr(corr_par, k)
-            corr = np.empty((k, k))
-            corr[np.ix_(self.perm, self.perm)] = permuted
+            inverse = self._inverse
+            corr = _cpc_to_corr(corr_par, k)[inverse][:, inverse]
         elif self.kind in ("diag", "id"):
             corr = np.eye(k)
         elif self.kind == "cor":
@@ -320,6 +333,40 @@ class LevelChart:
         else:
             rho[:] = np.tanh(rho)
         return out
+
+
+def _chart_jacobian(level_psi, level, coords, moving):
+    """``dPsi / dx_m`` for the moving coordinates ``m`` of one level, by
+    central differences of the (data-free) chart: ``(len(m), r, r)``."""
+    out = []
+    for m in moving:
+        step = _DIFF_STEP * max(abs(coords[m]), 1.0)
+        up, down = coords.copy(), coords.copy()
+        up[m] += step
+        down[m] -= step
+        out.append((level_psi(level, up) - level_psi(level, down))
+                   / (2 * step))
+    dim = level_psi(level, coords).shape[0]
+    return np.array(out).reshape(len(moving), dim, dim)
+
+
+def _chart_curvature(level_psi, level, coords, moving):
+    """``d2Psi / dx_s dx_t`` of one level's moving coordinates, by central
+    differences: ``(len(m), len(m), r, r)``."""
+    n = len(moving)
+    dim = level_psi(level, coords).shape[0]
+    out = np.zeros((n, n, dim, dim))
+    steps = [1e-4 * max(abs(coords[m]), 1.0) for m in moving]
+    for a in range(n):
+        for b in range(a, n):
+            total = 0.0
+            for sign_a, sign_b in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+                shifted = coords.copy()
+                shifted[moving[a]] += sign_a * steps[a]
+                shifted[moving[b]] += sign_b * steps[b]
+                total = total + sign_a * sign_b * level_psi(level, shifted)
+            out[a, b] = out[b, a] = total / (4 * steps[a] * steps[b])
+    return out
 
 
 def level_charts(random, pairs=None):
@@ -460,62 +507,79 @@ class PsiProfile:
         ``value``; returns ``(llf, free coordinates)``."""
         charts, lev, local = setup[:3]
         position, held = charts[lev].pinned_coordinate(local, value)
-        sizes = [c.n_coords for c in charts]
-        cuts = np.cumsum([0] + sizes)
+        cuts = np.cumsum([0] + [c.n_coords for c in charts])
         flat = np.concatenate(start) if start else np.zeros(0)
-        held_at = cuts[lev] + position
         free = np.ones(flat.size, dtype=bool)
-        free[held_at] = False
+        free[cuts[lev] + position] = False
         lower = np.concatenate([
             np.r_[np.zeros(c.n_sd), np.full(c.n_corr, -_COORD_LIMIT)]
-            for c in charts] or [np.zeros(0)])
+            for c in charts] or [np.zeros(0)])[free]
         upper = np.concatenate([
             np.r_[np.full(c.n_sd, np.inf), np.full(c.n_corr, _COORD_LIMIT)]
-            for c in charts] or [np.zeros(0)])
+            for c in charts] or [np.zeros(0)])[free]
+        kernel = self.objective.kernel
 
-        def values_of(x):
+        def level_psi(level, coords):
+            values = charts[level].from_free(coords, self.units[level])
+            if level == lev:
+                values[position] = held
+            return charts[level].psi(values)
+
+        def level_coords(x):
             full = flat.copy()
             full[free] = x
-            values = [c.from_free(full[a:b], u) for c, a, b, u in
-                      zip(charts, cuts[:-1], cuts[1:], self.units)]
-            values[lev][position] = held
-            return values
+            return [full[a:b] for a, b in zip(cuts[:-1], cuts[1:])]
+
+        # the free coordinates of each level, as positions in its chart
+        moving = [np.flatnonzero(free[a:b]) for a, b in zip(cuts[:-1],
+                                                            cuts[1:])]
+
+        memo = {}
+
+        def derivatives(x):
+            """State, dl/dPsi and chart Jacobians at ``x`` (the last point
+            remembered: the Hessian is asked for where the score was)."""
+            key = x.tobytes()
+            if key not in memo:
+                coords = level_coords(x)
+                state = kernel.evaluate(tuple(
+                    level_psi(i, c) for i, c in enumerate(coords)))
+                grads = kernel.psi_gradient(state)
+                jacs = [_chart_jacobian(level_psi, i, c, m)
+                        for i, (c, m) in enumerate(zip(coords, moving))]
+                memo.clear()
+                memo[key] = coords, state, grads, jacs
+            return memo[key]
 
         def negative(x):
-            values = values_of(x)
             try:
-                state = self._evaluate(charts, values)
+                _, state, grads, jacs = derivatives(x)
             except np.linalg.LinAlgError:
                 return np.inf, np.zeros_like(x)
-            grads = self.objective.kernel.psi_gradient(state)
-            return -state.llf, -self._gradient(charts, cuts, values_of, x,
-                                               grads, free)
+            score = np.concatenate(
+                [j.reshape(j.shape[0], g.size) @ g.ravel()
+                 for j, g in zip(jacs, grads)] or [np.zeros(0)])
+            return -state.llf, -score
 
-        x0 = np.clip(flat[free], lower[free], upper[free])
+        def negative_hessian(x):
+            coords, state, grads, jacs = derivatives(x)
+            hess = kernel.hessian(state, jacs)
+            at = 0
+            for i, (c, m, g) in enumerate(zip(coords, moving, grads)):
+                curv = _chart_curvature(level_psi, i, c, m)
+                hess[at:at + m.size, at:at + m.size] += np.einsum(
+                    "rs,turs->tu", g, curv)
+                at += m.size
+            return -hess
+
+        x0 = np.clip(flat[free], lower, upper)
         if x0.size == 0:
-            value_llf = -negative(x0)[0]
-            return value_llf, flat
-        best = projected_newton(negative, x0, lower[free], upper[free])
+            return -negative(x0)[0], flat
+        best, value = projected_newton(negative, x0, lower, upper,
+                                       hessian=negative_hessian)
         out = flat.copy()
         out[free] = best
-        return -negative(best)[0], out
-
-    @staticmethod
-    def _gradient(charts, cuts, values_of, x, grads, free):
-        """``d llf / dx``: ``<dl/dPsi, dPsi/dx>`` with ``dPsi/dx`` by
-        central differences of the chart (polynomial in the sds, smooth
-        in the correlation coordinates)."""
-        out = np.zeros(x.size)
-        owner = np.searchsorted(cuts[1:], np.flatnonzero(free), side="right")
-        for m, lev in enumerate(owner):
-            step = _DIFF_STEP * max(abs(x[m]), 1.0)
-            up, down = x.copy(), x.copy()
-            up[m] += step
-            down[m] -= step
-            d_psi = (charts[lev].psi(values_of(up)[lev])
-                     - charts[lev].psi(values_of(down)[lev])) / (2 * step)
-            out[m] = np.sum(grads[lev] * d_psi)
-        return out
+        return -value, out
 
     def _split(self, setup, flat):
         charts = setup[0]
@@ -577,11 +641,19 @@ class PsiProfile:
         def to_value(u):            # root-finding runs in sd for variances
             return u * u if variance else u
 
-        def excess(u):
+        def excess(u, restart=True):
+            """``2 (llf_max - profile) - critical`` at ``u``, warm-started
+            from the nearest value solved; the walk also restarts from the
+            estimate (:meth:`_best`), the root-finding between two walked
+            values does not."""
             near = min(solved, key=lambda w: abs(w - u)) if solved else None
             start = setup[3] if near is None else solved[near]
-            llf, flat = self._best(setup, min(max(to_value(u), lo), hi),
-                                    start)
+            value = min(max(to_value(u), lo), hi)
+            if restart:
+                llf, flat = self._best(setup, value, start)
+            else:
+                llf, flat = self._solve(setup, value, start)
+                llf = max(llf, setup[4])
             solved[u] = self._split(setup, flat)
             return 2.0 * (llf_max - llf) - critical
 
@@ -605,17 +677,19 @@ class PsiProfile:
             return to_value(edge), True
         inside = centre
         if math.isfinite(edge):
-            fractions = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 3 / 4, 7 / 8, 1.0)
+            fractions = (1 / 8, 1 / 4, 1 / 2, 3 / 4, 1.0)
             trials = [centre + f * (edge - centre) for f in fractions]
         else:
             step = max(0.25 * abs(centre), 0.05 * math.sqrt(unit))
             trials = [centre + direction * step * 2.0 ** m
                       for m in range(max_doublings)]
+        scale = max(abs(centre), math.sqrt(unit) if math.isinf(edge)
+                    else 1.0)
         for u in trials:
             if excess(u) > 0:
-                root = optimize.brentq(excess, inside, u, xtol=1e-13,
-                                       rtol=4 * np.finfo(float).eps,
-                                       maxiter=200)
+                root = optimize.brentq(
+                    lambda w: excess(w, restart=False), inside, u,
+                    xtol=1e-11 * scale, rtol=1e-11, maxiter=200)
                 return to_value(root), False
             inside = u
         return (to_value(edge) if math.isfinite(edge) else math.inf), True
