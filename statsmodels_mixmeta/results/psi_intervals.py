@@ -222,6 +222,13 @@ def profile_interval(res, param, alpha):
     """``(lower, upper, note)`` of the profile interval of one parameter."""
     prof = profiler(res)
     index = prof.index(param)
+    cache = res.__dict__.setdefault("_psi_profile_intervals", {})
+    if (index, alpha) not in cache:
+        cache[index, alpha] = _profile_bounds(res, prof, index, alpha)
+    return cache[index, alpha]
+
+
+def _profile_bounds(res, prof, index, alpha):
     critical = stats.chi2.ppf(1 - alpha, 1)
     (lower, low_edge), (upper, up_edge) = prof.interval(
         index, _profile_max(res, prof), critical)
@@ -278,9 +285,15 @@ def profile_loglike(res, param, grid=None, alpha=0.05, n_points=21):
         if prof.is_variance[index]:
             grid = grid ** 2
         grid = np.unique(np.append(grid, estimate))
-    grid = np.asarray(grid, dtype=float).ravel()
-    llf = prof.loglike(index, grid)
-    frame = pd.DataFrame({"value": grid, "llf": llf})
+        cache = res.__dict__.setdefault("_psi_profile_grids", {})
+        key = (index, alpha, n_points)
+        if key not in cache:
+            cache[key] = (grid, prof.loglike(index, grid))
+        grid, llf = cache[key]
+    else:
+        grid = np.asarray(grid, dtype=float).ravel()
+        llf = prof.loglike(index, grid)
+    frame = pd.DataFrame({"value": grid.copy(), "llf": llf.copy()})
     frame.attrs.update(param=prof.names[index], estimate=estimate,
                        llf_max=_profile_max(res, prof))
     return frame
