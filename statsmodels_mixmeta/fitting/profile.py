@@ -155,8 +155,10 @@ class PsiProfile:
         for lev, chart in enumerate(charts):
             self._owner += [(lev, i) for i in range(len(chart.names))]
         self.names = [n for c in charts for n in c.names]
+        self._thetas = self.random.split(self.theta)
         self.estimates = np.concatenate(
-            [c.natural(p) for c, p in zip(charts, self.psis)]
+            [c.natural(p, t) for c, p, t in zip(charts, self.psis,
+                                                self._thetas)]
             or [np.zeros(0)])
         self.edges = np.concatenate([c.edges() for c in charts]
                                     or [np.zeros((0, 2))])
@@ -167,8 +169,22 @@ class PsiProfile:
         """Natural values of all parameters at structure parameters
         ``theta`` (for the delta method)."""
         charts = level_charts(self.random)
-        return np.concatenate([c.natural(p) for c, p in
-                               zip(charts, self.objective.psis(theta))])
+        return np.concatenate([
+            c.natural(p, t) for c, p, t in zip(
+                charts, self.objective.psis(theta), self.random.split(theta))])
+
+    def joined_variances(self, index):
+        """Positions (in :attr:`names`) of the variances a correlation
+        joins (empty for a variance): the pair's for ``unstr``, the
+        level's for cs, hcs, ar1 and har1."""
+        lev, local = self._owner[index]
+        chart = level_charts(self.random)[lev]
+        first = index - local
+        if local < chart.n_sd:
+            return []
+        if chart.kind == "unstr":
+            return [first + v for v in chart._pairs[local - chart.n_sd]]
+        return [first + v for v in range(chart.n_sd)]
 
     def index(self, param):
         """Position of ``param`` (a name or an integer) in :attr:`names`."""
@@ -195,8 +211,9 @@ class PsiProfile:
         if probe.kind == "unstr" and local >= probe.n_sd:
             pairs[lev] = probe._pairs[local - probe.n_sd]
         charts = level_charts(self.random, pairs)
-        starts = [c.to_free(c.values_from_psi(p), u)
-                  for c, p, u in zip(charts, self.psis, self.units)]
+        starts = [c.to_free(c.values_from_psi(p, t), u)
+                  for c, p, t, u in zip(charts, self.psis, self._thetas,
+                                        self.units)]
         return charts, lev, local, starts, self._floor(index)
 
     def _floor(self, index):

@@ -146,8 +146,11 @@ class LevelChart:
         self._inverse = np.argsort(perm)
 
     # the natural parameters -----------------------------------------
-    def natural(self, psi):
-        """Natural values (variances, correlations) of ``psi``."""
+    def natural(self, psi, theta=None):
+        """Natural values (variances, correlations) of ``psi``; the
+        correlation of cs, hcs, ar1 and har1 from the structure's
+        parameters ``theta`` when given (it is defined there even where a
+        variance is 0)."""
         psi = np.asarray(psi, dtype=float)
         if self.kind == "fixed":
             return np.zeros(0)
@@ -159,10 +162,19 @@ class LevelChart:
             return np.array([np.mean(np.diag(psi)
                                      / np.diag(self.structure.psi_fix))])
         var = [np.mean(sd ** 2)] if self.n_sd == 1 else list(sd ** 2)
-        rho = []
-        if self.n_corr:
-            rho = [corr[1, 0]]
+        rho = [self._rho(corr, theta)] if self.n_corr else []
         return np.array(var + rho)
+
+    def _rho(self, corr, theta):
+        """The common correlation: from ``theta`` when given, else from
+        the first adjacent pair of positive variances (0 if none)."""
+        if theta is not None:
+            a = float(np.asarray(theta)[-1])
+            if self.kind in ("cs", "hcs"):
+                return self.lower_rho + (1 - self.lower_rho) * float(expit(a))
+            return math.tanh(a)
+        pairs = np.flatnonzero((np.diag(corr, 1) != 0))
+        return float(np.diag(corr, 1)[pairs[0]]) if pairs.size else 0.0
 
     def edges(self):
         """``(n, 2)`` limits of the natural parameters."""
@@ -184,8 +196,9 @@ class LevelChart:
         return self.n_sd, float(value)
 
     # the chart ------------------------------------------------------
-    def values_from_psi(self, psi):
-        """Chart values (sds, correlation parameters) of ``psi``."""
+    def values_from_psi(self, psi, theta=None):
+        """Chart values (sds, correlation parameters) of ``psi`` (and
+        ``theta``, see :meth:`natural`)."""
         psi = np.asarray(psi, dtype=float)
         sd, corr = _corr_of(psi)
         if self.kind == "unstr":
@@ -195,7 +208,7 @@ class LevelChart:
             return np.sqrt(self.natural(psi))
         if self.n_sd == 1:
             sd = sd[:1] if self.kind != "fixed" else sd[:0]
-        rho = [corr[1, 0]] if self.n_corr else []
+        rho = [self._rho(corr, theta)] if self.n_corr else []
         return np.concatenate([sd, rho])
 
     def psi(self, values):

@@ -193,6 +193,14 @@ def _wald(res, alpha):
                          "estimate at the edge of the parameter space: "
                          "no Wald interval (use method='profile')"])
             continue
+        joined = prof.joined_variances(i)
+        positive = [j for j in joined if not _at_edge(
+            prof.estimates[j], prof.edges[j], unit, True)]
+        if joined and len(positive) < min(2, len(joined)):
+            rows.append([value, np.nan, np.nan,
+                         "a variance it joins is 0: the correlation is "
+                         "not identified there; no Wald interval"])
+            continue
         if cov is None:
             rows.append([value, np.nan, np.nan,
                          "observed information not positive definite"])
