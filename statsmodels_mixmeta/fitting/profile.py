@@ -47,8 +47,13 @@ from .psi_charts import chart_curvature, chart_jacobian, level_charts
 
 #: largest |atanh| / |logit| of a free correlation coordinate
 _COORD_LIMIT = 18.0
-#: the profile's optimum: largest |gradient| of the free coordinates
+#: the profile's optimum: largest |gradient| of the free coordinates, or
+#: a Newton step that gains less than this much log-likelihood
 _GRADIENT_TOL = 1e-9
+_VALUE_TOL = 1e-9
+#: a correlation coordinate beyond this (|rho| > 0.99998 on the atanh
+#: scale) is tried at its limit
+_KNEE = 6.0
 
 
 def _differenced_hessian(fun, x, idx):
@@ -63,8 +68,8 @@ def _differenced_hessian(fun, x, idx):
     return hess
 
 
-def projected_newton(fun, x0, lower, upper, hessian=None, gtol=_GRADIENT_TOL,
-                     maxiter=200):
+def projected_newton(fun, x0, lower, upper, hessian=None, saturating=None,
+                     gtol=_GRADIENT_TOL, ftol=_VALUE_TOL, maxiter=200):
     """
     Minimise ``fun`` (returning value and gradient) over a box by Newton
     steps on the coordinates not held at a bound.
@@ -74,7 +79,13 @@ def projected_newton(fun, x0, lower, upper, hessian=None, gtol=_GRADIENT_TOL,
     eigenvalues made positive
     (absolute value, floored); steps are projected onto the box and
     halved until the value decreases (Armijo).  A coordinate is held at a
-    bound while the gradient pushes it outward.  Chosen over scipy's
+    bound while the gradient pushes it outward.  It stops when the free
+    gradient is below ``gtol`` or a step gains less than ``ftol`` (in the
+    log-likelihood's absolute units: a correlation coordinate running to
+    +-infinity, where the likelihood is flat, would otherwise crawl).
+    Coordinates flagged ``saturating`` (the tanh/expit correlation
+    coordinates) that step outward past ``_KNEE`` are also tried at their
+    bound, the correlation's limit, and kept there if that is better.  Chosen over scipy's
     L-BFGS-B for its quadratic convergence (the profile must be exact to
     far below the 1e-4 the intervals need) and because it makes no
     threaded BLAS calls on tiny matrices.
@@ -113,9 +124,20 @@ def projected_newton(fun, x0, lower, upper, hessian=None, gtol=_GRADIENT_TOL,
             t /= 2
         else:
             break
-        done = value - new_value <= 1e-15 * max(1.0, abs(value))
+        if saturating is not None:
+            # a coordinate past the knee of its tanh/expit, still moving
+            # out: the likelihood approaches its limit geometrically, where
+            # Newton crawls; try the limit itself
+            out = saturating & (np.abs(trial) > _KNEE) & (step * trial > 0)
+            if out.any():
+                jump = trial.copy()
+                jump[out] = np.where(trial[out] > 0, upper[out], lower[out])
+                jump_value, jump_grad = fun(jump)
+                if jump_value < new_value:
+                    trial, new_value, new_grad = jump, jump_value, jump_grad
+        done = value - new_value <= ftol
         x, value, grad = trial, new_value, new_grad
-        if done and np.max(np.abs(step)) * t < 1e-12:
+        if done:           # a flat direction (a correlation near +-1)
             break
     return x, value
 
@@ -330,8 +352,12 @@ class PsiProfile:
         x0 = np.clip(flat[free], lower, upper)
         if x0.size == 0:
             return -negative(x0)[0], flat
+        saturating = np.concatenate([
+            np.r_[np.zeros(c.n_sd, bool), np.ones(c.n_corr, bool)]
+            for c in charts] or [np.zeros(0, bool)])[free]
         best, value = projected_newton(negative, x0, lower, upper,
-                                       hessian=negative_hessian)
+                                       hessian=negative_hessian,
+                                       saturating=saturating)
         out = flat.copy()
         out[free] = best
         return -value, out
