@@ -249,6 +249,14 @@ def test_profile_cs_lower_edge_of_correlation():
         warnings.simplefilter("ignore")
         res = smf.mixmeta("logOR ~ 0 + C(time)", data=gliomas, S="logORvar",
                           random="~ 0 + C(time) | study", bscov="cs").fit()
+    # rho is estimated at 1: no Wald interval for it, nor for the
+    # variance (the information is singular there); a profile one for both
+    assert res.on_boundary
+    wald = res.conf_int_psi(method="wald")
+    assert wald[["lower", "upper"]].isna().all().all()
+    assert wald.loc["rho", "note"].startswith("estimate at the edge")
+    assert wald.loc["var", "note"] == \
+        "observed information not positive definite"
     # k = 4: cs correlations lie in [-1/3, 1]
     edge = res.profile_loglike("rho", grid=[-1 / 3, 1.0])
     assert np.all(np.isfinite(edge["llf"]))
@@ -344,3 +352,22 @@ def test_refusals(bcg, bcg_reml):
         bcg_reml.profile_loglike("tau2")
     with pytest.raises(ValueError, match="must lie in"):
         bcg_reml.profile_loglike("var[logrr]", grid=[-0.1])
+
+
+def test_random_slope_with_singular_psi():
+    gliomas = datasets.load_gliomas().dropna(subset=["logOR"])
+    res = smf.mixmeta("logOR ~ time", data=gliomas, S="logORvar",
+                      random="~ I(time - 15) | study", method="ml").fit()
+    names = ["var[Intercept]", "var[I(time - 15)]",
+             "corr[Intercept,I(time - 15)]"]
+    wald = res.conf_int_psi(method="wald")
+    assert list(wald.index) == names
+    assert res.on_boundary                 # the correlation is at +-1
+    assert np.isnan(wald.loc[names[2], "lower"])
+    for name in names[:2]:
+        assert wald.loc[name, "note"].startswith("Psi of this level is on "
+                                                 "the boundary")
+    prof = res.conf_int_psi(method="profile")
+    assert prof.loc[names[2], "upper"] == 1
+    assert prof.loc[names[2], "note"].endswith("upper bound at the edge (1)")
+    assert _assert_cutoff(res, prof) >= 3

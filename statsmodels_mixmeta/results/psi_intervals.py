@@ -208,8 +208,12 @@ def _wald(res, alpha):
         var_nu = float(jac[i] @ cov @ jac[i])
         centre, slope = _link(value, edges[0], variance)
         half = z * slope * math.sqrt(max(var_nu, 0.0))
+        boundary = res.boundary_levels[prof._owner[i][0]]
         rows.append([value, _unlink(centre - half, edges[0], variance),
-                     _unlink(centre + half, edges[0], variance), ""])
+                     _unlink(centre + half, edges[0], variance),
+                     "Psi of this level is on the boundary (singular): the "
+                     "Wald interval assumes an interior estimate"
+                     if boundary else ""])
     return prof.names, rows
 
 
