@@ -371,3 +371,32 @@ def test_random_slope_with_singular_psi():
     assert prof.loc[names[2], "upper"] == 1
     assert prof.loc[names[2], "note"].endswith("upper bound at the edge (1)")
     assert _assert_cutoff(res, prof) >= 3
+
+
+def test_projected_newton_on_a_box():
+    from statsmodels_mixmeta.fitting.box_newton import projected_newton
+    centre = np.array([-1.0, 2.0, 0.5])
+    weights = np.array([1.0, 3.0, 2.0])
+
+    def fun(x):      # a separable quadratic plus a coupling term
+        d = x - centre
+        return (np.sum(weights * d ** 2) + d[1] * d[2],
+                2 * weights * d + np.array([0.0, d[2], d[1]]))
+
+    hess = lambda x: np.diag(2 * weights) + np.array(
+        [[0, 0, 0], [0, 0, 1.0], [0, 1.0, 0]])
+    lower, upper = np.array([0.0, -np.inf, -np.inf]), np.full(3, np.inf)
+    # x0 is held at its bound 0; the others solve the 2 x 2 system
+    expected = np.r_[0.0, centre[1:]]
+    for hessian in (None, hess):
+        x, value = projected_newton(fun, np.ones(3), lower, upper,
+                                    hessian=hessian)
+        np.testing.assert_allclose(x, expected, atol=1e-9)
+        assert value == pytest.approx(fun(expected)[0], abs=1e-12)
+    # a saturating coordinate (f decreasing toward its limit, like a
+    # likelihood in atanh(rho) as rho -> 1) is taken to its bound
+    flat = lambda x: (float(np.exp(-2 * x[0])),
+                      np.array([-2 * np.exp(-2 * x[0])]))
+    x, _ = projected_newton(flat, np.array([5.0]), np.array([-18.0]),
+                            np.array([18.0]), saturating=np.array([True]))
+    assert x[0] == 18.0

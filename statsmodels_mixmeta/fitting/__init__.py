@@ -9,6 +9,7 @@ damped Newton, stationarity, boundary) and
 statsmodels' optimiser, fallbacks and the verdict);
 :mod:`~statsmodels_mixmeta.fitting.profile` (the profile likelihood of one
 natural-scale Psi parameter, the others re-optimised, over the charts of
-:mod:`~statsmodels_mixmeta.fitting.psi_charts`).  Imports only from the
+:mod:`~statsmodels_mixmeta.fitting.psi_charts` by the box-constrained
+Newton method of :mod:`~statsmodels_mixmeta.fitting.box_newton`).  Imports only from the
 stages above (structures, design, kernels).
 """

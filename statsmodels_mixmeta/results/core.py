@@ -202,6 +202,25 @@ class MixMetaResults(LikelihoodModelResults):
             Columns ``estimate``, ``lower``, ``upper`` and ``note`` (why a
             bound is the edge of the parameter space, a variance at 0 or a
             correlation at its limit, or missing).
+
+        Raises
+        ------
+        ValueError
+            For ``method="fixed"`` fits and a Psi fixed at every level (no
+            parameters); for "wald" and "profile" on "mm" and "vc" fits
+            (moment estimates: no likelihood was maximised, so neither its
+            curvature nor its cut-off is centred on them; refit by REML or
+            ML, or use "qprofile" for one variance); for "qprofile" on a
+            model with several outcomes, levels or random effects.
+
+        References
+        ----------
+        Hardy RJ, Thompson SG (1996). A likelihood approach to
+        meta-analysis with random effects. Statistics in Medicine 15,
+        619-629.
+
+        Viechtbauer W (2007). Confidence intervals for the amount of
+        heterogeneity in meta-analysis. Statistics in Medicine 26, 37-52.
         """
         from .psi_intervals import conf_int_psi
         return conf_int_psi(self, alpha, method)
