@@ -243,6 +243,19 @@ def test_profile_structured_cs_and_ar1(hyp):
                                rtol=1e-5)
 
 
+def test_profile_hcs_equals_unstr_with_two_outcomes(hyp, hyp_unstr):
+    # with k = 2, hcs and har1 are unstr: the same profile of the
+    # correlation, at the edges too
+    grid = [-1.0, -0.5, 0.9, 1.0]
+    full = hyp_unstr.profile_loglike("corr[sbp,dbp]", grid=grid)["llf"]
+    for bscov in ("hcs", "har1"):
+        res = smf.mixmeta("sbp + dbp ~ 1", data=hyp, S=HYP_S,
+                          bscov=bscov).fit()
+        np.testing.assert_allclose(
+            res.profile_loglike("rho", grid=grid)["llf"], full, rtol=0,
+            atol=1e-7)
+
+
 def test_profile_cs_lower_edge_of_correlation():
     gliomas = datasets.load_gliomas().dropna(subset=["logOR"])
     with warnings.catch_warnings():

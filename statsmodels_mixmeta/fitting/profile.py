@@ -154,8 +154,10 @@ class PsiProfile:
         cs and ar1 at least the profile of their variance at 0, whatever
         the correlation.  That maximum lies on another branch of the
         likelihood than the one a start inside reaches, so it is
-        computed once and taken as the floor of the profile (``-inf``
-        for variances and the rho of hcs and har1).
+        computed once and taken as the floor of the profile; likewise
+        for the rho of hcs and har1 with two variances.  (``-inf`` for
+        variances, and for hcs and har1 with more: there rho matters
+        unless all but one variance are 0.)
         """
         cache = self.__dict__.setdefault("_floors", {})
         if index not in cache:
@@ -164,8 +166,8 @@ class PsiProfile:
             variances = []
             if local >= chart.n_sd and chart.kind == "unstr":
                 variances = list(chart._pairs[local - chart.n_sd])
-            elif local >= chart.n_sd and chart.n_sd == 1:
-                variances = [0]
+            elif local >= chart.n_sd and chart.n_sd <= 2:
+                variances = list(range(chart.n_sd))   # cs, ar1; k = 2
             first = index - local
             cache[index] = max(
                 (self.loglike(first + v, [0.0])[0] for v in variances),
