@@ -119,3 +119,32 @@ class PlotMethods:
                                   reference=reference, studies=studies,
                                   alpha=alpha, exp=exp, ax=ax,
                                   figsize=figsize)
+
+    def plot_profile(self, params=None, ax=None, alpha=0.05, grid=None,
+                     figsize=None):
+        """
+        Profile log-likelihood plot: one panel per parameter (every
+        variance by default), the profile along a grid (others
+        re-optimised), its maximum, the ``chi2_1(1 - alpha) / 2`` cut-off
+        and the profile interval.  See
+        :mod:`statsmodels_mixmeta.plots.profile`.
+
+        Parameters
+        ----------
+        params : str or list of str, optional
+            Names from ``conf_int_psi()``'s index; the variances by
+            default.
+        ax : matplotlib Axes or sequence of Axes, optional
+        alpha : float
+        grid : array_like, optional
+            Values of the parameter, for one parameter.
+        figsize : tuple, optional
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from .psi_intervals import profile_panels
+        from ..plots.profile import plot_profile
+        return plot_profile(profile_panels(self, params, alpha, grid),
+                            ax=ax, figsize=figsize)
