@@ -16,6 +16,7 @@ from .model import MixMeta
 from .results import MixMetaResults
 from .results.comparison import compare
 from .simulation import simulate
+from .twostage.compare import side_by_side
 
 mixmeta = MixMeta.from_formula
 _smf.mixmeta = mixmeta
@@ -24,5 +25,5 @@ if "mixmeta" not in _smf.__all__:
 
 __all__ = ["MixMeta", "MixMetaResults", "compare", "datasets",
            "greenland_longnecker", "greenland_longnecker_addS", "inputcov",
-           "mixmeta", "simulate", "unvech", "vech"]
+           "mixmeta", "side_by_side", "simulate", "unvech", "vech"]
 __version__ = "0.1.0"

@@ -1,0 +1,305 @@
+"""
+Two-stage and one-stage fits side by side: pooled fixed effects, their
+standard errors, between-group (co)variances, groups, observations and
+covariance type in one table, also through statsmodels' ``summary_col``.
+
+What each kind of fit contributes:
+
+* ``MixMetaResults`` (a two-stage second stage): ``params``/``bse``, the
+  entries of ``psi`` (none for ``method="fixed"``, whose Psi is 0 by
+  assumption), the groups pooled and, when the model was built by
+  :func:`two_stage`, the first-stage rows (observations); otherwise the
+  observations are unknown here and left empty.
+* ``MixedLMResults``: the fixed effects ``fe_params``/``bse_fe``, the
+  entries of ``cov_re`` (and the variance components, if any), the number
+  of groups and of rows.  MixedLM names the random intercept after the
+  grouping variable; here it is named ``Intercept``, as the fixed effect
+  and the first-stage coefficient it corresponds to, so that ``Var(x)`` and
+  ``Cov(Intercept, x)`` line up with a MixMeta's Psi.
+* GLM and OLS/WLS results: ``params``/``bse`` and the rows; no
+  between-group variance; the number of groups when their covariance is
+  cluster-robust.
+"""
+import numpy as np
+import pandas as pd
+from statsmodels.genmod.generalized_linear_model import GLMResults
+from statsmodels.iolib.summary2 import summary_col as _summary_col
+from statsmodels.regression.linear_model import RegressionResults
+from statsmodels.regression.mixed_linear_model import MixedLMResults
+
+from ..results import MixMetaResults
+
+INFO_ROWS = ["groups", "observations", "cov_type", "estimator"]
+
+
+def _unwrap(results):
+    return getattr(results, "_results", results)
+
+
+def _covariance_entries(matrix, level=None):
+    """``Var(a)`` and ``Cov(a, b)`` (lower triangle, by column) of a
+    labelled covariance matrix, as a Series."""
+    names = [str(n) for n in matrix.index]
+    values = np.asarray(matrix, dtype=float)
+    suffix = "" if level is None else f" | {level}"
+    out = {}
+    for j, b in enumerate(names):
+        for i in range(j, len(names)):
+            a = names[i]
+            key = f"Var({a}{suffix})" if i == j else f"Cov({b}, {a}{suffix})"
+            out[key] = values[i, j]
+    return pd.Series(out, dtype=float)
+
+
+def _first_stage_rows(results):
+    """Number of first-stage rows behind a MixMeta built by two_stage, or
+    NaN when the model does not know them."""
+    rows = getattr(results.model, "first_stage_nobs", None)
+    if rows is None:
+        return np.nan
+    return float(np.sum(rows))
+
+
+def _from_mixmeta(results):
+    if results.method == "fixed":
+        between = pd.Series(dtype=float)
+    elif isinstance(results.psi, dict):
+        between = pd.concat([_covariance_entries(psi, level)
+                             for level, psi in results.psi.items()])
+    else:
+        between = _covariance_entries(results.psi)
+    return dict(params=pd.Series(np.asarray(results.params, dtype=float),
+                                 index=results.model.data.param_names),
+                bse=pd.Series(np.asarray(results.bse, dtype=float),
+                              index=results.model.data.param_names),
+                between=between, groups=float(results.n_groups),
+                observations=_first_stage_rows(results),
+                cov_type=results.cov_type,
+                estimator=f"MixMeta ({results.method})")
+
+
+def _from_mixedlm(results):
+    model = results.model
+    names = [str(n) for n in model.data.exog_re_names][:model.k_re]
+    # MixedLM calls the random intercept after the grouping variable
+    constant = np.all(np.asarray(model.exog_re) == 1, axis=0)[:model.k_re]
+    names = ["Intercept" if const else name
+             for name, const in zip(names, constant)]
+    cov_re = pd.DataFrame(np.asarray(results.cov_re)[:model.k_re,
+                                                     :model.k_re],
+                          index=names, columns=names)
+    between = _covariance_entries(cov_re) if len(names) else pd.Series(
+        dtype=float)
+    if model.k_vc:
+        between = pd.concat([between, pd.Series(
+            np.asarray(results.vcomp, dtype=float),
+            index=[f"Var({name})" for name in model.exog_vc.names])])
+    fe = results.fe_params
+    return dict(params=pd.Series(np.asarray(fe, dtype=float),
+                                 index=model.exog_names),
+                bse=pd.Series(np.asarray(results.bse_fe, dtype=float),
+                              index=model.exog_names),
+                between=between, groups=float(model.n_groups),
+                observations=float(results.nobs),
+                cov_type=getattr(results, "cov_type", None) or "nonrobust",
+                estimator=f"MixedLM ({results.method})")
+
+
+def _from_regression(results):
+    model = results.model
+    if isinstance(results, GLMResults):
+        estimator = f"GLM ({model.family.__class__.__name__})"
+    else:
+        estimator = model.__class__.__name__
+    groups = np.nan
+    if results.cov_type.startswith("cluster"):
+        groups = float(getattr(results, "n_groups", np.nan))
+    return dict(params=pd.Series(np.asarray(results.params, dtype=float),
+                                 index=model.exog_names),
+                bse=pd.Series(np.asarray(results.bse, dtype=float),
+                              index=model.exog_names),
+                between=pd.Series(dtype=float), groups=groups,
+                observations=float(results.nobs), cov_type=results.cov_type,
+                estimator=estimator)
+
+
+def _describe(results, position):
+    inner = _unwrap(results)
+    if isinstance(inner, MixMetaResults):
+        return _from_mixmeta(inner)
+    if isinstance(inner, MixedLMResults):
+        return _from_mixedlm(inner)
+    if isinstance(inner, (GLMResults, RegressionResults)):
+        return _from_regression(inner)
+    raise ValueError(
+        f"side_by_side: result {position} is a {type(results).__name__}; "
+        "valid are fitted MixMetaResults, MixedLMResults, GLMResults and "
+        "OLS/WLS/GLS RegressionResults")
+
+
+def _column_names(described, names):
+    if names is None:
+        base = [d["estimator"].split(" ")[0] for d in described]
+        counts = pd.Series(base).value_counts()
+        seen = {}
+        out = []
+        for name in base:
+            seen[name] = seen.get(name, 0) + 1
+            out.append(f"{name} {seen[name]}" if counts[name] > 1 else name)
+        return out
+    names = list(names)
+    if len(names) != len(described):
+        raise ValueError(
+            f"side_by_side: names has {len(names)} entries for "
+            f"{len(described)} results; give one name per result")
+    if any(not isinstance(n, str) or not n for n in names):
+        raise ValueError("side_by_side: names must be non-empty strings, "
+                         f"got {names!r}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"side_by_side: names must be distinct, got {names!r}")
+    return names
+
+
+def _union(indexes):
+    out = []
+    for index in indexes:
+        out.extend(name for name in index if name not in out)
+    return out
+
+
+class SideBySide:
+    """
+    Fits set side by side (see :func:`side_by_side`).
+
+    Attributes
+    ----------
+    params, bse : DataFrame
+        Fixed effects and their standard errors, one column per fit, rows
+        the union of the fits' coefficient names (NaN where a fit has none).
+    between : DataFrame
+        Between-group variances and covariances, ``Var(a)`` and
+        ``Cov(a, b)`` (``Var(a | level)`` for a multilevel MixMeta); NaN
+        where a fit has none.
+    info : DataFrame
+        Rows ``groups``, ``observations``, ``cov_type`` and ``estimator``.
+    frame : DataFrame
+        All of the above in one table indexed by ``(section, name)``, the
+        sections being ``"coef"``, ``"se"``, ``"between"`` and ``"info"``.
+    results : list
+        The fits, in column order.
+    """
+
+    def __init__(self, results, names, described):
+        self.results = list(results)
+        self.names = list(names)
+        self.params = self._table(described, "params")
+        self.bse = self._table(described, "bse")
+        self.between = self._table(described, "between")
+        self.info = pd.DataFrame(
+            {name: [d[row] for row in INFO_ROWS]
+             for name, d in zip(self.names, described)}, index=INFO_ROWS)
+
+    def _table(self, described, key):
+        rows = _union([d[key].index for d in described])
+        return pd.DataFrame({name: d[key].reindex(rows)
+                             for name, d in zip(self.names, described)},
+                            index=pd.Index(rows, dtype=object), dtype=float)
+
+    @property
+    def frame(self):
+        parts = {"coef": self.params, "se": self.bse,
+                 "between": self.between, "info": self.info}
+        return pd.concat({section: table.astype(object)
+                          for section, table in parts.items()},
+                         names=["section", "name"])
+
+    def __repr__(self):
+        return self.frame.to_string()
+
+    def summary_col(self, float_format="%.4f", stars=False):
+        """
+        The fits through statsmodels' ``summary_col``: each fixed effect
+        with its standard error in parentheses, then rows for the groups,
+        the observations, each between-group (co)variance and the
+        covariance type.  The variance parameters that a MixedLM lists
+        among its ``params`` appear only in the between-group rows.
+
+        Returns
+        -------
+        statsmodels.iolib.summary2.Summary
+        """
+        by_id = {id(r): name for r, name in zip(self.results, self.names)}
+
+        def cell(table, row, fmt=None):
+            def get(result):
+                value = table.loc[row, by_id[id(result)]]
+                if fmt is None:
+                    return str(value)
+                if pd.isna(value):
+                    return ""
+                return fmt % value
+            return get
+
+        info = {"Groups": cell(self.info, "groups", "%d"),
+                "Observations": cell(self.info, "observations", "%d")}
+        for row in self.between.index:
+            info[row] = cell(self.between, row, float_format)
+        info["Covariance type"] = cell(self.info, "cov_type")
+        summary = _summary_col(self.results, float_format=float_format,
+                               model_names=self.names, stars=stars,
+                               info_dict=info,
+                               regressor_order=list(self.params.index),
+                               drop_omitted=True, include_r2=False)
+        # summary_col sorts the info rows; put them back in this order
+        table = summary.tables[0]
+        head = table.iloc[:len(table) - len(info)]
+        summary.tables[0] = pd.concat([head, table.loc[list(info)]])
+        return summary
+
+
+def side_by_side(*results, names=None):
+    """
+    Set fitted models side by side: a two-stage pooling next to a one-stage
+    model of the same data.
+
+    Parameters
+    ----------
+    *results : fitted results
+        ``MixMetaResults`` (from ``MixMeta.fit()`` or
+        ``two_stage(...).fit()``), statsmodels ``MixedLMResults``,
+        ``GLMResults`` or OLS/WLS/GLS results (any ``cov_type``, including
+        ``"cluster"``).
+    names : sequence of str, optional
+        Column names, one per result (distinct).  By default the kind of
+        fit (``"MixMeta"``, ``"MixedLM"``, ``"GLM"``, ``"OLS"``), numbered
+        when repeated.
+
+    Returns
+    -------
+    SideBySide
+        With ``.frame`` (one DataFrame), ``.params``, ``.bse``,
+        ``.between``, ``.info`` and ``.summary_col()``.
+
+    Notes
+    -----
+    Coefficients are matched by name.  A two-stage MixMeta of ``"~ 1"``
+    names its pooled coefficients after the first-stage parameters, so that
+    they line up with the one-stage model's fixed effects.  The
+    between-group entries are matched by the names of the random effects:
+    MixMeta's Psi is labelled by the first-stage coefficients, MixedLM's
+    ``cov_re`` by the columns of ``exog_re`` (its intercept renamed
+    ``Intercept``).
+
+    Examples
+    --------
+    >>> table = smm.side_by_side(two.fit(), mixed, names=["two-stage",
+    ...                                                   "MixedLM"])
+    >>> print(table.summary_col())
+    """
+    if not results:
+        raise ValueError("side_by_side needs at least one fitted result")
+    if len(results) == 1 and isinstance(results[0], (list, tuple)):
+        results = tuple(results[0])
+    described = [_describe(r, i) for i, r in enumerate(results)]
+    names = _column_names(described, names)
+    return SideBySide(results, names, described)
