@@ -8,8 +8,9 @@ What each kind of fit contributes:
 * ``MixMetaResults`` (a two-stage second stage): ``params``/``bse``, the
   entries of ``psi`` (none for ``method="fixed"``, whose Psi is 0 by
   assumption), the groups pooled and, when the model was built by
-  :func:`two_stage`, the first-stage rows (observations); otherwise the
-  observations are unknown here and left empty.
+  :func:`two_stage` and that first stage is given (``first_stage=``), the
+  first-stage rows (observations); otherwise the observations are left
+  empty.
 * ``MixedLMResults``: the fixed effects ``fe_params``/``bse_fe``, the
   entries of ``cov_re`` (and the variance components, if any), the number
   of groups and of rows.  MixedLM names the random intercept after the
@@ -28,6 +29,7 @@ from statsmodels.regression.linear_model import RegressionResults
 from statsmodels.regression.mixed_linear_model import MixedLMResults
 
 from ..results import MixMetaResults
+from .result import TwoStage
 
 INFO_ROWS = ["groups", "observations", "cov_type", "estimator"]
 
@@ -51,16 +53,29 @@ def _covariance_entries(matrix, level=None):
     return pd.Series(out, dtype=float)
 
 
-def _first_stage_rows(results):
-    """Number of first-stage rows behind a MixMeta built by two_stage, or
-    NaN when the model does not know them."""
-    rows = getattr(results.model, "first_stage_nobs", None)
-    if rows is None:
-        return np.nan
-    return float(np.sum(rows))
+def _first_stage_rows(results, first_stage, position):
+    """Rows of the first-stage fits of the groups that ``results`` pooled
+    (the ``nobs`` column of the :class:`TwoStage` table), after checking
+    that ``results`` is a fit of that first stage's estimates."""
+    if not isinstance(first_stage, TwoStage):
+        raise ValueError(
+            f"side_by_side: first_stage for result {position} is a "
+            f"{type(first_stage).__name__}; valid is the TwoStage (the "
+            "output of smm.two_stage) whose estimates the result pooled")
+    endog = np.asarray(results.model.endog, dtype=float)
+    y = first_stage.y.to_numpy(dtype=float)
+    if endog.shape != y.shape or not np.array_equal(endog, y,
+                                                    equal_nan=True):
+        raise ValueError(
+            f"side_by_side: result {position} did not pool the estimates "
+            f"of the first_stage given for it ({first_stage.n_groups} "
+            f"groups, params {first_stage.param_names}); pass the TwoStage "
+            "whose .fit() or .mixmeta() made it")
+    table = first_stage.table
+    return float(table.loc[table["pooled"], "nobs"].sum())
 
 
-def _from_mixmeta(results):
+def _from_mixmeta(results, first_stage=None, position=0):
     if results.method == "fixed":
         between = pd.Series(dtype=float)
     elif isinstance(results.psi, dict):
@@ -73,7 +88,9 @@ def _from_mixmeta(results):
                 bse=pd.Series(np.asarray(results.bse, dtype=float),
                               index=results.model.data.param_names),
                 between=between, groups=float(results.n_groups),
-                observations=_first_stage_rows(results),
+                observations=(np.nan if first_stage is None else
+                              _first_stage_rows(results, first_stage,
+                                                position)),
                 cov_type=results.cov_type,
                 estimator=f"MixMeta ({results.method})")
 
@@ -123,10 +140,15 @@ def _from_regression(results):
                 estimator=estimator)
 
 
-def _describe(results, position):
+def _describe(results, position, first_stage=None):
     inner = _unwrap(results)
     if isinstance(inner, MixMetaResults):
-        return _from_mixmeta(inner)
+        return _from_mixmeta(inner, first_stage, position)
+    if first_stage is not None:
+        raise ValueError(
+            f"side_by_side: first_stage given for result {position}, a "
+            f"{type(results).__name__}; only a MixMeta fit of two_stage "
+            "estimates has a first stage")
     if isinstance(inner, MixedLMResults):
         return _from_mixedlm(inner)
     if isinstance(inner, (GLMResults, RegressionResults)):
@@ -257,7 +279,33 @@ class SideBySide:
         return summary
 
 
-def side_by_side(*results, names=None):
+def _first_stages(first_stage, results):
+    """One TwoStage (or None) per result."""
+    if first_stage is None:
+        return [None] * len(results)
+    if isinstance(first_stage, TwoStage):
+        mixmeta = [i for i, r in enumerate(results)
+                   if isinstance(_unwrap(r), MixMetaResults)]
+        if len(mixmeta) != 1:
+            raise ValueError(
+                f"side_by_side: a single first_stage needs exactly one "
+                f"MixMeta result, got {len(mixmeta)}; pass a list with one "
+                "entry (TwoStage or None) per result")
+        return [first_stage if i == mixmeta[0] else None
+                for i in range(len(results))]
+    if isinstance(first_stage, (list, tuple)):
+        if len(first_stage) != len(results):
+            raise ValueError(
+                f"side_by_side: first_stage has {len(first_stage)} entries "
+                f"for {len(results)} results; give one (TwoStage or None) "
+                "per result")
+        return list(first_stage)
+    raise ValueError(
+        "side_by_side: first_stage must be a TwoStage, or a list with one "
+        f"TwoStage or None per result, got {type(first_stage).__name__}")
+
+
+def side_by_side(*results, names=None, first_stage=None):
     """
     Set fitted models side by side: a two-stage pooling next to a one-stage
     model of the same data.
@@ -273,6 +321,13 @@ def side_by_side(*results, names=None):
         Column names, one per result (distinct).  By default the kind of
         fit (``"MixMeta"``, ``"MixedLM"``, ``"GLM"``, ``"OLS"``), numbered
         when repeated.
+    first_stage : TwoStage or list, optional
+        The first stage (:func:`two_stage`'s output) behind a MixMeta
+        result, so that its observations are the first-stage rows of the
+        groups pooled (the ``nobs`` column of ``first_stage.table``).  One
+        TwoStage when exactly one result is a MixMeta, otherwise a list
+        with one TwoStage or None per result.  Without it a MixMeta's
+        observations are left empty.
 
     Returns
     -------
@@ -292,14 +347,17 @@ def side_by_side(*results, names=None):
 
     Examples
     --------
-    >>> table = smm.side_by_side(two.fit(), mixed, names=["two-stage",
-    ...                                                   "MixedLM"])
+    >>> two = smm.two_stage(data, "site", fit_site, ["Intercept", "x"])
+    >>> table = smm.side_by_side(two.fit(), mixed, first_stage=two,
+    ...                          names=["two-stage", "MixedLM"])
     >>> print(table.summary_col())
     """
     if not results:
         raise ValueError("side_by_side needs at least one fitted result")
     if len(results) == 1 and isinstance(results[0], (list, tuple)):
         results = tuple(results[0])
-    described = [_describe(r, i) for i, r in enumerate(results)]
+    stages = _first_stages(first_stage, results)
+    described = [_describe(r, i, stage)
+                 for i, (r, stage) in enumerate(zip(results, stages))]
     names = _column_names(described, names)
     return SideBySide(results, names, described)
