@@ -97,13 +97,14 @@ def _from_mixmeta(results, first_stage=None, position=0):
 
 def _from_mixedlm(results):
     model = results.model
-    names = [str(n) for n in model.data.exog_re_names][:model.k_re]
+    k_re = model.k_re
+    names = [str(n) for n in model.data.exog_re_names][:k_re]
     # MixedLM calls the random intercept after the grouping variable
-    constant = np.all(np.asarray(model.exog_re) == 1, axis=0)[:model.k_re]
+    constant = (np.all(np.asarray(model.exog_re) == 1, axis=0) if k_re
+                else np.zeros(0, dtype=bool))
     names = ["Intercept" if const else name
              for name, const in zip(names, constant)]
-    cov_re = pd.DataFrame(np.asarray(results.cov_re)[:model.k_re,
-                                                     :model.k_re],
+    cov_re = pd.DataFrame(np.asarray(results.cov_re)[:k_re, :k_re],
                           index=names, columns=names)
     between = _covariance_entries(cov_re) if len(names) else pd.Series(
         dtype=float)
