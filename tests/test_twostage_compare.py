@@ -227,3 +227,23 @@ def test_first_stage_of_other_estimates_is_refused(fits):
                           ["Intercept", "x"])
     with pytest.raises(ValueError, match="did not pool the estimates"):
         smm.side_by_side(fits["pooled"], first_stage=other)
+
+
+def test_params_keeps_the_named_coefficients_and_one_outcome(fits):
+    data = fits["data"]
+    slope = smm.two_stage(data, "site", fit_site, ["x"])   # k = 1
+    pooled = slope.fit()
+    site_fe = smf.ols("y ~ 0 + C(site) + x", data).fit()
+    table = smm.side_by_side(pooled, site_fe, first_stage=slope,
+                             params=["x"])
+    assert list(table.params.index) == ["x"]
+    assert table.params.loc["x", "OLS"] == site_fe.params["x"]
+    assert table.bse.loc["x", "MixMeta"] == pooled.bse["x"]
+    assert table.info.loc["observations"].tolist() == [len(data)] * 2
+    assert list(table.between.index) == ["Var(x)"]
+    cells = table.summary_col().tables[0]
+    assert list(cells.index[:2]) == ["x", ""]
+    assert "C(site)" not in str(table.summary_col())
+    with pytest.raises(ValueError, match=r"params \['z'\] are not "
+                       "coefficients of any of the fits"):
+        smm.side_by_side(pooled, site_fe, params=["z"])

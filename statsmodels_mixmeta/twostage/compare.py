@@ -63,6 +63,7 @@ def _first_stage_rows(results, first_stage, position):
             f"{type(first_stage).__name__}; valid is the TwoStage (the "
             "output of smm.two_stage) whose estimates the result pooled")
     endog = np.asarray(results.model.endog, dtype=float)
+    endog = endog.reshape(len(endog), -1)       # one outcome: (n,) -> (n, 1)
     y = first_stage.y.to_numpy(dtype=float)
     if endog.shape != y.shape or not np.array_equal(endog, y,
                                                     equal_nan=True):
@@ -306,7 +307,25 @@ def _first_stages(first_stage, results):
         f"TwoStage or None per result, got {type(first_stage).__name__}")
 
 
-def side_by_side(*results, names=None, first_stage=None):
+def _keep(described, params):
+    """Restrict every fit's coefficients to ``params`` (names)."""
+    if params is None:
+        return described
+    params = [params] if isinstance(params, str) else list(params)
+    known = _union([d["params"].index for d in described])
+    unknown = [name for name in params if name not in known]
+    if unknown or not params:
+        raise ValueError(
+            f"side_by_side: params {unknown or params} are not coefficients "
+            f"of any of the fits; their coefficients are {known}")
+    for d in described:
+        kept = [name for name in params if name in d["params"].index]
+        d["params"] = d["params"].loc[kept]
+        d["bse"] = d["bse"].loc[kept]
+    return described
+
+
+def side_by_side(*results, names=None, first_stage=None, params=None):
     """
     Set fitted models side by side: a two-stage pooling next to a one-stage
     model of the same data.
@@ -329,6 +348,10 @@ def side_by_side(*results, names=None, first_stage=None):
         TwoStage when exactly one result is a MixMeta, otherwise a list
         with one TwoStage or None per result.  Without it a MixMeta's
         observations are left empty.
+    params : list of str, optional
+        The coefficients to show, in this order (default: all of them), to
+        leave out nuisance coefficients such as a one-stage GLM's site
+        fixed effects.
 
     Returns
     -------
@@ -360,5 +383,6 @@ def side_by_side(*results, names=None, first_stage=None):
     stages = _first_stages(first_stage, results)
     described = [_describe(r, i, stage)
                  for i, (r, stage) in enumerate(zip(results, stages))]
+    described = _keep(described, params)
     names = _column_names(described, names)
     return SideBySide(results, names, described)
