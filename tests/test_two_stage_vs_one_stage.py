@@ -370,6 +370,17 @@ def test_guide_gaussian_numbers(guide):
     apart = abs(pooled.params["x"] - mixed.fe_params["x"]) / \
         mixed.bse_fe["x"]
     assert f"{apart:.3f}" == "0.006"
+    no_slope = ns["no_slope"]
+    _quoted(text, "MixedLM reports the slope 0.4697 with standard error "
+            "0.0385, less than half")
+    assert f"{no_slope.fe_params['x']:.4f} {no_slope.bse_fe['x']:.4f}" == \
+        "0.4697 0.0385"
+    assert no_slope.bse_fe["x"] < 0.5 * mixed.bse_fe["x"]
+    assert ns["table"].names[2] == "no slope"
+    assert list(ns["table"].between.index) == [
+        "Var(Intercept)", "Cov(Intercept, x)", "Var(x)"]
+    assert ns["table"].between.loc["Var(Intercept)", "no slope"] == \
+        np.asarray(no_slope.cov_re)[0, 0]
     between = ns["table"].between.loc["Var(x)"]
     assert f"{between['two-stage']:.3f} {between['MixedLM']:.3f}" == \
         "0.111 0.105"
