@@ -19,10 +19,13 @@ Failure kinds (the ``reason`` texts of ``TwoStage.failures``):
   (:mod:`.identifiability`); ``"not identified: <name> (not in this
   group's fit)"`` when the group's fit has no such coefficient (a formula
   factor level absent from the group);
-* ``"non-finite estimate: <name>"``, ``"non-positive variance: <name>"``;
+* ``"non-finite estimate: <name>"``, ``"non-finite variance: <name>"``,
+  ``"non-positive variance: <name>"`` (also a standard error of at most
+  :data:`~.identifiability.SE_RTOL` times the estimate: a perfect fit);
 * ``"singular covariance block"``: the block of the estimable coefficients
   is singular (the whole group is dropped).
 """
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -97,16 +100,22 @@ def _empty(label, k, problems, nobs=np.nan, names=None):
 
 
 def param_names_of(results):
-    """The names of a results object's ``params`` (``exog_names`` or
-    positions ``x1..xp`` for arrays)."""
-    params = results.params
-    index = getattr(params, "index", None)
+    """The names of a results object's ``params``: statsmodels' own
+    (``model.data.param_names``, what its pandas wrapper labels ``params``
+    with), else the ``params`` index, ``exog_names`` or ``x1..xp``."""
+    inner = getattr(results, "_results", results)
+    size = np.size(inner.params)
+    data = getattr(getattr(inner, "model", None), "data", None)
+    names = getattr(data, "param_names", None)
+    if names is not None and len(names) == size:
+        return [str(name) for name in names]
+    index = getattr(results.params, "index", None)
     if index is not None:
         return [str(name) for name in index]
-    names = getattr(getattr(results, "model", None), "exog_names", None)
-    if names is not None and len(names) >= np.size(params):
-        return [str(name) for name in names][:np.size(params)]
-    return [f"x{j + 1}" for j in range(np.size(params))]
+    names = getattr(getattr(inner, "model", None), "exog_names", None)
+    if names is not None and len(names) >= size:
+        return [str(name) for name in names][:size]
+    return [f"x{j + 1}" for j in range(size)]
 
 
 def resolve_params(params, results):
@@ -128,16 +137,17 @@ def converged_flag(results):
     return True if flag is None else bool(flag)
 
 
-def _cov_block(results, names, positions):
-    cov = results.cov_params()
-    index = getattr(cov, "index", None)
-    if index is not None:
-        where = {str(name): i for i, name in enumerate(index)}
-        rows = [where[name] for name in names]
-    else:
-        rows = positions
-    cov = np.asarray(cov, dtype=float)
-    return cov[np.ix_(rows, rows)]
+def _cov_block(results, inner, names, positions):
+    """The block of ``cov_params()`` at ``positions`` of ``params``
+    (statsmodels keeps the two aligned; by label if the shapes differ)."""
+    cov = np.asarray(inner.cov_params(), dtype=float)
+    size = np.size(inner.params)
+    if cov.shape != (size, size):
+        cov = results.cov_params()
+        where = {str(name): i for i, name in enumerate(cov.index)}
+        positions = [where[name] for name in names]
+        cov = np.asarray(cov, dtype=float)
+    return cov[np.ix_(positions, positions)]
 
 
 def extract(label, results, params):
@@ -152,8 +162,10 @@ def extract(label, results, params):
     fitted = param_names_of(results)
     names = resolve_params(params, results)
     k = len(names)
-    nobs = float(getattr(results, "nobs", np.nan))
-    if not converged_flag(results):
+    # statsmodels' wrapper costs on every attribute: read the plain results
+    inner = getattr(results, "_results", results)
+    nobs = float(getattr(inner, "nobs", np.nan))
+    if not converged_flag(inner):
         outcome = _empty(label, k, [("did not converge", None)], nobs, fitted)
         outcome.requested = names
         return outcome
@@ -171,10 +183,10 @@ def extract(label, results, params):
     if not present:
         return outcome
     columns = [where[names[i]] for i in present]
-    values = np.asarray(results.params, dtype=float)[columns]
-    block = _cov_block(results, [names[i] for i in present], columns)
+    values = np.asarray(inner.params, dtype=float)[columns]
+    block = _cov_block(results, inner, [names[i] for i in present], columns)
     keep = np.ones(len(present), dtype=bool)
-    exog = _ident.identifying_design(getattr(results, "model", None))
+    exog = _ident.identifying_design(getattr(inner, "model", None))
     if exog is not None and exog.shape[1] > max(columns):
         aliased = _ident.non_estimable(exog, columns)
         if aliased:
@@ -183,23 +195,49 @@ def extract(label, results, params):
             outcome.problems.append(
                 (f"not identified: {', '.join(dropped)} (rank-deficient "
                  "design)", dropped))
-    variances = np.diag(block)
-    for check, text in ((~np.isfinite(values), "non-finite estimate"),
-                        (~(np.isfinite(variances) & (variances > 0)),
-                         "non-positive variance")):
-        bad = np.flatnonzero(check & keep)
-        if bad.size:
-            keep[bad] = False
-            dropped = [names[present[i]] for i in bad]
-            outcome.problems.append((f"{text}: {', '.join(dropped)}",
-                                     dropped))
-    kept = np.flatnonzero(keep)
-    if kept.size and (not np.all(np.isfinite(block[np.ix_(kept, kept)]))
-                      or _ident.singular_block(block[np.ix_(kept, kept)])):
-        outcome.problems.append(
-            ("singular covariance block", [names[present[i]] for i in kept]))
-        kept = kept[:0]
-    target = np.asarray(present)[kept]
-    estimates[target] = values[kept]
-    cov[np.ix_(target, target)] = block[np.ix_(kept, kept)]
+    problems, kept = _screen(values, block, keep,
+                             [names[i] for i in present])
+    outcome.problems.extend(problems)
+    if kept.size == len(present) == k:
+        estimates[:] = values
+        cov[:] = block
+    else:
+        target = np.asarray(present)[kept]
+        estimates[target] = values[kept]
+        cov[np.ix_(target, target)] = block[np.ix_(kept, kept)]
     return outcome
+
+
+def _screen(values, block, keep, names):
+    """
+    Problems of the estimates ``values`` and their covariance ``block``
+    among the coefficients still kept (``keep``), and the positions kept.
+    """
+    problems = []
+    tol = _ident.SE_RTOL
+    found = {"non-finite estimate": [], "non-finite variance": [],
+             "non-positive variance": []}
+    # k is small: plain floats are cheaper than numpy calls here
+    for i, (value, variance) in enumerate(zip(values.tolist(),
+                                              np.diagonal(block).tolist())):
+        if not keep[i]:
+            continue
+        if not math.isfinite(value):
+            found["non-finite estimate"].append(i)
+        elif not math.isfinite(variance):
+            found["non-finite variance"].append(i)
+        elif variance <= 0 or math.sqrt(variance) <= tol * abs(value):
+            found["non-positive variance"].append(i)
+    for text, bad in found.items():
+        if bad:
+            keep[bad] = False
+            dropped = [names[i] for i in bad]
+            problems.append((f"{text}: {', '.join(dropped)}", dropped))
+    kept = np.flatnonzero(keep)
+    sub = block if kept.size == len(names) else block[np.ix_(kept, kept)]
+    if kept.size and (not np.isfinite(sub).all()
+                      or _ident.singular_block(sub)):
+        problems.append(("singular covariance block",
+                         [names[i] for i in kept]))
+        kept = kept[:0]
+    return problems, kept

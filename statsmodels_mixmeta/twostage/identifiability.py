@@ -24,6 +24,12 @@ import numpy as np
 #: Smallest eigenvalue of a block's correlation matrix below which the
 #: block is treated as singular.
 SINGULAR_TOL = 1e-10
+#: Smallest eigenvalue of the design's scaled ``X'X`` above which the
+#: design has full rank without looking further.
+FAST_TOL = 1e-8
+#: A standard error at most this fraction of its estimate's magnitude is
+#: a zero variance (an exact fit), not information.
+SE_RTOL = 1e-10
 #: Largest squared length of the projection of ``e_j`` on the null space
 #: of the design for which coefficient ``j`` still counts as estimable.
 NULL_TOL = 1e-10
@@ -41,12 +47,12 @@ def identifying_design(model):
         exog = getattr(model, "exog", None)
         if exog is None:
             return None
-        exog = np.asarray(exog, dtype=float)
         for attr in ("freq_weights", "var_weights"):
             weights = getattr(model, attr, None)
-            if weights is not None and np.ndim(weights) == 1 \
-                    and len(weights) == exog.shape[0]:
-                exog = exog[np.asarray(weights) != 0]
+            if isinstance(weights, np.ndarray) and weights.ndim == 1 \
+                    and weights.shape[0] == exog.shape[0] \
+                    and not weights.all():
+                exog = exog[weights != 0]
     exog = np.asarray(exog, dtype=float)
     if exog.ndim == 1:
         exog = exog[:, None]
@@ -69,10 +75,16 @@ def non_estimable(exog, columns):
         Indices into ``columns``.
     """
     n, p = exog.shape
-    if not np.all(np.isfinite(exog)):
+    if n == 0 or not np.isfinite(exog).all():
         return list(range(len(columns)))
-    if n == 0:
-        return list(range(len(columns)))
+    # fast path: a well-conditioned X'X on the correlation scale has full
+    # rank; only a doubtful one is decomposed
+    gram = exog.T @ exog
+    scale = np.sqrt(np.diagonal(gram))
+    if scale.all():
+        corr = gram / scale[:, None] / scale[None, :]
+        if p == 1 or np.linalg.eigvalsh(corr)[0] > FAST_TOL:
+            return []
     _, singular, vt = np.linalg.svd(exog, full_matrices=False)
     top = singular[0] if singular.size else 0.0
     rank = int(np.sum(singular > max(n, p) * np.finfo(float).eps * top)) \
@@ -91,9 +103,13 @@ def singular_block(cov):
     singular on its correlation scale.
     """
     cov = np.asarray(cov, dtype=float)
-    if cov.shape[0] <= 1:
+    k = cov.shape[0]
+    if k <= 1:
         return False
-    scale = 1.0 / np.sqrt(np.diag(cov))
+    scale = 1.0 / np.sqrt(np.diagonal(cov))
+    if k == 2:       # eigenvalues of [[1, r], [r, 1]] are 1 - |r|, 1 + |r|
+        r = cov[0, 1] * scale[0] * scale[1]
+        return bool(1.0 - abs(r) <= SINGULAR_TOL)
     corr = cov * scale[:, None] * scale[None, :]
     corr = (corr + corr.T) / 2
     return bool(np.linalg.eigvalsh(corr)[0] <= SINGULAR_TOL)

@@ -252,7 +252,9 @@ def _table(outcomes, names, estimates, cov, labels, pooled, covariates):
     columns["pooled"] = pooled
     table = pd.DataFrame(columns, index=labels)
     if covariates is not None:
-        table = table.join(covariates, rsuffix="_covariate")
+        clash = {c: f"{c}_covariate" for c in covariates.columns
+                 if c in table.columns}
+        table = table.join(covariates.rename(columns=clash))
     return table
 
 

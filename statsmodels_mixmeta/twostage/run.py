@@ -6,7 +6,7 @@ stage where asked (:mod:`.executors`) and collect it into a
 import numpy as np
 import pandas as pd
 
-from .executors import group_slices, run_groups
+from .executors import run_groups, split_groups
 from .result import TwoStage
 
 
@@ -118,7 +118,7 @@ def two_stage(data, groups, fit_group, params, covariates=None,
                 "params must be coefficient names (strings) or a callable "
                 f"results -> names; got {params!r}")
     keys, group_name = _group_keys(data, groups)
-    labels, frames = group_slices(data, keys)
+    labels, frames = split_groups(data, keys)
     table = _covariates(data, keys, labels, covariates, group_name)
     outcomes = run_groups(fit_group, params, labels, frames, executor,
                           progress)
@@ -131,7 +131,7 @@ def _group_keys(data, groups):
             raise ValueError(
                 f"groups={groups!r} is not a column of data; the columns "
                 f"are {list(data.columns)}")
-        keys, name = data[groups].to_numpy(), groups
+        keys, name = data[groups], groups
     else:
         keys = np.asarray(groups)
         name = getattr(groups, "name", None)
@@ -139,7 +139,7 @@ def _group_keys(data, groups):
             raise ValueError(
                 f"groups must be a column name of data or one label per row "
                 f"({data.shape[0]} rows), got shape {keys.shape}")
-    absent = pd.isna(keys)
+    absent = np.asarray(pd.isna(keys))
     if absent.any():
         rows = list(data.index[absent][:5])
         raise ValueError(
@@ -160,7 +160,7 @@ def _covariates(data, keys, labels, covariates, group_name):
             f"covariates {absent} are not columns of data; the columns are "
             f"{list(data.columns)}")
     frame = data[covariates].copy()
-    frame.index = pd.Index(keys, name="__group__")
+    frame.index = pd.Index(np.asarray(keys), name="__group__")
     grouped = frame.groupby(level=0, sort=False, dropna=False)
     varying = grouped.nunique(dropna=False)
     for column in covariates:
