@@ -128,3 +128,8 @@ def test_set_up_has_two_one_line_commands():
         'python -m pip install -q -e ".[test,formulaic,plot,dask]" '
         "&& python -m pytest -q tests",
     ]
+    # .ci/run runs exactly the README's test command, extras included
+    ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
+    ci_lines = [line for line in ci.splitlines()
+                if line.startswith("python ")]
+    assert " && ".join(ci_lines) == commands[1]
