@@ -180,7 +180,8 @@ def _column_names(described, names):
         raise ValueError("side_by_side: names must be non-empty strings, "
                          f"got {names!r}")
     if len(set(names)) != len(names):
-        raise ValueError(f"side_by_side: names must be distinct, got {names!r}")
+        raise ValueError(
+            f"side_by_side: names must be distinct, got {names!r}")
     return names
 
 
