@@ -247,3 +247,20 @@ def test_params_keeps_the_named_coefficients_and_one_outcome(fits):
     with pytest.raises(ValueError, match=r"params \['z'\] are not "
                        "coefficients of any of the fits"):
         smm.side_by_side(pooled, site_fe, params=["z"])
+
+
+def test_gee_counts_its_clusters(fits):
+    data = fits["data"]
+    gee = smf.gee("y ~ x", "site", data,
+                  cov_struct=sm.cov_struct.Exchangeable()).fit()
+    table = smm.side_by_side(fits["pooled"], gee, first_stage=fits["two"])
+    assert table.names == ["MixMeta", "GEE"]
+    assert table.info.loc["groups", "GEE"] == 12
+    assert table.info.loc["observations", "GEE"] == len(data)
+    assert table.info.loc["cov_type", "GEE"] == "robust"
+    assert table.info.loc["estimator", "GEE"] == \
+        "GEE (Gaussian, Exchangeable)"
+    np.testing.assert_array_equal(table.params["GEE"].to_numpy(),
+                                  gee.params)
+    np.testing.assert_array_equal(table.bse["GEE"].to_numpy(), gee.bse)
+    assert table.between["GEE"].isna().all()

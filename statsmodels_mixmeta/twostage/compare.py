@@ -19,10 +19,12 @@ What each kind of fit contributes:
   ``Cov(Intercept, x)`` line up with a MixMeta's Psi.
 * GLM and OLS/WLS results: ``params``/``bse`` and the rows; no
   between-group variance; the number of groups when their covariance is
-  cluster-robust.
+  cluster-robust.  GEE results likewise, with their number of clusters
+  (a working correlation is not a between-group variance).
 """
 import numpy as np
 import pandas as pd
+from statsmodels.genmod.generalized_estimating_equations import GEEResults
 from statsmodels.genmod.generalized_linear_model import GLMResults
 from statsmodels.iolib.summary2 import summary_col as _summary_col
 from statsmodels.regression.linear_model import RegressionResults
@@ -126,11 +128,15 @@ def _from_mixedlm(results):
 
 def _from_regression(results):
     model = results.model
-    if isinstance(results, GLMResults):
+    groups = np.nan
+    if isinstance(results, GEEResults):
+        estimator = (f"GEE ({model.family.__class__.__name__}, "
+                     f"{model.cov_struct.__class__.__name__})")
+        groups = float(model.num_group)
+    elif isinstance(results, GLMResults):
         estimator = f"GLM ({model.family.__class__.__name__})"
     else:
         estimator = model.__class__.__name__
-    groups = np.nan
     if results.cov_type.startswith("cluster"):
         groups = float(getattr(results, "n_groups", np.nan))
     return dict(params=pd.Series(np.asarray(results.params, dtype=float),
@@ -157,8 +163,8 @@ def _describe(results, position, first_stage=None):
         return _from_regression(inner)
     raise ValueError(
         f"side_by_side: result {position} is a {type(results).__name__}; "
-        "valid are fitted MixMetaResults, MixedLMResults, GLMResults and "
-        "OLS/WLS/GLS RegressionResults")
+        "valid are fitted MixMetaResults, MixedLMResults, GLMResults, "
+        "GEEResults and OLS/WLS/GLS RegressionResults")
 
 
 def _column_names(described, names):
@@ -336,8 +342,8 @@ def side_by_side(*results, names=None, first_stage=None, params=None):
     *results : fitted results
         ``MixMetaResults`` (from ``MixMeta.fit()`` or
         ``two_stage(...).fit()``), statsmodels ``MixedLMResults``,
-        ``GLMResults`` or OLS/WLS/GLS results (any ``cov_type``, including
-        ``"cluster"``).
+        ``GLMResults``, ``GEEResults`` or OLS/WLS/GLS results (any
+        ``cov_type``, including ``"cluster"``).
     names : sequence of str, optional
         Column names, one per result (distinct).  By default the kind of
         fit (``"MixMeta"``, ``"MixedLM"``, ``"GLM"``, ``"OLS"``), numbered
