@@ -264,3 +264,21 @@ def test_gee_counts_its_clusters(fits):
                                   gee.params)
     np.testing.assert_array_equal(table.bse["GEE"].to_numpy(), gee.bse)
     assert table.between["GEE"].isna().all()
+
+
+def test_discrete_results_and_multinomial_refused(fits):
+    data = fits["data"].assign(
+        count=np.random.default_rng(1).poisson(3, len(fits["data"])))
+    poisson = smf.poisson("count ~ x", data).fit(
+        disp=0, cov_type="cluster", cov_kwds={"groups": data["site"]})
+    table = smm.side_by_side(poisson)
+    assert table.names == ["Poisson"]
+    assert table.info.loc["groups", "Poisson"] == 12
+    assert table.info.loc["cov_type", "Poisson"] == "cluster"
+    np.testing.assert_array_equal(table.bse["Poisson"].to_numpy(),
+                                  poisson.bse)
+    data["kind"] = np.arange(len(data)) % 3
+    multinomial = smf.mnlogit("kind ~ x", data).fit(disp=0)
+    with pytest.raises(ValueError, match="result 0 is a "
+                       "MultinomialResultsWrapper; valid are"):
+        smm.side_by_side(multinomial)

@@ -17,13 +17,15 @@ What each kind of fit contributes:
   grouping variable; here it is named ``Intercept``, as the fixed effect
   and the first-stage coefficient it corresponds to, so that ``Var(x)`` and
   ``Cov(Intercept, x)`` line up with a MixMeta's Psi.
-* GLM and OLS/WLS results: ``params``/``bse`` and the rows; no
+* GLM, OLS/WLS and discrete (Poisson, Logit, ...) results:
+  ``params``/``bse`` and the rows; no
   between-group variance; the number of groups when their covariance is
   cluster-robust.  GEE results likewise, with their number of clusters
   (a working correlation is not a between-group variance).
 """
 import numpy as np
 import pandas as pd
+from statsmodels.discrete.discrete_model import DiscreteResults
 from statsmodels.genmod.generalized_estimating_equations import GEEResults
 from statsmodels.genmod.generalized_linear_model import GLMResults
 from statsmodels.iolib.summary2 import summary_col as _summary_col
@@ -159,12 +161,15 @@ def _describe(results, position, first_stage=None):
             "estimates has a first stage")
     if isinstance(inner, MixedLMResults):
         return _from_mixedlm(inner)
-    if isinstance(inner, (GLMResults, RegressionResults)):
+    if isinstance(inner, (GLMResults, RegressionResults)) or (
+            isinstance(inner, DiscreteResults)
+            and np.ndim(inner.params) == 1):
         return _from_regression(inner)
     raise ValueError(
         f"side_by_side: result {position} is a {type(results).__name__}; "
         "valid are fitted MixMetaResults, MixedLMResults, GLMResults, "
-        "GEEResults and OLS/WLS/GLS RegressionResults")
+        "GEEResults, OLS/WLS/GLS RegressionResults and single-equation "
+        "discrete results (Poisson, Logit, ...)")
 
 
 def _column_names(described, names):
@@ -342,8 +347,9 @@ def side_by_side(*results, names=None, first_stage=None, params=None):
     *results : fitted results
         ``MixMetaResults`` (from ``MixMeta.fit()`` or
         ``two_stage(...).fit()``), statsmodels ``MixedLMResults``,
-        ``GLMResults``, ``GEEResults`` or OLS/WLS/GLS results (any
-        ``cov_type``, including ``"cluster"``).
+        ``GLMResults``, ``GEEResults``, OLS/WLS/GLS results or
+        single-equation discrete results (``Poisson``, ``Logit``, ...;
+        not ``MNLogit``), with any ``cov_type``, including ``"cluster"``.
     names : sequence of str, optional
         Column names, one per result (distinct).  By default the kind of
         fit (``"MixMeta"``, ``"MixedLM"``, ``"GLM"``, ``"OLS"``), numbered
