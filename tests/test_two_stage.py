@@ -424,3 +424,34 @@ def test_progress_writes_to_stderr(capsys, monkeypatch):
     assert "two_stage: 8/8 groups" in capsys.readouterr().err
     smm.two_stage(data, "site", fit_ols, ["x"])          # not a terminal
     assert capsys.readouterr().err == ""
+
+
+def test_names_that_are_not_formula_outcomes():
+    data = ols_sites()
+
+    def fit(frame):
+        return smf.ols("y ~ I(x + 1)", frame).fit()
+    res2 = smm.two_stage(data, "site", fit, ["I(x + 1)"],
+                         covariates=["lat"])
+    plain = smm.two_stage(data, "site", fit_ols, ["x"], covariates=["lat"])
+    np.testing.assert_allclose(res2.y.to_numpy(), plain.y.to_numpy(),
+                               rtol=1e-10)
+    fit2 = res2.fit()
+    assert list(fit2.params.index) == ["I(x + 1)"]
+    assert fit2.model.design.outcome_names == ("I(x + 1)",)
+    np.testing.assert_allclose(fit2.params.to_numpy(),
+                               plain.fit().params.to_numpy(), rtol=1e-8)
+    assert list(res2.fit("~ lat").params.index) == ["I(x + 1):Intercept",
+                                                    "I(x + 1):lat"]
+
+
+def test_table_columns_in_order():
+    res2 = smm.two_stage(poisson_sites(), "site", fit_poisson,
+                         ["Intercept", "x", "treat"])
+    assert list(res2.table.columns) == [
+        "Intercept", "x", "treat", "se_Intercept", "se_x", "se_treat",
+        "cov_Intercept_x", "cov_Intercept_treat", "cov_x_treat", "nobs",
+        "converged", "pooled"]
+    np.testing.assert_allclose(res2.table["cov_x_treat"], res2.S[:, 1, 2],
+                               rtol=1e-12)
+    assert res2.S.shape == (10, 3, 3)

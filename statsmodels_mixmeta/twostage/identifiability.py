@@ -13,6 +13,9 @@ the intercept), and its "treatment effect" is an artefact.
 The null space is read from the singular value decomposition
 ``X = U D V'``: the right singular vectors whose singular values are at
 most ``max(n, p) * eps * d_max`` (numpy's ``matrix_rank`` rule) span it.
+Most designs are plainly of full rank: when the smallest eigenvalue of
+``X'X`` scaled to unit diagonal exceeds :data:`FAST_TOL`, the decomposition
+is skipped (the first stage runs this for every group).
 
 The within-group covariance block is checked on its correlation scale, so
 that coefficients measured in very different units are not mistaken for a
