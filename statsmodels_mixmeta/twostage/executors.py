@@ -140,7 +140,7 @@ def _is_dask(executor):
 def _import_distributed():
     try:
         import distributed
-    except ImportError as exc:  # pragma: no cover - the extra is installed
+    except ImportError as exc:
         raise ImportError(
             "executor='dask' or a Dask client needs dask.distributed: "
             "install the 'dask' extra, pip install "
