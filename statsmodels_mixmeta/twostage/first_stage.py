@@ -147,7 +147,7 @@ def _cov_block(results, inner, names, positions):
         where = {str(name): i for i, name in enumerate(cov.index)}
         positions = [where[name] for name in names]
         cov = np.asarray(cov, dtype=float)
-    return cov[np.ix_(positions, positions)]
+    return cov[positions][:, positions]
 
 
 def extract(label, results, params):
@@ -186,7 +186,9 @@ def extract(label, results, params):
     values = np.asarray(inner.params, dtype=float)[columns]
     block = _cov_block(results, inner, [names[i] for i in present], columns)
     keep = np.ones(len(present), dtype=bool)
-    exog = _ident.identifying_design(getattr(inner, "model", None))
+    model = getattr(inner, "model", None)
+    exog = None if _ident.known_full_rank(model) \
+        else _ident.identifying_design(model)
     if exog is not None and exog.shape[1] > max(columns):
         aliased = _ident.non_estimable(exog, columns)
         if aliased:
