@@ -74,7 +74,7 @@ class GroupOutcome:
     @property
     def dropped(self):
         """Nothing of the group is kept."""
-        return not np.any(np.isfinite(self.estimates))
+        return not any(math.isfinite(v) for v in self.estimates.tolist())
 
 
 def fit_one(fit_group, params, label, frame):
@@ -236,9 +236,11 @@ def _screen(values, block, keep, names):
             dropped = [names[i] for i in bad]
             problems.append((f"{text}: {', '.join(dropped)}", dropped))
     kept = np.flatnonzero(keep)
-    sub = block if kept.size == len(names) else block[np.ix_(kept, kept)]
-    if kept.size and (not np.isfinite(sub).all()
-                      or _ident.singular_block(sub)):
+    if kept.size == 0:
+        return problems, kept
+    sub = block if kept.size == len(names) else block[kept][:, kept]
+    if not all(map(math.isfinite, sub.ravel().tolist())) \
+            or _ident.singular_block(sub):
         problems.append(("singular covariance block",
                          [names[i] for i in kept]))
         kept = kept[:0]

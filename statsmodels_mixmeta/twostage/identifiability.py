@@ -24,6 +24,8 @@ that coefficients measured in very different units are not mistaken for a
 singular block: the block is singular when the smallest eigenvalue of
 ``D^{-1/2} C D^{-1/2}`` is at most :data:`SINGULAR_TOL`.
 """
+import math
+
 import numpy as np
 from statsmodels.genmod.generalized_linear_model import GLM
 from statsmodels.regression.linear_model import RegressionModel
@@ -134,10 +136,10 @@ def singular_block(cov):
     k = cov.shape[0]
     if k <= 1:
         return False
-    scale = 1.0 / np.sqrt(np.diagonal(cov))
     if k == 2:       # eigenvalues of [[1, r], [r, 1]] are 1 - |r|, 1 + |r|
-        r = cov[0, 1] * scale[0] * scale[1]
-        return bool(1.0 - abs(r) <= SINGULAR_TOL)
+        (a, b), (_, d) = cov.tolist()
+        return 1.0 - abs(b) / math.sqrt(a * d) <= SINGULAR_TOL
+    scale = 1.0 / np.sqrt(np.diagonal(cov))
     corr = cov * scale[:, None] * scale[None, :]
     corr = (corr + corr.T) / 2
     return bool(np.linalg.eigvalsh(corr)[0] <= SINGULAR_TOL)
