@@ -5,8 +5,10 @@ Problem ``j`` has values ``y_ij`` with known variances ``v_ij`` for its
 observed studies ``i`` (``o_ij = 1``; a study that does not inform the
 problem has ``o_ij = 0``), a design ``X`` shared by all problems or its own
 ``X_j``, and one between-study variance ``t_j = tau2_j >= 0``:
-``Sigma_ij = v_ij + t_j``.  Every array carries the problem axis first and
-the studies second, ``(R, N)``; an unobserved study enters with weight 0,
+``Sigma_ij = v_ij + t_j``.  Every array carries the studies first and the
+problems second, ``(N, R)`` (the layout of the input, whose rows are
+contiguous along problems, so that each sum over studies is ``N`` vector
+additions); an unobserved study enters with weight 0,
 so that every sum below runs over the observed studies only.  With
 ``w_ij = o_ij / Sigma_ij``, ``F_j = X' W_j X``, the GLS coefficients
 ``beta_j = F_j^{-1} X' W_j y_j``, residuals ``r_ij`` and
@@ -49,19 +51,19 @@ from .likelihood import LOG_2PI
 
 class Stack:
     """
-    A chunk of univariate problems as dense ``(P, N)`` arrays.
+    A chunk of univariate problems as dense ``(N, P)`` arrays.
 
     Parameters
     ----------
-    y, variance : ndarray, ``(P, N)``
+    y, variance : ndarray, ``(N, P)``
         Values and known variances; NaN in ``y`` marks an unobserved study.
-    X : ndarray, ``(N, p)`` or ``(P, N, p)``
+    X : ndarray, ``(N, p)`` or ``(N, p, P)``
         The design, shared or per problem.
     reml : bool
 
     Attributes
     ----------
-    observed : ndarray, ``(P, N)``
+    observed : ndarray, ``(N, P)``
         ``o_ij`` as floats (0 or 1).
     n_obs : ndarray of int, ``(P,)``
     constant : ndarray, ``(P,)``
@@ -76,15 +78,19 @@ class Stack:
         self.observed = observed.astype(float)
         self.y = np.where(observed, y, 0.0)
         self.variance = np.where(observed, variance, 1.0)
-        self.n_problems, self.n_values = self.y.shape
+        self.n_values, self.n_problems = self.y.shape
         self.X = np.asarray(X, dtype=float)
         self.shared = self.X.ndim == 2
-        self.n_fixed = p = self.X.shape[-1]
+        self.n_fixed = p = self.X.shape[1]
+        # an intercept only: products with the design are sums
+        self.unit = self.shared and p == 1 and bool(np.all(self.X == 1.0))
         self.reml = bool(reml)
-        self.n_obs = observed.sum(axis=1)
+        self.n_obs = observed.sum(axis=0)
+        # every study observed in every problem: no weights of 0
+        self.complete = bool(observed.all())
         a, b = np.triu_indices(p)
         self._pairs = (a, b)
-        self.cross = self.X[..., a] * self.X[..., b]
+        self.cross = self.X[:, a] * self.X[:, b]
         xtx = self.product(self.observed)
         eig = np.linalg.eigvalsh(xtx)
         top = eig[:, -1]
@@ -98,35 +104,35 @@ class Stack:
         else:
             self.constant = -0.5 * self.n_obs * LOG_2PI
 
-    def rows(self, rows):
-        """The design of problems ``rows`` (the shared one as it is)."""
-        return self.X if self.shared else self.X[rows]
+    def take(self, rows):
+        """``(y, variance, observed, X)`` of problems ``rows``."""
+        if rows is None or _is_all(rows, self.n_problems):
+            return self.y, self.variance, self.observed, self.X
+        X = self.X if self.shared else self.X[:, :, rows]
+        return (self.y[:, rows], self.variance[:, rows],
+                self.observed[:, rows], X)
 
     def product(self, weights, rows=None):
-        """``X' diag(weights) X`` for each row of ``weights``: ``(R, p, p)``."""
-        cross = self.cross if (self.shared or rows is None) else \
-            self.cross[rows]
+        """``X' diag(weights) X`` for each column of ``weights``:
+        ``(R, p, p)``."""
+        if self.unit:
+            return weights.sum(axis=0)[:, None, None]
         if self.shared:
-            packed = weights @ cross
+            packed = (self.cross.T @ weights).T
         else:
-            packed = np.einsum("RN,RNK->RK", weights, cross)
+            cross = self.cross if rows is None else self.cross[:, :, rows]
+            packed = np.einsum("NR,NKR->RK", weights, cross)
         a, b = self._pairs
         out = np.empty(packed.shape[:-1] + (self.n_fixed, self.n_fixed))
         out[..., a, b] = packed
         out[..., b, a] = packed
         return out
 
-    def times_design(self, weights, rows):
-        """``X' weights`` for each row: ``(R, p)``."""
-        X = self.rows(rows)
-        return weights @ X if self.shared else \
-            np.einsum("RN,RNp->Rp", weights, X)
 
-    def fitted(self, beta, rows):
-        """``X beta`` for each row: ``(R, N)``."""
-        X = self.rows(rows)
-        return beta @ X.T if self.shared else \
-            np.einsum("RNp,Rp->RN", X, beta)
+def _is_all(rows, n):
+    """Whether ``rows`` is ``0, 1, ..., n - 1``."""
+    return (len(rows) == n and n > 0 and rows[0] == 0 and rows[-1] == n - 1
+            and bool((np.diff(rows) == 1).all()))
 
 
 @dataclass
@@ -140,14 +146,18 @@ class Evaluation:
     hessian: np.ndarray = None      # (R,)
     information: np.ndarray = None  # (R,)
     quad: np.ndarray = None         # (R,): sum w r^2
+    log_sigma: np.ndarray = None    # (R,): sum log Sigma
+    sum_w: np.ndarray = None        # (R,): sum w
+    sum_w2: np.ndarray = None       # (R,): sum w^2
 
 
-def _trace_product(A, B):
-    """``tr(A B)`` of symmetric stacks."""
-    return np.einsum("Rab,Rab->R", A, B)
+def _colsum(a, b=None):
+    """``sum_i a_i b_i`` per column."""
+    return a.sum(axis=0) if b is None else np.einsum("NR,NR->R", a, b)
 
 
 def evaluate(stack, tau2, rows=None, derivatives=True):
+    # derivatives: True, False or "score" (the score and sum w alone)
     """
     Log-likelihood, GLS fit and (optionally) the score, second derivative
     and expected information in ``tau2`` for problems ``rows``.
@@ -165,47 +175,127 @@ def evaluate(stack, tau2, rows=None, derivatives=True):
     -------
     Evaluation
     """
-    if rows is None:
-        rows = np.arange(stack.n_problems)
-        y, v, o = stack.y, stack.variance, stack.observed
+    y, v, o, X = stack.take(rows)
+    if stack.complete:
+        sigma = v + tau2
+        w = 1.0 / sigma
     else:
-        y, v, o = stack.y[rows], stack.variance[rows], stack.observed[rows]
-    sigma = v + o * tau2[:, None]
-    w = o / sigma
-    A = np.log(sigma).sum(axis=1)
+        sigma = v + o * tau2
+        w = o / sigma
+    log_sigma = np.log(sigma).sum(axis=0)
+    if stack.n_fixed == 1:
+        return _evaluate_one(stack, rows, y, X, w, log_sigma, derivatives)
     F = stack.product(w, rows)
     cov = np.linalg.inv(F)
-    beta = np.einsum("Rab,Rb->Ra", cov, stack.times_design(w * y, rows))
-    resid = y - stack.fitted(beta, rows)
+    if stack.shared:
+        u = (X.T @ (w * y)).T
+        beta = np.einsum("Rab,Rb->Ra", cov, u)
+        resid = y - X @ beta.T
+    else:
+        u = np.einsum("NpR,NR->Rp", X, w * y)
+        beta = np.einsum("Rab,Rb->Ra", cov, u)
+        resid = y - np.einsum("NpR,Rp->NR", X, beta)
     wr = w * resid
-    quad = np.einsum("RN,RN->R", wr, resid)
-    minus2 = A + quad
+    quad = _colsum(wr, resid)
+    minus2 = log_sigma + quad
     if stack.reml:
         sign, logdet_F = np.linalg.slogdet(F)
         minus2 = minus2 + np.where(sign > 0, logdet_F, np.nan)
-    llf = stack.constant[rows] - 0.5 * minus2
-    out = Evaluation(llf, beta, cov, quad=quad)
+    llf = _constant(stack, rows) - 0.5 * minus2
+    out = Evaluation(llf, beta, cov, quad=quad, log_sigma=log_sigma)
     if not derivatives:
         return out
     w2 = w * w
-    sum_w2 = w2.sum(axis=1)
-    wr2 = np.einsum("RN,RN->R", wr, wr)
-    score = w.sum(axis=1) - wr2
-    u = stack.times_design(w * wr, rows)
-    hessian = (0.5 * sum_w2 - np.einsum("RN,RN->R", w * wr, wr)
+    sum_w = w.sum(axis=0)
+    score = sum_w - _colsum(wr, wr)
+    if derivatives == "score":
+        if stack.reml:
+            score = score - np.einsum("Rab,Rab->R", cov,
+                                      stack.product(w2, rows))
+        out.score, out.sum_w = -0.5 * score, sum_w
+        return out
+    sum_w2 = w2.sum(axis=0)
+    wwr = w * wr
+    u = (X.T @ wwr).T if stack.shared else \
+        np.einsum("NpR,NR->Rp", X, wwr)
+    hessian = (0.5 * sum_w2 - _colsum(wwr, wr)
                + np.einsum("Ra,Rab,Rb->R", u, cov, u))
     information = sum_w2
     if stack.reml:
         J = cov @ stack.product(w2, rows)
-        trace_J2 = _trace_product(J, J.swapaxes(1, 2))
-        trace_M2 = _trace_product(cov, stack.product(w2 * w, rows))
+        trace_J2 = np.einsum("Rab,Rba->R", J, J)
+        trace_M2 = np.einsum("Rab,Rab->R", cov, stack.product(w2 * w, rows))
         score = score - np.trace(J, axis1=1, axis2=2)
         hessian = hessian + 0.5 * trace_J2 - trace_M2
         information = information + trace_J2 - 2.0 * trace_M2
     out.score = -0.5 * score
+    out.sum_w, out.sum_w2 = sum_w, sum_w2
     out.hessian = hessian
     out.information = 0.5 * information
     return out
+
+
+def _constant(stack, rows):
+    return stack.constant if rows is None else stack.constant[rows]
+
+
+def _evaluate_one(stack, rows, y, X, w, log_sigma, derivatives):
+    """:func:`evaluate` for one coefficient: scalar algebra per problem."""
+    unit = stack.unit
+    x = None if unit else (np.broadcast_to(X[:, :1], y.shape)
+                           if stack.shared else X[:, 0, :])
+    wx = w if unit else w * x
+    F = wx.sum(axis=0) if unit else _colsum(wx, x)
+    beta = _colsum(wx, y) / F
+    resid = y - (beta if unit else x * beta)
+    wr = w * resid
+    quad = _colsum(wr, resid)
+    minus2 = log_sigma + quad
+    if stack.reml:
+        minus2 = minus2 + np.log(F)
+    llf = _constant(stack, rows) - 0.5 * minus2
+    out = Evaluation(llf, beta[:, None], (1.0 / F)[:, None, None],
+                     quad=quad, log_sigma=log_sigma)
+    if not derivatives:
+        return out
+    sum_w = w.sum(axis=0)
+    score = sum_w - _colsum(wr, wr)
+    w2 = w * w
+    if derivatives == "score":
+        if stack.reml:
+            score = score - (w2 if unit else w2 * (x * x)).sum(axis=0) / F
+        out.score, out.sum_w = -0.5 * score, sum_w
+        return out
+    sum_w2 = w2.sum(axis=0)
+    wwr = w * wr
+    u = _colsum(wwr, None if unit else x)
+    hessian = 0.5 * sum_w2 - _colsum(wwr, wr) + u * u / F
+    information = sum_w2
+    if stack.reml:
+        wx2 = w2 if unit else w2 * (x * x)
+        J = wx2.sum(axis=0) / F
+        trace_M2 = _colsum(wx2, w) / F
+        score = score - J
+        hessian = hessian + 0.5 * J * J - trace_M2
+        information = information + J * J - 2.0 * trace_M2
+    out.score = -0.5 * score
+    out.sum_w, out.sum_w2 = sum_w, sum_w2
+    out.hessian = hessian
+    out.information = 0.5 * information
+    return out
+
+
+def profile_terms(stack, tau2, rows=None):
+    """
+    ``A``, ``G`` and ``dG/dt`` of
+    :mod:`statsmodels_mixmeta.kernels.variance_scan` (``A = sum log
+    Sigma``, ``G = Q [+ log det F]_REML``) at one ``tau2`` per problem,
+    ``(3, R)``, for its certified bounds.
+    """
+    ev = evaluate(stack, tau2, rows, derivatives="score")
+    G = -2.0 * (ev.llf - _constant(stack, rows)) - ev.log_sigma
+    # ell' = -(A' + G') / 2 with A' = sum w
+    return np.stack([ev.log_sigma, G, -2.0 * ev.score - ev.sum_w])
 
 
 def moment_variance(stack, rows=None):
@@ -221,14 +311,15 @@ def moment_variance(stack, rows=None):
     -------
     tau2, q : ndarray, ``(R,)``
     """
-    rows = np.arange(stack.n_problems) if rows is None else rows
-    zero = np.zeros(len(rows))
+    _, v, o, _ = stack.take(rows)
+    n = stack.n_problems if rows is None else len(rows)
+    zero = np.zeros(n)
     fit = evaluate(stack, zero, rows, derivatives=False)
-    o, v = stack.observed[rows], stack.variance[rows]
     w = o / v
-    denominator = w.sum(axis=1) - _trace_product(
-        fit.cov_beta, stack.product(w * w, rows))
-    excess = fit.quad - (stack.n_obs[rows] - stack.n_fixed)
+    denominator = w.sum(axis=0) - np.einsum(
+        "Rab,Rab->R", fit.cov_beta, stack.product(w * w, rows))
+    n_obs = stack.n_obs if rows is None else stack.n_obs[rows]
+    excess = fit.quad - (n_obs - stack.n_fixed)
     tau2 = np.divide(excess, denominator, out=zero.copy(),
                      where=denominator > 0)
     return np.maximum(tau2, 0.0), fit.quad

@@ -21,6 +21,9 @@ from .validation import check_inputs
 METHODS = ("fixed", "ml", "reml", "mm")
 #: Default budget of work arrays per chunk, in bytes.
 DEFAULT_MAX_MEMORY = 256 * 2 ** 20
+#: Values per work array of a chunk at most (512 KiB), unless
+#: ``chunk_size`` says otherwise.
+ELEMENTS = 2 ** 16
 #: A design whose ``X'X`` on a problem's observed studies has a smallest to
 #: largest eigenvalue ratio below this is rank-deficient for that problem.
 RANK_RCOND = 1e-12
@@ -29,11 +32,15 @@ RANK_RCOND = 1e-12
 def chunk_problems(n_studies, n_fixed, per_problem_design, chunk_size=None,
                    max_memory=None):
     """
-    Problems per chunk: ``chunk_size``, else as many as fit in
-    ``max_memory`` bytes (default ``DEFAULT_MAX_MEMORY``) at about
+    Problems per chunk: ``chunk_size``, else ``ELEMENTS / N`` (at least
+    256) or fewer, as many as fit in ``max_memory`` bytes (default
+    ``DEFAULT_MAX_MEMORY``) at about
     ``8 (40 + 3 p(p+1)/2) N`` bytes a problem (``(N,)`` work arrays of the
     kernel and the scan, the design's column products when per problem).
     """
+    # work arrays of about ELEMENTS values stay in cache and are reused by
+    # the allocator: larger chunks are slower
+    cache_size = max(256, ELEMENTS // max(n_studies, 1))
     if chunk_size is not None:
         chunk_size = int(chunk_size)
         if chunk_size < 1:
@@ -47,7 +54,7 @@ def chunk_problems(n_studies, n_fixed, per_problem_design, chunk_size=None,
     n_pairs = n_fixed * (n_fixed + 1) // 2
     per = 8 * n_studies * (40 + (3 * n_pairs + n_fixed
                                  if per_problem_design else 0))
-    return max(1, int(budget // max(per, 1)))
+    return max(1, min(cache_size, int(budget // max(per, 1))))
 
 
 def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
@@ -135,11 +142,7 @@ def _allocate(n_problems, p):
 
 def _fit_chunk(endog, S, exog, method, maxiter, out):
     """Fit the problems of one chunk into the views ``out``."""
-    X = exog if exog.ndim == 2 else np.ascontiguousarray(
-        exog.transpose(2, 0, 1))
-    stack = kernel.Stack(np.ascontiguousarray(endog.T),
-                         np.ascontiguousarray(S.T), X,
-                         reml=method in ("reml", "mm"))
+    stack = kernel.Stack(endog, S, exog, reml=method in ("reml", "mm"))
     p = stack.n_fixed
     out["n_obs"][:] = stack.n_obs
     need = p + (method != "fixed")
@@ -185,8 +188,8 @@ def _maximise(stack, start, rows, maxiter):
     done = np.flatnonzero(converged)
     if not done.size:
         return tau2, fit, converged, n_iter, gap
-    best, better, gap_done = optimiser.certify(stack, tau2[done],
-                                               fit.llf[done], rows[done])
+    best, better, gap_done = optimiser.certify(
+        stack, tau2[done], optimiser.take(fit, done), rows[done])
     gap[done] = gap_done
     again = done[better]
     if again.size:
@@ -195,7 +198,7 @@ def _maximise(stack, start, rows, maxiter):
         win = fit_b.llf > fit.llf[again]
         idx = again[win]
         tau2[idx] = tau2_b[win]
-        optimiser._put(fit, idx, optimiser._take(fit_b, win))
+        optimiser.put(fit, idx, optimiser.take(fit_b, win))
         converged[idx] = conv_b[win]
         n_iter[idx] += iter_b[win]
     return tau2, fit, converged, n_iter, gap
