@@ -37,7 +37,9 @@ STEP_RTOL = 1e-10
 MAX_HALVINGS = 40
 #: Multiples of the fit in the certification grid, and of the data's scale
 #: for a fit at 0.
-FIT_MULTIPLES = np.array([1e-3, 1e-2, 0.1, 0.5, 2.0, 10.0])
+FIT_MULTIPLES = np.array([0.3, 0.7, 1.4, 3.0])
+#: Steps around the fit, in units of ``d``.
+NEAR_STEPS = np.array([-4.0, -1.0, 1.0, 4.0])
 ZERO_MULTIPLES = np.array([1e-3, 1e-2, 0.1, 0.5, 2.0, 10.0])
 #: Splitting rounds and tail decades of the certification at most.
 MAX_ROUNDS = 60
@@ -171,7 +173,7 @@ def _grid(stack, tau2, fit, rows, tol):
     near = np.where(positive, np.minimum(width, 0.2 * tau2),
                     np.minimum(width, 1e-4 * mean_v))
     near = np.maximum(near, 1e-12 * np.maximum(tau2, mean_v))
-    around = tau2[:, None] + near[:, None] * np.array([-4.0, -1.0, 1.0, 4.0])
+    around = tau2[:, None] + near[:, None] * NEAR_STEPS
     scale = np.where(positive, tau2, mean_v)
     spread = scale[:, None] * FIT_MULTIPLES
     grid = np.concatenate([np.zeros((len(rows), 1)), spread, around,
