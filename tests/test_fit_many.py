@@ -209,3 +209,42 @@ def test_chunks_give_the_same_numbers():
     assert pd.isna(whole.to_frame()["llf"]).sum() == 0
     with pytest.raises(ValueError, match="chunk_size must be a positive"):
         smm.fit_many(y, v, chunk_size=0)
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    distributed = pytest.importorskip("distributed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True,
+            dashboard_address=None)
+        client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def test_dask_on_a_cluster_is_bit_identical(dask_client):
+    da = pytest.importorskip("dask.array")
+    y, v, exog = _problems(13, 90, n_studies=15, design="shared")
+    reference = smm.fit_many(y, v, exog, chunk_size=30)
+    lazy = smm.fit_many(da.from_array(y, chunks=(15, 30)),
+                        da.from_array(v, chunks=(15, 30)), exog,
+                        chunk_size=30, compute=False)
+    assert isinstance(lazy.tau2, da.Array)
+    for res in (smm.fit_many(da.from_array(y, chunks=(15, 30)),
+                             da.from_array(v, chunks=(15, 30)), exog,
+                             chunk_size=30), lazy):
+        for name in ("params", "bse", "tau2", "llf", "q", "gap",
+                     "converged", "n_iter", "n_obs", "status"):
+            np.testing.assert_array_equal(np.asarray(getattr(res, name)),
+                                          getattr(reference, name))
+    assert abs(lazy.problem(40).llf - reference.llf[40]) < 1e-8
+    bad = v.copy()
+    study = int(np.flatnonzero(~np.isnan(y[:, 47]))[0])
+    bad[study, 47] = -1.0
+    with pytest.raises(ValueError,
+                       match=rf"\(study {study}, problem 47\)"):
+        smm.fit_many(da.from_array(y, chunks=(15, 30)),
+                     da.from_array(bad, chunks=(15, 30)), exog)

@@ -8,7 +8,9 @@ problem has ``o_ij = 0``), a design ``X`` shared by all problems or its own
 ``Sigma_ij = v_ij + t_j``.  Every array carries the studies first and the
 problems second, ``(N, R)`` (the layout of the input, whose rows are
 contiguous along problems, so that each sum over studies is ``N`` vector
-additions); an unobserved study enters with weight 0,
+additions; products with the design are ``einsum`` loops rather than BLAS,
+so that a problem's numbers do not depend on the chunk it is fitted in,
+the threads BLAS uses or the machine a Dask worker runs on); an unobserved study enters with weight 0,
 so that every sum below runs over the observed studies only.  With
 ``w_ij = o_ij / Sigma_ij``, ``F_j = X' W_j X``, the GLS coefficients
 ``beta_j = F_j^{-1} X' W_j y_j``, residuals ``r_ij`` and
@@ -118,7 +120,7 @@ class Stack:
         if self.unit:
             return weights.sum(axis=0)[:, None, None]
         if self.shared:
-            packed = (self.cross.T @ weights).T
+            packed = np.einsum("NK,NR->RK", self.cross, weights)
         else:
             cross = self.cross if rows is None else self.cross[:, :, rows]
             packed = np.einsum("NR,NKR->RK", weights, cross)
@@ -188,9 +190,9 @@ def evaluate(stack, tau2, rows=None, derivatives=True):
     F = stack.product(w, rows)
     cov = np.linalg.inv(F)
     if stack.shared:
-        u = (X.T @ (w * y)).T
+        u = np.einsum("Np,NR->Rp", X, w * y)
         beta = np.einsum("Rab,Rb->Ra", cov, u)
-        resid = y - X @ beta.T
+        resid = y - np.einsum("Np,Rp->NR", X, beta)
     else:
         u = np.einsum("NpR,NR->Rp", X, w * y)
         beta = np.einsum("Rab,Rb->Ra", cov, u)
@@ -216,7 +218,7 @@ def evaluate(stack, tau2, rows=None, derivatives=True):
         return out
     sum_w2 = w2.sum(axis=0)
     wwr = w * wr
-    u = (X.T @ wwr).T if stack.shared else \
+    u = np.einsum("Np,NR->Rp", X, wwr) if stack.shared else \
         np.einsum("NpR,NR->Rp", X, wwr)
     hessian = (0.5 * sum_w2 - _colsum(wwr, wr)
                + np.einsum("Ra,Rab,Rb->R", u, cov, u))

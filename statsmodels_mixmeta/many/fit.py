@@ -15,6 +15,7 @@ import numpy as np
 from ..fitting import many as optimiser
 from ..kernels import many as kernel
 from ..structures.psd import PSD_FLOOR
+from .distributed import fit_many_dask, is_dask
 from .results import ManyResults, Status
 from .validation import check_inputs
 
@@ -58,7 +59,7 @@ def chunk_problems(n_studies, n_fixed, per_problem_design, chunk_size=None,
 
 
 def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
-             max_memory=None, maxiter=100):
+             max_memory=None, maxiter=100, compute=True, problem_offset=0):
     r"""
     Fit one univariate meta-analysis (or meta-regression) to each of many
     independent problems.
@@ -86,7 +87,8 @@ def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
         for an intercept only.
     method : {"reml", "ml", "fixed", "mm"}
         As in :class:`~statsmodels_mixmeta.MixMeta`; ``"mm"`` is
-        DerSimonian-Laird.
+        DerSimonian-Laird (``tau2`` at least ``sqrt(eps)``, R mixmeta's
+        projection of a moment estimate, as the single fit).
     chunk_size : int, optional
         Problems per chunk.
     max_memory : float, optional
@@ -94,6 +96,14 @@ def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
         ``chunk_size`` is not given; the input and the results come on top.
     maxiter : int
         Newton iterations per problem at most.
+    compute : bool
+        With Dask arrays ``endog`` and ``S`` (chunked along the problem
+        axis; the fit maps over the chunks with ``map_blocks`` on the active
+        scheduler), whether to compute the results (numpy arrays) or leave
+        them as Dask arrays.  Ignored for numpy input.
+    problem_offset : int
+        Added to the problem numbers in error messages (the position of a
+        block of problems in a larger array).
 
     Returns
     -------
@@ -113,7 +123,10 @@ def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS} for fit_many, "
                          f"got {method!r}")
-    endog, S, exog = check_inputs(endog, S, exog)
+    if is_dask(endog) or is_dask(S):
+        return fit_many_dask(endog, S, exog, method, chunk_size, max_memory,
+                             maxiter, compute)
+    endog, S, exog = check_inputs(endog, S, exog, problem_offset)
     n_studies, n_problems = endog.shape
     p = exog.shape[1]
     step = chunk_problems(n_studies, p, exog.ndim == 3, chunk_size,

@@ -131,10 +131,11 @@ class ManyResults:
     def problem_data(self, j):
         """``(endog, exog, S)`` of problem ``j``'s observed studies."""
         j = self._index(j)
-        observed = ~np.isnan(self._endog[:, j])
+        # np.asarray: a column of Dask input is computed here
+        y, S = np.asarray(self._endog[:, j]), np.asarray(self._S[:, j])
+        observed = ~np.isnan(y)
         exog = self._exog if self._exog.ndim == 2 else self._exog[:, :, j]
-        return (self._endog[observed, j], exog[observed],
-                self._S[observed, j])
+        return y[observed], np.asarray(exog)[observed], S[observed]
 
     def problem(self, j, **fit_kwargs):
         """
@@ -144,7 +145,7 @@ class ManyResults:
         """
         from ..model import MixMeta
         j = self._index(j)
-        if self.status[j] != Status.FITTED:
+        if int(self.status[j]) != Status.FITTED:
             raise ValueError(f"problem {j} was not fitted: "
                              f"{MESSAGES[Status(self.status[j])]}")
         y, X, S = self.problem_data(j)

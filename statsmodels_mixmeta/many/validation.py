@@ -10,16 +10,17 @@ import numpy as np
 SHOW = 10
 
 
-def _positions(mask, what):
+def _positions(mask, what, offset=0):
     """``(study, problem)`` pairs of ``mask``, the first ``SHOW``."""
     studies, problems = np.nonzero(mask)
+    problems = problems + offset
     pairs = ", ".join(f"(study {s}, problem {p})"
                       for s, p in zip(studies[:SHOW], problems[:SHOW]))
     more = f" and {len(studies) - SHOW} more" if len(studies) > SHOW else ""
     return f"{len(studies)} {what}: {pairs}{more}"
 
 
-def check_inputs(endog, S, exog):
+def check_inputs(endog, S, exog, offset=0):
     """
     ``endog`` and ``S`` as float ``(n_studies, n_problems)`` and ``exog``
     as ``(n_studies, p)`` or ``(n_studies, p, n_problems)``; the caller's
@@ -47,16 +48,18 @@ def check_inputs(endog, S, exog):
     observed = ~np.isnan(endog)
     if np.isinf(endog).any():
         raise ValueError("endog must be finite or NaN (unobserved); "
-                         + _positions(np.isinf(endog), "infinite values"))
+                         + _positions(np.isinf(endog), "infinite values",
+                                        offset))
     bad = observed & ~(S > 0)
     if bad.any():
         raise ValueError(
             "S must be a positive, finite variance wherever endog is "
-            "observed; " + _positions(bad, "are not")
+            "observed; " + _positions(bad, "are not", offset)
             + " (set endog to NaN where a study does not inform a problem)")
     if np.isinf(S[observed]).any():
         raise ValueError("S must be finite where endog is observed; "
-                         + _positions(observed & np.isinf(S), "are not"))
+                         + _positions(observed & np.isinf(S), "are not",
+                                    offset))
     if exog is None:
         exog = np.ones((n_studies, 1))
     exog = np.asarray(exog, dtype=float)
@@ -80,7 +83,7 @@ def check_inputs(endog, S, exog):
         bad = observed & ~np.isfinite(exog).all(axis=1)
         if bad.any():
             raise ValueError("exog must be finite where endog is observed; "
-                             + _positions(bad, "are not"))
+                             + _positions(bad, "are not", offset))
         # unobserved studies enter with no weight: any finite design
         exog = np.where(observed[:, None, :], exog, 0.0)
     return endog, S, exog
