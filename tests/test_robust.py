@@ -372,6 +372,6 @@ def test_htz_of_one_contrast_is_the_satterthwaite_t_test():
         cov_type="cr2", use_t=True)
     f = res.f_test("x = 0")
     t = res.t_test("x = 0")
-    np.testing.assert_allclose(f.fvalue, float(t.tvalue) ** 2, rtol=1e-10)
+    np.testing.assert_allclose(f.fvalue, np.ravel(t.tvalue)[0] ** 2, rtol=1e-10)
     np.testing.assert_allclose(f.df_denom, res.df_inference[1], rtol=1e-10)
     np.testing.assert_allclose(f.pvalue, res.pvalues.iloc[1], rtol=1e-8)
