@@ -16,13 +16,15 @@ from .model import MixMeta
 from .results import MixMetaResults
 from .results.comparison import compare
 from .simulation import simulate
+from .twostage import FirstStageWarning, TwoStage, two_stage
 
 mixmeta = MixMeta.from_formula
 _smf.mixmeta = mixmeta
 if "mixmeta" not in _smf.__all__:
     _smf.__all__.append("mixmeta")
 
-__all__ = ["MixMeta", "MixMetaResults", "compare", "datasets",
+__all__ = ["FirstStageWarning", "MixMeta", "MixMetaResults", "TwoStage",
+           "compare", "datasets",
            "greenland_longnecker", "greenland_longnecker_addS", "inputcov",
-           "mixmeta", "simulate", "unvech", "vech"]
+           "mixmeta", "simulate", "two_stage", "unvech", "vech"]
 __version__ = "0.1.0"

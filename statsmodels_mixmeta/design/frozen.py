@@ -112,6 +112,10 @@ class Design:
         level), to rebuild the random predictors from new data.
     labelled : bool
         The input carried pandas labels (results are labelled likewise).
+    coef_names : tuple of str, optional
+        Names of the coefficients (outcome-major) when they are not the
+        usual ``"term"`` / ``"outcome:term"``: the two-stage helper names
+        an intercept-only second stage by the first-stage coefficients.
     """
 
     endog: np.ndarray
@@ -125,6 +129,7 @@ class Design:
     fixed_spec: object = None
     random_terms: tuple = None
     labelled: bool = False
+    coef_names: tuple = None
 
     def __post_init__(self):
         if self.levels is None:
@@ -167,6 +172,8 @@ class Design:
 
     @property
     def param_names(self):
+        if self.coef_names is not None:
+            return list(self.coef_names)
         return coefficient_names(self.outcome_names, self.term_names)
 
     def long_format(self):

@@ -72,10 +72,14 @@ def drop_columns(design, columns):
     if keep.size == 0:
         raise ValueError(
             "drop_columns: dropping every column leaves no fixed effects")
+    coef_names = design.coef_names
+    if coef_names is not None:  # outcome-major: keep each outcome's columns
+        coef_names = tuple(coef_names[o * p + i]
+                           for o in range(design.n_outcomes) for i in keep)
     # the formula's spec builds the full columns: it no longer applies
     return replace(design, exog=design.exog[:, keep],
                    term_names=tuple(design.term_names[i] for i in keep),
-                   fixed_spec=None)
+                   fixed_spec=None, coef_names=coef_names)
 
 
 def _checked_endog(design, endog):

@@ -20,9 +20,10 @@ from scipy import stats
 
 from . import inference as _inference
 from .inference import constraint_arrays
+from .plotting import PlotMethods
 
 
-class MixMetaResults(LikelihoodModelResults):
+class MixMetaResults(PlotMethods, LikelihoodModelResults):
     """
     Results of a mixed-effects meta-analysis.
 
@@ -175,6 +176,71 @@ class MixMetaResults(LikelihoodModelResults):
         if random.n_levels == 1:
             return frames[0]
         return dict(zip(random.level_names, frames))
+
+    def conf_int_psi(self, alpha=0.05, method="wald"):
+        """
+        Confidence intervals for Psi on its natural scale: one row per
+        variance (and correlation, where the structure has one), as in
+        :mod:`statsmodels_mixmeta.results.psi_intervals`.
+
+        Parameters
+        ----------
+        alpha : float
+            Intervals are ``1 - alpha``.
+        method : {"wald", "profile", "qprofile"}
+            ``"wald"``: delta method from the observed information of the
+            structure parameters, symmetric on the log scale of a variance
+            and the atanh (cs, hcs: scaled logit) scale of a correlation.
+            ``"profile"``: profile-likelihood interval, the values whose
+            profile (restricted) log-likelihood is within
+            ``chi2_1(1 - alpha) / 2`` of the maximum (Hardy and Thompson
+            1996).  ``"qprofile"``: the Q-profile interval of ``tau^2`` of
+            a univariate model (Viechtbauer 2007).
+
+        Returns
+        -------
+        DataFrame
+            Columns ``estimate``, ``lower``, ``upper`` and ``note`` (why a
+            bound is the edge of the parameter space, a variance at 0 or a
+            correlation at its limit, or missing).
+
+        Raises
+        ------
+        ValueError
+            For ``method="fixed"`` fits and a Psi fixed at every level (no
+            parameters); for "wald" and "profile" on "mm" and "vc" fits
+            (moment estimates: no likelihood was maximised, so neither its
+            curvature nor its cut-off is centred on them; refit by REML or
+            ML, or use "qprofile" for one variance); for "qprofile" on a
+            model with several outcomes, levels or random effects.
+
+        References
+        ----------
+        Hardy RJ, Thompson SG (1996). A likelihood approach to
+        meta-analysis with random effects. Statistics in Medicine 15,
+        619-629.
+
+        Viechtbauer W (2007). Confidence intervals for the amount of
+        heterogeneity in meta-analysis. Statistics in Medicine 26, 37-52.
+        """
+        from .psi_intervals import conf_int_psi
+        return conf_int_psi(self, alpha, method)
+
+    def profile_loglike(self, param, grid=None):
+        """
+        Profile (restricted) log-likelihood of one natural Psi parameter
+        (a name in ``conf_int_psi()``'s index, or its position): at each
+        value of ``grid`` the maximum over the other Psi parameters
+        (:mod:`statsmodels_mixmeta.fitting.profile`).  The default grid
+        spans the 95% profile interval and a quarter of its width beyond.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``value`` and ``llf``.
+        """
+        from .psi_intervals import profile_loglike
+        return profile_loglike(self, param, grid)
 
     # ---------------------------------------------------- fit statistics
     @cache_readonly
