@@ -424,3 +424,76 @@ def test_progress_writes_to_stderr(capsys, monkeypatch):
     assert "two_stage: 8/8 groups" in capsys.readouterr().err
     smm.two_stage(data, "site", fit_ols, ["x"])          # not a terminal
     assert capsys.readouterr().err == ""
+
+
+def test_names_that_are_not_formula_outcomes():
+    data = ols_sites()
+
+    def fit(frame):
+        return smf.ols("y ~ I(x + 1)", frame).fit()
+    res2 = smm.two_stage(data, "site", fit, ["I(x + 1)"],
+                         covariates=["lat"])
+    plain = smm.two_stage(data, "site", fit_ols, ["x"], covariates=["lat"])
+    np.testing.assert_allclose(res2.y.to_numpy(), plain.y.to_numpy(),
+                               rtol=1e-10)
+    fit2 = res2.fit()
+    assert list(fit2.params.index) == ["I(x + 1)"]
+    assert fit2.model.design.outcome_names == ("I(x + 1)",)
+    np.testing.assert_allclose(fit2.params.to_numpy(),
+                               plain.fit().params.to_numpy(), rtol=1e-8)
+    assert list(res2.fit("~ lat").params.index) == ["I(x + 1):Intercept",
+                                                    "I(x + 1):lat"]
+
+
+def test_table_columns_in_order():
+    res2 = smm.two_stage(poisson_sites(), "site", fit_poisson,
+                         ["Intercept", "x", "treat"])
+    assert list(res2.table.columns) == [
+        "Intercept", "x", "treat", "se_Intercept", "se_x", "se_treat",
+        "cov_Intercept_x", "cov_Intercept_treat", "cov_x_treat", "nobs",
+        "converged", "pooled"]
+    np.testing.assert_allclose(res2.table["cov_x_treat"], res2.S[:, 1, 2],
+                               rtol=1e-12)
+    assert res2.S.shape == (10, 3, 3)
+
+
+def fit_logit(frame):
+    return smf.logit("died ~ x + treat", frame).fit(disp=0)
+
+
+def fit_gee(frame):
+    return smf.gee("deaths ~ x + treat", "cluster", frame,
+                   family=sm.families.Poisson()).fit()
+
+
+def test_logit_and_gee_first_stages():
+    data = poisson_sites()
+    data["died"] = (data["events"] > data["trials"] / 2).astype(int)
+    data["cluster"] = np.arange(len(data)) // 8
+    for fit in (fit_logit, fit_gee):
+        res2 = smm.two_stage(data, "site", fit, ["x", "treat"])
+        labels, y, S = by_hand(data, "site", fit, ["x", "treat"])
+        np.testing.assert_allclose(res2.y.to_numpy(), y, rtol=1e-12)
+        np.testing.assert_allclose(res2.S, S, rtol=1e-12)
+        assert res2.failures.empty
+
+
+def test_logit_that_stops_early_did_not_converge():
+    data = poisson_sites()
+    data["died"] = (data["events"] > data["trials"] / 2).astype(int)
+
+    def fit(frame):
+        return smf.logit("died ~ x + treat", frame).fit(
+            disp=0, maxiter=1 if frame["site"].iloc[0] == 0 else 35)
+    with pytest.warns(smm.FirstStageWarning):
+        res2 = quietly(smm.two_stage, data, "site", fit, ["treat"])
+    assert res2.failures.to_dict("records") == [{
+        "group": 0, "reason": "did not converge", "params": "treat",
+        "action": "dropped"}]
+    assert list(res2.groups) == list(range(1, 10))
+
+
+def test_dask_missing_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(ImportError, match=r"statsmodels-mixmeta\[dask\]"):
+        smm.two_stage(ols_sites(), "site", fit_ols, ["x"], executor="dask")

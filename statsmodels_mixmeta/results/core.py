@@ -694,6 +694,47 @@ class MixMetaResults(PlotMethods, LikelihoodModelResults):
         from .comparison import drop1
         return drop1(self)
 
+    # ------------------------------------------------------ influence
+    def leave_one_out(self):
+        """
+        The model refitted without each outer group.
+
+        Each refit goes through ``design.subset`` and ``from_design`` with
+        the fit's estimator and structures; ML/REML refits start from the
+        fit's ``theta`` and are certified as a fit from scratch
+        (:mod:`statsmodels_mixmeta.results.leave_one_out`).
+
+        Returns
+        -------
+        DataFrame
+            Indexed by the group left out: the coefficients (by name),
+            their standard errors ``se:<name>``, the entries of every
+            level's Psi on and below the diagonal (``psi:<a>,<b>``, or
+            ``psi[<level>]:<a>,<b>``), Cochran's ``q``, ``q_df`` and ``i2``
+            (then per outcome, ``q:<outcome>``, ...), ``llf`` and
+            ``converged``.  ``attrs["messages"]`` counts the refits'
+            warnings and errors (a group that cannot be left out gets NaN).
+        """
+        from .leave_one_out import leave_one_out_frame
+        return leave_one_out_frame(self, self._leave_one_out)
+
+    @cache_readonly
+    def _leave_one_out(self):
+        from .leave_one_out import refit_groups
+        return refit_groups(self)
+
+    def get_influence(self):
+        """
+        Outlier and influence diagnostics per outer group, from actual
+        leave-one-out refits: ``summary_frame()`` with ``student_resid``,
+        ``dffits``, ``cooks_d``, ``cov_ratio``, ``hat_diag``,
+        ``dfb_<param>``, the deleted Psi and the deleted Q
+        (:class:`statsmodels_mixmeta.results.influence.MixMetaInfluence`;
+        metafor's ``influence.rma.uni`` for one value per group).
+        """
+        from .influence import MixMetaInfluence
+        return MixMetaInfluence(self)
+
     def initialize(self, model, params, **kwargs):
         """statsmodels' initializer; results are built once, by ``fit``."""
         if "_state" in self.__dict__:

@@ -140,7 +140,7 @@ def _is_dask(executor):
 def _import_distributed():
     try:
         import distributed
-    except ImportError as exc:  # pragma: no cover - the extra is installed
+    except ImportError as exc:
         raise ImportError(
             "executor='dask' or a Dask client needs dask.distributed: "
             "install the 'dask' extra, pip install "
@@ -162,8 +162,10 @@ def _dask_client(executor):
 
 def _run_dask(client, fit_group, params, chunks, bar):
     distributed = _import_distributed()
+    # the rows go to the workers directly, not through the scheduler
+    data = client.scatter(chunks)
     futures = [client.submit(fit_chunk, fit_group, params, chunk, pure=False)
-               for chunk in chunks]
+               for chunk in data]
     position = {future.key: i for i, future in enumerate(futures)}
     done = [None] * len(chunks)
     for future in distributed.as_completed(futures):

@@ -74,7 +74,7 @@ class GroupOutcome:
     @property
     def dropped(self):
         """Nothing of the group is kept."""
-        return not np.any(np.isfinite(self.estimates))
+        return not any(math.isfinite(v) for v in self.estimates.tolist())
 
 
 def fit_one(fit_group, params, label, frame):
@@ -147,7 +147,7 @@ def _cov_block(results, inner, names, positions):
         where = {str(name): i for i, name in enumerate(cov.index)}
         positions = [where[name] for name in names]
         cov = np.asarray(cov, dtype=float)
-    return cov[np.ix_(positions, positions)]
+    return cov[positions][:, positions]
 
 
 def extract(label, results, params):
@@ -186,7 +186,9 @@ def extract(label, results, params):
     values = np.asarray(inner.params, dtype=float)[columns]
     block = _cov_block(results, inner, [names[i] for i in present], columns)
     keep = np.ones(len(present), dtype=bool)
-    exog = _ident.identifying_design(getattr(inner, "model", None))
+    model = getattr(inner, "model", None)
+    exog = None if _ident.known_full_rank(model) \
+        else _ident.identifying_design(model)
     if exog is not None and exog.shape[1] > max(columns):
         aliased = _ident.non_estimable(exog, columns)
         if aliased:
@@ -234,9 +236,11 @@ def _screen(values, block, keep, names):
             dropped = [names[i] for i in bad]
             problems.append((f"{text}: {', '.join(dropped)}", dropped))
     kept = np.flatnonzero(keep)
-    sub = block if kept.size == len(names) else block[np.ix_(kept, kept)]
-    if kept.size and (not np.isfinite(sub).all()
-                      or _ident.singular_block(sub)):
+    if kept.size == 0:
+        return problems, kept
+    sub = block if kept.size == len(names) else block[kept][:, kept]
+    if not all(map(math.isfinite, sub.ravel().tolist())) \
+            or _ident.singular_block(sub):
         problems.append(("singular covariance block",
                          [names[i] for i in kept]))
         kept = kept[:0]

@@ -13,13 +13,22 @@ the intercept), and its "treatment effect" is an artefact.
 The null space is read from the singular value decomposition
 ``X = U D V'``: the right singular vectors whose singular values are at
 most ``max(n, p) * eps * d_max`` (numpy's ``matrix_rank`` rule) span it.
+Most designs are plainly of full rank: when the smallest eigenvalue of
+``X'X`` scaled to unit diagonal exceeds :data:`FAST_TOL`, the decomposition
+is skipped (the first stage runs this for every group), and so is all of
+it when statsmodels already computed the rank of a linear or generalized
+linear model's design (:func:`known_full_rank`).
 
 The within-group covariance block is checked on its correlation scale, so
 that coefficients measured in very different units are not mistaken for a
 singular block: the block is singular when the smallest eigenvalue of
 ``D^{-1/2} C D^{-1/2}`` is at most :data:`SINGULAR_TOL`.
 """
+import math
+
 import numpy as np
+from statsmodels.genmod.generalized_linear_model import GLM
+from statsmodels.regression.linear_model import RegressionModel
 
 #: Smallest eigenvalue of a block's correlation matrix below which the
 #: block is treated as singular.
@@ -57,6 +66,27 @@ def identifying_design(model):
     if exog.ndim == 1:
         exog = exog[:, None]
     return exog
+
+
+def known_full_rank(model):
+    """
+    True when statsmodels already found the model's design of full rank
+    with numpy's ``matrix_rank`` (the rule used here), so that nothing needs
+    to be checked again: a linear regression's ``rank`` (with no zero
+    weight), a GLM's ``df_model + 1`` (with no zero frequency or variance
+    weight).  False when unknown.
+    """
+    exog = getattr(model, "exog", None)
+    if exog is None or exog.ndim != 2:
+        return False
+    if isinstance(model, RegressionModel):
+        rank, weights = model.rank, (getattr(model, "weights", 1.0),)
+    elif isinstance(model, GLM):
+        rank = model.df_model + 1
+        weights = (model.freq_weights, model.var_weights)
+    else:
+        return False
+    return rank == exog.shape[1] and all(np.all(w) for w in weights)
 
 
 def non_estimable(exog, columns):
@@ -106,10 +136,10 @@ def singular_block(cov):
     k = cov.shape[0]
     if k <= 1:
         return False
-    scale = 1.0 / np.sqrt(np.diagonal(cov))
     if k == 2:       # eigenvalues of [[1, r], [r, 1]] are 1 - |r|, 1 + |r|
-        r = cov[0, 1] * scale[0] * scale[1]
-        return bool(1.0 - abs(r) <= SINGULAR_TOL)
+        (a, b), (_, d) = cov.tolist()
+        return 1.0 - abs(b) / math.sqrt(a * d) <= SINGULAR_TOL
+    scale = 1.0 / np.sqrt(np.diagonal(cov))
     corr = cov * scale[:, None] * scale[None, :]
     corr = (corr + corr.T) / 2
     return bool(np.linalg.eigvalsh(corr)[0] <= SINGULAR_TOL)
