@@ -294,10 +294,45 @@ def profile_terms(stack, tau2, rows=None):
     Sigma``, ``G = Q [+ log det F]_REML``) at one ``tau2`` per problem,
     ``(3, R)``, for its certified bounds.
     """
+    if stack.n_fixed == 1:
+        return _terms_one(stack, tau2, rows)
     ev = evaluate(stack, tau2, rows, derivatives="score")
     G = -2.0 * (ev.llf - _constant(stack, rows)) - ev.log_sigma
     # ell' = -(A' + G') / 2 with A' = sum w
     return np.stack([ev.log_sigma, G, -2.0 * ev.score - ev.sum_w])
+
+
+def _terms_one(stack, tau2, rows):
+    """:func:`profile_terms` for one coefficient, with few passes over the
+    ``(N, R)`` arrays and few temporaries (the scan's inner loop)."""
+    y, v, o, X = stack.take(rows)
+    unit = stack.unit
+    if stack.complete:
+        sigma = v + tau2
+        w = np.reciprocal(sigma)
+    else:
+        sigma = v + o * tau2
+        w = np.divide(o, sigma)
+    A = np.log(sigma, out=sigma).sum(axis=0)
+    if unit:
+        F = w.sum(axis=0)
+        beta = _colsum(w, y) / F
+        resid = np.subtract(y, beta, out=sigma)
+        m1 = _colsum(w, w)
+    else:
+        x = np.broadcast_to(X[:, :1], y.shape) if stack.shared else X[:, 0]
+        wx = w * x
+        F = _colsum(wx, x)
+        beta = _colsum(wx, y) / F
+        resid = np.subtract(y, x * beta, out=sigma)
+        m1 = _colsum(wx, wx)
+    wr = w * resid if unit else np.multiply(w, resid, out=wx)
+    G = _colsum(wr, resid)
+    dG = -_colsum(wr, wr)
+    if stack.reml:
+        G += np.log(F)
+        dG -= m1 / F
+    return np.stack([A, G, dG])
 
 
 def moment_variance(stack, rows=None):
