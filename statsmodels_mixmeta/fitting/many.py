@@ -14,10 +14,11 @@ interval bounds of :mod:`statsmodels_mixmeta.kernels.variance_scan`
 :func:`~statsmodels_mixmeta.kernels.variance_scan.tail_bound`), evaluated
 by the kernel of :mod:`statsmodels_mixmeta.kernels.many` on a grid around
 each fit: points at ``t +- d`` and ``t +- 4d``, where ``d =
-sqrt(2 tol / |ell''(t)|)`` is the width over which the bounds are within
-``tol`` of a smooth maximum, and points spread over decades below and above
-``t``; intervals not yet certified are split, all problems at once, and
-the tail extended by decades while its bound is open.  A problem whose
+sqrt(8 tol / (|A''| + |G''|))`` is the width over which the bounds (the
+chord of ``A``, the tangents of ``G``) are within about ``tol`` of a smooth
+maximum, and a few multiples of ``t`` (of the mean within-study variance
+for ``t = 0``); intervals not yet certified are split, all problems at
+once, and the tail extended by decades while its bound is open.  A problem whose
 scan finds a higher point is climbed again from there and the better
 optimum kept.
 """
@@ -35,12 +36,11 @@ LLF_TOL = 1e-12
 STEP_RTOL = 1e-10
 #: Step halvings before a step counts as unable to raise the likelihood.
 MAX_HALVINGS = 40
-#: Multiples of the fit in the certification grid, and of the data's scale
-#: for a fit at 0.
+#: Multiples of the fit in the certification grid (of the mean
+#: within-study variance for a fit at 0).
 FIT_MULTIPLES = np.array([0.3, 0.7, 1.4, 3.0])
 #: Steps around the fit, in units of ``d``.
 NEAR_STEPS = np.array([-4.0, -1.0, 1.0, 4.0])
-ZERO_MULTIPLES = np.array([1e-3, 1e-2, 0.1, 0.5, 2.0, 10.0])
 #: Splitting rounds and tail decades of the certification at most.
 MAX_ROUNDS = 60
 WIDTH = 2.0
