@@ -81,6 +81,14 @@ def pymare_reml(y, v):
             np.asarray(params["tau2"]).ravel())
 
 
+def _llf_gain(y, v, tau2, llf):
+    from statsmodels_mixmeta.kernels import many as kernel
+    stack = kernel.Stack(y, v, np.ones((y.shape[0], 1)), reml=True)
+    other = kernel.evaluate(stack, np.maximum(tau2, 0.0),
+                            derivatives=False).llf
+    return [float(np.min(llf - other)), float(np.max(llf - other))]
+
+
 def single_loop(y, v, columns):
     out = []
     with warnings.catch_warnings():
@@ -108,7 +116,11 @@ def speed(n_problems, n_studies, sample, repeats):
             "speedup_wall": p_wall / wall, "speedup_cpu": p_cpu / cpu,
             "max_abs_diff_tau2": float(np.max(np.abs(p_tau2 - res.tau2))),
             "max_abs_diff_params": float(np.max(np.abs(
-                p_beta - res.params[:, 0])))}
+                p_beta - res.params[:, 0]))),
+            "n_tau2_diff_above_1e-6": int(np.sum(
+                np.abs(p_tau2 - res.tau2) > 1e-6)),
+            # fit_many's REML log-likelihood minus that at PyMARE's tau2
+            "llf_minus_pymare_min_max": _llf_gain(y, v, p_tau2, res.llf)}
     except ImportError:
         out["pymare"] = "not installed (pip install pymare: the benchmarks "\
             "extra)"
