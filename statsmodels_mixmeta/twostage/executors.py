@@ -58,8 +58,15 @@ def split_groups(data, keys):
 
 
 def fit_chunk(fit_group, params, items):
-    """Fit a list of ``(label, frame)`` pairs (one task of a pool)."""
-    return [fit_one(fit_group, params, label, frame) for label, frame in items]
+    """Fit a list of ``(label, frame)`` pairs (one task of a pool); the
+    coefficients picked by position are named until one group names them."""
+    outcomes, named = [], False
+    for label, frame in items:
+        outcome = fit_one(fit_group, params, label, frame,
+                          name_positions=not named)
+        named = named or (outcome.names is not None and outcome.converged)
+        outcomes.append(outcome)
+    return outcomes
 
 
 def run_groups(fit_group, params, labels, frames, executor=None,
@@ -87,9 +94,13 @@ def run_groups(fit_group, params, labels, frames, executor=None,
     bar = Progress(n_groups, progress)
     try:
         if executor is None:
-            outcomes = []
+            outcomes, named = [], False
             for label, frame in zip(labels, frames):
-                outcomes.append(fit_one(fit_group, params, label, frame))
+                outcome = fit_one(fit_group, params, label, frame,
+                                  name_positions=not named)
+                named = named or (outcome.names is not None
+                                  and outcome.converged)
+                outcomes.append(outcome)
                 bar.update(1)
             return outcomes
         chunks = _chunks(labels, frames, _chunk_size(n_groups))
