@@ -537,3 +537,35 @@ def test_params_by_position():
         smm.two_stage(data, "site", fit_poisson_arrays, [1, 7])
     with pytest.raises(ValueError, match="non-negative integers"):
         smm.two_stage(data, "site", fit_poisson_arrays, [1, -1])
+
+
+def test_dropping_columns_keeps_the_two_stage_names():
+    data = poisson_sites()
+    data["rich"] = data["site"] % 3 == 0
+    res2 = smm.two_stage(data, "site", fit_poisson, ["x", "treat"],
+                         covariates=["rich"])
+    design = res2.mixmeta("~ rich").design
+    assert design.param_names == ["x:Intercept", "x:rich[T.True]",
+                                  "treat:Intercept", "treat:rich[T.True]"]
+    assert design.drop_columns([1]).param_names == ["x:Intercept",
+                                                    "treat:Intercept"]
+
+
+def test_every_group_failing_is_an_error():
+    def fail(frame):
+        raise RuntimeError("no fit")
+    with pytest.raises(ValueError, match="(?s)no group has an estimable "
+                       "coefficient.*s00: raised: RuntimeError: no fit"):
+        smm.two_stage(ols_sites(), "site", fail, ["x"])
+
+
+def test_from_results_leaves_the_covariates_alone():
+    data = ols_sites()
+    fits = {label: fit_ols(frame) for label, frame in data.groupby("site")}
+    covariates = pd.DataFrame({"lat": data.groupby("site")["lat"].first()})
+    covariates.index.name = "city"
+    before = covariates.copy()
+    res2 = smm.TwoStage.from_results(fits, ["x"], covariates=covariates)
+    pd.testing.assert_frame_equal(covariates, before)
+    assert covariates.index.name == "city"
+    np.testing.assert_array_equal(res2.covariates["lat"], before["lat"])

@@ -87,8 +87,8 @@ class TwoStage:
                               columns=names)
         self.S = cov[pooled]
         if covariates is not None:
-            covariates = covariates.reindex(labels)
-            covariates.index.name = group_name
+            # a new index: the caller's frame keeps its own name
+            covariates = covariates.reindex(labels).rename_axis(group_name)
         self.covariates = None if covariates is None \
             else covariates.loc[self.groups]
         self.table = _table(outcomes, names, estimates, cov, labels, pooled,

@@ -177,6 +177,5 @@ def _covariates(data, keys, labels, covariates, group_name):
                 f"{list(where[:5])}"
                 + (f" and {len(where) - 5} more" if len(where) > 5 else "")
                 + "; covariates must be constant within each group")
-    table = grouped.first().reindex(labels)
-    table.index.name = group_name
+    table = grouped.first().reindex(labels).rename_axis(group_name)
     return table
