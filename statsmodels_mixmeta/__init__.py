@@ -17,6 +17,7 @@ from .results import MixMetaResults
 from .results.comparison import compare
 from .simulation import simulate
 from .twostage import FirstStageWarning, TwoStage, two_stage
+from .twostage.compare import side_by_side
 
 mixmeta = MixMeta.from_formula
 _smf.mixmeta = mixmeta
@@ -26,5 +27,6 @@ if "mixmeta" not in _smf.__all__:
 __all__ = ["FirstStageWarning", "MixMeta", "MixMetaResults", "TwoStage",
            "compare", "datasets",
            "greenland_longnecker", "greenland_longnecker_addS", "inputcov",
-           "mixmeta", "simulate", "two_stage", "unvech", "vech"]
+           "mixmeta", "side_by_side", "simulate", "two_stage", "unvech",
+           "vech"]
 __version__ = "0.1.0"

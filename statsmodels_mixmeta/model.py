@@ -593,7 +593,8 @@ class MixMeta(LikelihoodModel):
 
     def fit(self, start_params=None, method="newton", maxiter=100,
             scoring_iter=50, igls_iter=10, disp=False, full_output=True,
-            cov_type="nonrobust", cov_kwds=None, use_t=False, **kwargs):
+            cov_type="nonrobust", cov_kwds=None, use_t=False,
+            df_method=None, **kwargs):
         """
         Fit the model.
 
@@ -635,13 +636,19 @@ class MixMeta(LikelihoodModel):
             Maximum damped Newton steps before it.
         igls_iter : int
             Maximum iterations of the start on the free entries of Psi.
-        cov_type : {"nonrobust"}
-            Covariance of the fixed effects (see :class:`MixMetaResults`).
+        cov_type : str
+            Covariance of the fixed effects, a name in
+            :data:`statsmodels_mixmeta.results.inference.COV_TYPES` (see
+            :class:`MixMetaResults`).
         cov_kwds : dict, optional
             Options of ``cov_type``.
         use_t : bool
-            t and F reference distributions on ``df_resid`` degrees of
-            freedom instead of normal and chi2.
+            t and F reference distributions instead of normal and chi2.
+        df_method : str, optional
+            Degrees of freedom of those t and F tests, a name in
+            :data:`statsmodels_mixmeta.results.inference.DF_METHODS`; the
+            default is the cov type's own rule (``df_resid`` for
+            "nonrobust").  Needs ``use_t=True``.
         disp, full_output, **kwargs
             Passed to ``LikelihoodModel.fit`` (e.g. ``tol`` for Newton,
             ``gtol`` for BFGS).
@@ -652,8 +659,8 @@ class MixMeta(LikelihoodModel):
         """
         method = _schedule.check_optimizer_name(method)
         # checked before fitting; kept for the results
-        _inference.check_cov_type(cov_type, cov_kwds)
-        inference = dict(cov_type=cov_type, cov_kwds=cov_kwds, use_t=use_t)
+        inference = _inference.check_inference(
+            self, cov_type, cov_kwds, use_t, df_method)
         if self.method == "fixed":
             return self._results((), (), None, True, {}, **inference)
         if self.method in ("mm", "vc"):

@@ -128,3 +128,22 @@ def test_set_up_has_two_one_line_commands():
         'python -m pip install -q -e ".[test,formulaic,plot,dask]" '
         "&& python -m pytest -q tests",
     ]
+    # .ci/run runs exactly the README's test command, extras included
+    ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
+    ci_lines = [line for line in ci.splitlines()
+                if line.startswith("python ")]
+    assert " && ".join(ci_lines) == commands[1]
+
+
+def test_influence_claims(namespace):
+    # "the Vandiviere trial (row 6) has the largest residual in absolute
+    # value and Cook's distance after TPT Madras (row 7) ... the residual
+    # tau2 falls from 0.050 to 0.018"
+    text = README.read_text(encoding="utf-8")
+    assert "from 0.050\nto 0.018" in text or "from 0.050 to 0.018" in text
+    frame = namespace["influence"].summary_frame()
+    assert frame["student_resid"].abs().idxmax() == 6
+    assert list(frame["cooks_d"].nlargest(2).index) == [7, 6]
+    assert frame["hat_diag"].idxmax() == 7
+    assert namespace["res"].psi.iloc[0, 0] == pytest.approx(0.050, abs=5e-4)
+    assert frame.loc[6, "tau2_del"] == pytest.approx(0.018, abs=5e-4)

@@ -325,11 +325,7 @@ def model_restart(objective, theta, retvals, refit, design, batches,
     univariate = isinstance(lik, UnivariateLikelihood) and \
         lik.z2 is not None
     scan = None
-    # the scan's bounds start at tau2 = 0, where every total variance must
-    # be positive
-    if univariate and objective.single_variance and \
-            lik._variance_positive and lik.n_values * (
-                lik.n_fixed + 1) ** 2 <= SCAN_MAX_WORK:
+    if scans(objective):
         if "problem" not in cache:
             cache["problem"] = variance_scan.Problems(
                 lik.y, lik.variance, lik.X,
@@ -343,6 +339,19 @@ def model_restart(objective, theta, retvals, refit, design, batches,
         # too large for the scan: an interior single variance is left as
         # fitted (a screen would cost two evaluations, ~20 %)
         screen_interior=not univariate)
+
+
+def scans(objective):
+    """
+    Whether :func:`model_restart` certifies a fit of ``objective`` by the
+    scan of a single variance: the univariate kernel, one variance, every
+    total variance positive at ``tau2 = 0`` (where the scan's bounds
+    start) and at most ``SCAN_MAX_WORK`` values times ``(p + 1)**2``.
+    """
+    lik = objective.kernel
+    return (isinstance(lik, UnivariateLikelihood) and lik.z2 is not None
+            and objective.single_variance and lik._variance_positive
+            and lik.n_values * (lik.n_fixed + 1) ** 2 <= SCAN_MAX_WORK)
 
 
 def model_second_start(objective, design, batches):

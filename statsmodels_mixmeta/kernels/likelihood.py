@@ -260,6 +260,32 @@ class ProfiledLikelihood:
                 grads[lev] = grads[lev] + out
         return [-0.5 * g for g in grads]
 
+    def group_psi_gradients(self, state, n_groups):
+        """
+        The terms of :meth:`psi_gradient` of each outer group, at the
+        state's ``beta`` (and ``F`` for REML): per level, ``(n_groups, r_l,
+        r_l)``, summing over the groups to ``psi_gradient(state)``.  A fit
+        without group ``i`` has, at the same Psi's, the score of the others
+        up to the change of ``beta`` and ``F`` (leave-one-out starts).
+        """
+        grads = [np.zeros((n_groups,) + psi.shape) for psi in state.psis]
+        for batch, wb, rw in zip(self.batches, state.whitened,
+                                 state.resid_w):
+            g = len(batch.groups)
+            for lev, (Y, psi) in enumerate(zip(wb.Z, state.psis)):
+                r = psi.shape[0]
+                rows = Y.reshape(g, -1, r)                 # (g, n C, r)
+                out = np.swapaxes(rows, 1, 2) @ rows
+                u = (rw[:, None, :] @ Y).reshape(g, -1, r)   # (g, C, r)
+                out -= np.swapaxes(u, 1, 2) @ u
+                if self.reml:
+                    K = np.swapaxes(Y, 1, 2) @ wb.X        # (g, C r, p)
+                    K = K.reshape(g, -1, r, K.shape[2])
+                    out -= np.einsum("gcrp,gcsp->grs", K @ state.cov_work,
+                                     K)
+                grads[lev][batch.groups] = -0.5 * out
+        return grads
+
     # ------------------------------------------------------------------
     def information(self, state, psi_jacobians):
         """

@@ -1,11 +1,25 @@
 """
-Inference on the fixed effects: the covariance types ``fit`` accepts, and
-hypotheses written as strings on the names of ``params``.
+Inference on the fixed effects: the covariance types and the degrees-of-
+freedom rules ``fit`` accepts, and hypotheses written as strings on the
+names of ``params``.
 
-``cov_type="nonrobust"`` is ``cov(beta) = (X' Sigma^-1 X)^-1`` at the
-estimated Psi, treated as known; the reference distributions are normal and
-chi2, or with ``use_t`` t and F on ``df_resid`` degrees of freedom
-(statsmodels' machinery does the arithmetic).
+Two registries make the seam every small-sample method plugs into:
+
+* :data:`COV_TYPES` maps ``cov_type`` to a :class:`CovType`: the covariance
+  of ``beta`` (``"nonrobust"`` is ``(X' Sigma^-1 X)^-1`` at the estimated
+  Psi, treated as known) and the df rule it implies when ``use_t`` is asked
+  for without a ``df_method``.
+* :data:`DF_METHODS` maps ``df_method`` to a :class:`DfMethod`: a
+  :class:`DfRule` giving the degrees of freedom of each t contrast and the
+  F statistic and its degrees of freedom of each joint test (and, for a
+  method that adjusts it, the covariance of ``beta``).
+
+Without ``use_t`` the reference distributions are normal and chi2.  With it
+they are t and F on the rule's degrees of freedom; the default rule,
+``"residual"``, is statsmodels' ``df_resid`` (observed values minus
+coefficients).  Both are checked before anything is fitted
+(:func:`check_inference`) and built once the fit is known
+(:func:`build_inference`).
 
 Constraints written as strings (``"PD:year = AL:year"``) name coefficients
 that hold ``:``, brackets or parentheses, which formulaic's constraint parser
@@ -13,27 +27,159 @@ reads as operators; :func:`constraint_arrays` turns them into ``(R, q)`` the
 same way under either engine.
 """
 import re
+from dataclasses import dataclass
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 from statsmodels.formula._manager import FormulaManager
 
-#: The covariance types of the fixed effects (the inference issue adds more).
-COV_TYPES = ("nonrobust",)
 NONROBUST_DESCRIPTION = (
     "Standard errors assume that Psi and the within-study covariances are "
     "known: cov(beta) = (X' Sigma^-1 X)^-1.")
 
 
-def check_cov_type(cov_type, cov_kwds):
-    """``(cov_type, cov_kwds)`` as stored on the results, or a ValueError."""
+class DfRule:
+    """
+    Degrees of freedom of tests on ``beta``: ``t_df(L)`` for each row of a
+    contrast matrix ``L``, and ``f_test(L, q, beta, cov)`` for a joint test.
+
+    The base rule has one number of degrees of freedom for every contrast
+    (statsmodels' ``df_resid``) and the Wald F statistic
+    ``F = (L b - q)' (L V L')^-1 (L b - q) / J`` on ``(J, df)``.  A rule
+    that also adjusts the covariance of ``beta`` (Kenward-Roger) sets
+    ``cov``; otherwise it is None.
+    """
+
+    #: name shown by ``summary()``
+    name = "residual"
+    #: covariance of beta that replaces the cov type's, or None
+    cov = None
+
+    def __init__(self, df, name=None):
+        self.df = float(df)
+        if name is not None:
+            self.name = name
+
+    def t_df(self, L):
+        """Degrees of freedom of ``L @ beta``, one per row of ``L``."""
+        return np.full(np.atleast_2d(L).shape[0], self.df)
+
+    def f_test(self, L, q, beta, cov):
+        """``(F, df_num, df_denom)`` of ``H0: L beta = q``."""
+        L = np.atleast_2d(L)
+        diff = L @ beta - q
+        j = L.shape[0]
+        stat = float(diff @ np.linalg.solve(L @ cov @ L.T, diff)) / j
+        return stat, j, self.df
+
+
+@dataclass(frozen=True)
+class CovType:
+    """
+    A ``cov_type``: ``check(model, cov_kwds)`` validates the options before
+    fitting and returns them normalised (a dict); ``build(results,
+    cov_kwds)`` returns ``(cov, rule)``: the covariance of ``beta`` and the
+    :class:`DfRule` of ``use_t`` without a ``df_method`` (None: the
+    ``"residual"`` rule).
+    """
+    description: str
+    check: Callable
+    build: Callable
+
+
+@dataclass(frozen=True)
+class DfMethod:
+    """
+    A ``df_method``: ``check(model, cov_type)`` refuses a model or cov type
+    it does not apply to (ValueError, before fitting); ``build(results,
+    cov)`` returns its :class:`DfRule` given the cov type's covariance.
+    """
+    check: Callable
+    build: Callable
+
+
+def _no_kwds(name):
+    def check(model, cov_kwds):
+        if cov_kwds:
+            raise ValueError(f"cov_type={name!r} takes no cov_kwds; got "
+                             f"{sorted(cov_kwds)}")
+        return {}
+    return check
+
+
+def _model_based(results, cov_kwds):
+    return results._state.cov_beta, None
+
+
+def _residual_check(model, cov_type):
+    return None
+
+
+def _residual_rule(results, cov):
+    return DfRule(results.df_resid)
+
+
+#: cov_type name -> CovType (modules of small-sample methods add theirs)
+COV_TYPES = {
+    "nonrobust": CovType(NONROBUST_DESCRIPTION, _no_kwds("nonrobust"),
+                         _model_based),
+}
+#: df_method name -> DfMethod
+DF_METHODS = {
+    "residual": DfMethod(_residual_check, _residual_rule),
+}
+
+
+def _valid(names):
+    return ", ".join(repr(name) for name in names)
+
+
+def check_inference(model, cov_type="nonrobust", cov_kwds=None, use_t=False,
+                    df_method=None):
+    """
+    The inference options of ``fit``, checked before anything is fitted:
+    a dict ``cov_type``, ``cov_kwds``, ``use_t``, ``df_method`` (names in
+    lower case, options normalised), or a ValueError naming the argument
+    and what would be valid.
+    """
     if not isinstance(cov_type, str) or cov_type.lower() not in COV_TYPES:
-        valid = ", ".join(repr(name) for name in COV_TYPES)
         raise ValueError(f"unknown cov_type={cov_type!r}; valid types are "
-                         f"{valid}")
-    if cov_kwds:
-        raise ValueError(f"cov_type={cov_type.lower()!r} takes no cov_kwds; "
-                         f"got {sorted(cov_kwds)}")
-    return cov_type.lower(), {"description": NONROBUST_DESCRIPTION}
+                         f"{_valid(COV_TYPES)}")
+    cov_type = cov_type.lower()
+    if cov_kwds is not None and not isinstance(cov_kwds, dict):
+        raise ValueError(f"cov_kwds must be a dict or None, not "
+                         f"{type(cov_kwds).__name__}")
+    cov_kwds = COV_TYPES[cov_type].check(model, dict(cov_kwds or {}))
+    if df_method is not None:
+        if (not isinstance(df_method, str)
+                or df_method.lower() not in DF_METHODS):
+            raise ValueError(f"unknown df_method={df_method!r}; valid "
+                             f"methods are {_valid(DF_METHODS)}")
+        if not use_t:
+            raise ValueError(
+                f"df_method={df_method!r} sets the degrees of freedom of t "
+                "and F reference distributions; pass use_t=True with it")
+        df_method = df_method.lower()
+        DF_METHODS[df_method].check(model, cov_type)
+    return dict(cov_type=cov_type, cov_kwds=cov_kwds, use_t=bool(use_t),
+                df_method=df_method)
+
+
+def build_inference(results, cov_type, cov_kwds, use_t, df_method):
+    """
+    ``(cov, rule)`` of a fit: the covariance of ``beta`` and the
+    :class:`DfRule` of its t and F tests (None without ``use_t``).
+    """
+    cov, default_rule = COV_TYPES[cov_type].build(results, cov_kwds)
+    if not use_t:
+        return cov, None
+    if df_method is None:
+        rule = default_rule or DF_METHODS["residual"].build(results, cov)
+    else:
+        rule = DF_METHODS[df_method].build(results, cov)
+    if rule.cov is not None:
+        cov = rule.cov
+    return cov, rule
 
 
 def constraint_arrays(results, constraints):
