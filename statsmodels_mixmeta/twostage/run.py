@@ -6,7 +6,7 @@ stage where asked (:mod:`.executors`) and collect it into a
 import numpy as np
 import pandas as pd
 
-from .executors import run_groups, split_groups
+from .executors import Groups, run_groups
 from .result import TwoStage
 
 
@@ -124,10 +124,9 @@ def two_stage(data, groups, fit_group, params, covariates=None,
                 "the fits' params (non-negative integers), or a callable "
                 f"results -> names; got {params!r}")
     keys, group_name = _group_keys(data, groups)
-    labels, frames = split_groups(data, keys)
-    table = _covariates(data, keys, labels, covariates, group_name)
-    outcomes = run_groups(fit_group, params, labels, frames, executor,
-                          progress)
+    groups = Groups(data, keys)
+    table = _covariates(data, keys, groups.labels, covariates, group_name)
+    outcomes = run_groups(fit_group, params, groups, executor, progress)
     return TwoStage(outcomes, params, table, on_failure, group_name)
 
 
