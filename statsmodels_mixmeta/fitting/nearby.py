@@ -32,7 +32,7 @@ local maximum of the refit's likelihood.
 import numpy as np
 
 from ..kernels import variance_scan
-from . import restarts, schedule
+from . import optimizer, restarts, schedule
 
 
 def refit(objective, theta, restart=None, warn=False, hessian=None,
@@ -91,7 +91,7 @@ def refit(objective, theta, restart=None, warn=False, hessian=None,
         restart=None if restart is None else restart_as_default, warn=warn)
 
 
-def one_step(objective, theta, hessian, score=None):
+def one_step(objective, theta, hessian, score=None, max_steps=4):
     """
     ``theta - H^-1 g``: a Newton step with the refit's score ``g`` at
     ``theta`` and the full fit's Hessian ``H`` there (which differs from the
@@ -104,6 +104,16 @@ def one_step(objective, theta, hessian, score=None):
     ProfiledLikelihood.group_psi_gradients`), which saves evaluating the
     refit at ``theta``: the step only sets where the Newton steps that
     follow start.
+
+    Further steps with the same ``H`` and the refit's own score follow,
+    up to ``max_steps`` in all, while each raises the likelihood and until
+    the point is stationary
+    (:func:`~statsmodels_mixmeta.fitting.optimizer.is_stationary`, the
+    schedule's own test): each contracts the error by the factor
+    ``||I - H^-1 H_(-i)|| = O(1/m)`` and costs one evaluation, where a
+    Newton step also evaluates the refit's Hessian.  The schedule then
+    starts at a stationary point (its Newton steps, and the restart step,
+    run as from any start), or where these steps stopped.
     """
     theta = np.asarray(theta, dtype=float)
     try:
@@ -114,9 +124,19 @@ def one_step(objective, theta, hessian, score=None):
     except np.linalg.LinAlgError:
         return theta
     trial = theta - step
-    if not np.isfinite(objective.loglike(trial)):
+    llf = objective.loglike(trial)
+    if not np.isfinite(llf):
         return theta
-    return trial
+    theta = trial
+    for _ in range(max_steps - 1):
+        if optimizer.is_stationary(objective, theta):
+            break
+        trial = theta - np.linalg.solve(hessian, objective.score(theta))
+        llf_trial = objective.loglike(trial)
+        if not llf_trial > llf:
+            break
+        theta, llf = trial, llf_trial
+    return theta
 
 
 def beaten_by_scan(objectives, thetas, tol=restarts.SCAN_TOL):

@@ -94,11 +94,16 @@ def refit_groups(results):
     scores = (_scores_without(model, results.theta, m)
               if hessian is not None else None)
     positions = np.arange(m)
+    batches = model.__dict__.get("_batch_cache")
     pending = []      # (position, refit) awaiting the scan
     for i in range(m):
         with _Collect(out.messages):
             sub = design.subset(labels[positions != i])
             refit = type(model).from_design(sub, **options)
+            if batches is not None:
+                # the full fit's stacks less the group's, not stacked anew
+                refit.__dict__["_batch_cache"] = batches.without_group(
+                    i, refit._kernel_long())
             if not likelihood:
                 fit = refit.fit()
                 _store(out, i, fit._results._state, fit.psis, fit.converged,
