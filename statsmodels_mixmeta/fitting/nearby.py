@@ -9,15 +9,18 @@ objective alone (no statsmodels results object per refit) with what a fit
 next to its optimum does not need left out, and nothing else:
 
 * no start values (no Fisher-scoring start): the start is the full fit's
-  ``theta``, moved by one quasi-Newton step with the refit's score and the
-  full fit's Hessian (:func:`one_step`), which leaves an error of the order
-  of the square of the first;
+  ``theta``, moved by quasi-Newton steps with the refit's score and the
+  full fit's Hessian (:func:`one_step`) to a stationary point, each step
+  one evaluation of the refit's likelihood and no Hessian (each contracts
+  the score about as much as a Newton step with the refit's own Hessian
+  would from this close: the steps are limited by the curvature's change
+  along the way, not by the Hessian's error);
 * the local fit is damped Newton steps polished to a stationary point
   (:func:`~statsmodels_mixmeta.fitting.schedule.climb`, the schedule's own
-  stationarity test), typically one Hessian; statsmodels' optimiser (then
-  BFGS) only should they stop short, and for a single variance, whose
-  Newton steps in ``tau2`` the schedule finishes with statsmodels' Newton
-  as a fit from scratch does.
+  stationarity test), none from a stationary start; statsmodels' optimiser
+  (then BFGS) only should they stop short, and for a single variance,
+  whose Newton steps in ``tau2`` the schedule finishes with statsmodels'
+  Newton as a fit from scratch does.
 
 What is kept is the certification.  The restart step runs as for a fit
 from the default start: the certified scan of a single variance (for many
@@ -54,7 +57,8 @@ def refit(objective, theta, restart=None, warn=False, hessian=None,
         Emit a ``ConvergenceWarning`` should the refit not converge.
     hessian : ndarray, optional
         The Hessian of the full fit's objective at ``theta``: the refit
-        then starts one quasi-Newton step further (:func:`one_step`).
+        then starts where quasi-Newton steps with it end
+        (:func:`one_step`).
     score : ndarray, optional
         The refit's score at ``theta``, or an approximation of it, for
         that step (default: evaluated).
