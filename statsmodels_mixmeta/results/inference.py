@@ -80,11 +80,14 @@ class CovType:
     fitting and returns them normalised (a dict); ``build(results,
     cov_kwds)`` returns ``(cov, rule)``: the covariance of ``beta`` and the
     :class:`DfRule` of ``use_t`` without a ``df_method`` (None: the
-    ``"residual"`` rule).
+    ``"residual"`` rule).  ``check_df(model, use_t, df_method)``, if given,
+    refuses (ValueError, before fitting) the ``use_t``/``df_method`` that
+    do not combine with the cov type.
     """
     description: str
     check: Callable
     build: Callable
+    check_df: Optional[Callable] = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,9 @@ def check_inference(model, cov_type="nonrobust", cov_kwds=None, use_t=False,
                 f"df_method={df_method!r} sets the degrees of freedom of t "
                 "and F reference distributions; pass use_t=True with it")
         df_method = df_method.lower()
+    if COV_TYPES[cov_type].check_df is not None:
+        COV_TYPES[cov_type].check_df(model, bool(use_t), df_method)
+    if df_method is not None:
         DF_METHODS[df_method].check(model, cov_type)
     return dict(cov_type=cov_type, cov_kwds=cov_kwds, use_t=bool(use_t),
                 df_method=df_method)
@@ -208,3 +214,14 @@ def constraint_arrays(results, constraints):
                                                      list(plain.values()))
     return (np.asarray(parsed.constraint_matrix, dtype=float),
             np.asarray(parsed.constraint_values, dtype=float).ravel())
+
+
+def _register_small_sample_cov_types():
+    """The Knapp-Hartung and cluster-robust cov types (their modules
+    import this one, so they register after it is defined)."""
+    from . import hksj, robust
+    COV_TYPES["hksj"] = hksj.COV_TYPE
+    COV_TYPES.update(robust.cov_types())
+
+
+_register_small_sample_cov_types()
