@@ -417,3 +417,47 @@ def test_group_terms_of_the_score_sum_to_the_score(method):
         np.testing.assert_allclose(per_group.sum(axis=0), total,
                                    rtol=1e-12, atol=1e-12)
         assert np.all(np.abs(per_group).max(axis=(1, 2)) > 0)
+
+
+@pytest.mark.parametrize("case", ["school", "smoking", "berkey_reml"])
+def test_batches_without_a_group_fit_as_the_subsets_own(case):
+    """The full fit's stacks less one group's (what the refits use) give
+    the likelihood, score and Hessian of the batches built for the design
+    without that group, and map its values as those do."""
+    load, group, formula, options = CASES[case]
+    data = load()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = smf.mixmeta(formula, data=data, **options)
+        fit = model.fit()
+    design = model.design
+    labels = design.levels.outer_labels
+    theta = 1.2 * fit.theta + 0.01
+    for i in (0, labels.size // 2, labels.size - 1):
+        built = type(model).from_design(design.subset(np.delete(labels, i)),
+                                        method=model.method)
+        masked = type(model).from_design(built.design, method=model.method)
+        masked.__dict__["_batch_cache"] = model._batches.without_group(
+            i, masked._kernel_long())
+        assert masked._batches is not built._batches
+        for a, b in ((masked.objective.loglike(theta),
+                      built.objective.loglike(theta)),
+                     (masked.objective.score(theta),
+                      built.objective.score(theta)),
+                     (masked.objective.hessian(theta),
+                      built.objective.hessian(theta))):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+        # each stacked value sits at its own position in long order
+        np.testing.assert_array_equal(
+            masked._batches.to_long([b.y for b in masked._batches]),
+            built.design.long.y)
+        np.testing.assert_array_equal(
+            masked._batches.to_long([b.X for b in masked._batches]),
+            built._batches.to_long([b.X for b in built._batches]))
+        for stacks in (masked._batches, built._batches):
+            assert sorted(np.concatenate([b.groups for b in stacks])) == \
+                list(range(labels.size - 1))
+        np.testing.assert_array_equal(
+            np.sort(np.concatenate([b.index[b.valid]
+                                    for b in masked._batches])),
+            np.arange(built._batches.n_values))

@@ -363,3 +363,15 @@ def test_groups_as_series_aligned_on_row_labels():
     with pytest.raises(ValueError, match=r"no label for rows \[6, 7\]"):
         model.fit(cov_type="cr2",
                   cov_kwds={"groups": data["pair"].iloc[:6]})
+
+
+def test_htz_of_one_contrast_is_the_satterthwaite_t_test():
+    data = multilevel_data()
+    res = smf.mixmeta("y ~ x", data=data, S="v",
+                      random="~ 1 | district/study").fit(
+        cov_type="cr2", use_t=True)
+    f = res.f_test("x = 0")
+    t = res.t_test("x = 0")
+    np.testing.assert_allclose(f.fvalue, np.ravel(t.tvalue)[0] ** 2, rtol=1e-10)
+    np.testing.assert_allclose(f.df_denom, res.df_inference[1], rtol=1e-10)
+    np.testing.assert_allclose(f.pvalue, res.pvalues.iloc[1], rtol=1e-8)

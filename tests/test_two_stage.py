@@ -4,6 +4,7 @@ and covariance blocks against hand loops over the groups, the pooled
 estimates against hand computations, each kind of first-stage failure, the
 partial keep, covariates, ``from_results`` and the input errors.
 """
+import concurrent.futures as cf
 import sys
 import warnings
 
@@ -497,3 +498,74 @@ def test_dask_missing_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ImportError, match=r"statsmodels-mixmeta\[dask\]"):
         smm.two_stage(ols_sites(), "site", fit_ols, ["x"], executor="dask")
+
+
+def fit_poisson_arrays(frame):
+    exog = np.column_stack([np.ones(len(frame)), frame["x"], frame["treat"]])
+    return sm.GLM(frame["deaths"].to_numpy(), exog,
+                  family=sm.families.Poisson()).fit()
+
+
+@pytest.mark.filterwarnings(
+    "ignore::statsmodels.tools.sm_exceptions.SingularMatrixWarning")
+@pytest.mark.filterwarnings("ignore::UserWarning:statsmodels")
+def test_params_by_position():
+    data = failing_data()
+    with pytest.warns(smm.FirstStageWarning):
+        by_name = smm.two_stage(data, "site", fit_poisson, ["x", "treat"])
+    with pytest.warns(smm.FirstStageWarning):
+        by_position = smm.two_stage(data, "site", fit_poisson, [1, 2])
+    assert by_position.param_names == ["x", "treat"]
+    np.testing.assert_array_equal(by_position.y, by_name.y)
+    np.testing.assert_array_equal(by_position.S, by_name.S)
+    pd.testing.assert_frame_equal(by_position.failures, by_name.failures)
+    with pytest.warns(smm.FirstStageWarning):
+        arrays = smm.two_stage(data, "site", fit_poisson_arrays, [1, 2])
+    assert arrays.param_names == ["x1", "x2"]      # statsmodels' names
+    np.testing.assert_allclose(arrays.y.to_numpy(), by_name.y.to_numpy(),
+                               rtol=1e-10)
+    assert arrays.failures["reason"].tolist() == [
+        "not identified: x2 (rank-deficient design)"]
+    with cf.ThreadPoolExecutor(2) as pool, \
+            pytest.warns(smm.FirstStageWarning):
+        pooled = smm.two_stage(data, "site", fit_poisson_arrays, [1, 2],
+                               executor=pool)
+    np.testing.assert_array_equal(pooled.S, arrays.S)
+    assert pooled.param_names == ["x1", "x2"]
+    with pytest.raises(ValueError, match=r"params \[7\] are not coefficients"
+                       r".*\['const', 'x1', 'x2'\]"):
+        smm.two_stage(data, "site", fit_poisson_arrays, [1, 7])
+    with pytest.raises(ValueError, match="non-negative integers"):
+        smm.two_stage(data, "site", fit_poisson_arrays, [1, -1])
+
+
+def test_dropping_columns_keeps_the_two_stage_names():
+    data = poisson_sites()
+    data["rich"] = data["site"] % 3 == 0
+    res2 = smm.two_stage(data, "site", fit_poisson, ["x", "treat"],
+                         covariates=["rich"])
+    design = res2.mixmeta("~ rich").design
+    assert design.param_names == ["x:Intercept", "x:rich[T.True]",
+                                  "treat:Intercept", "treat:rich[T.True]"]
+    assert design.drop_columns([1]).param_names == ["x:Intercept",
+                                                    "treat:Intercept"]
+
+
+def test_every_group_failing_is_an_error():
+    def fail(frame):
+        raise RuntimeError("no fit")
+    with pytest.raises(ValueError, match="(?s)no group has an estimable "
+                       "coefficient.*s00: raised: RuntimeError: no fit"):
+        smm.two_stage(ols_sites(), "site", fail, ["x"])
+
+
+def test_from_results_leaves_the_covariates_alone():
+    data = ols_sites()
+    fits = {label: fit_ols(frame) for label, frame in data.groupby("site")}
+    covariates = pd.DataFrame({"lat": data.groupby("site")["lat"].first()})
+    covariates.index.name = "city"
+    before = covariates.copy()
+    res2 = smm.TwoStage.from_results(fits, ["x"], covariates=covariates)
+    pd.testing.assert_frame_equal(covariates, before)
+    assert covariates.index.name == "city"
+    np.testing.assert_array_equal(res2.covariates["lat"], before["lat"])

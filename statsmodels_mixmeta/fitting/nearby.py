@@ -9,15 +9,18 @@ objective alone (no statsmodels results object per refit) with what a fit
 next to its optimum does not need left out, and nothing else:
 
 * no start values (no Fisher-scoring start): the start is the full fit's
-  ``theta``, moved by one quasi-Newton step with the refit's score and the
-  full fit's Hessian (:func:`one_step`), which leaves an error of the order
-  of the square of the first;
+  ``theta``, moved by quasi-Newton steps with the refit's score and the
+  full fit's Hessian (:func:`one_step`) to a stationary point, each step
+  one evaluation of the refit's likelihood and no Hessian (each contracts
+  the score about as much as a Newton step with the refit's own Hessian
+  would from this close: the steps are limited by the curvature's change
+  along the way, not by the Hessian's error);
 * the local fit is damped Newton steps polished to a stationary point
   (:func:`~statsmodels_mixmeta.fitting.schedule.climb`, the schedule's own
-  stationarity test), typically one Hessian; statsmodels' optimiser (then
-  BFGS) only should they stop short, and for a single variance, whose
-  Newton steps in ``tau2`` the schedule finishes with statsmodels' Newton
-  as a fit from scratch does.
+  stationarity test), none from a stationary start; statsmodels' optimiser
+  (then BFGS) only should they stop short, and for a single variance,
+  whose Newton steps in ``tau2`` the schedule finishes with statsmodels'
+  Newton as a fit from scratch does.
 
 What is kept is the certification.  The restart step runs as for a fit
 from the default start: the certified scan of a single variance (for many
@@ -32,7 +35,7 @@ local maximum of the refit's likelihood.
 import numpy as np
 
 from ..kernels import variance_scan
-from . import restarts, schedule
+from . import optimizer, restarts, schedule
 
 
 def refit(objective, theta, restart=None, warn=False, hessian=None,
@@ -54,7 +57,8 @@ def refit(objective, theta, restart=None, warn=False, hessian=None,
         Emit a ``ConvergenceWarning`` should the refit not converge.
     hessian : ndarray, optional
         The Hessian of the full fit's objective at ``theta``: the refit
-        then starts one quasi-Newton step further (:func:`one_step`).
+        then starts where quasi-Newton steps with it end
+        (:func:`one_step`).
     score : ndarray, optional
         The refit's score at ``theta``, or an approximation of it, for
         that step (default: evaluated).
@@ -91,7 +95,7 @@ def refit(objective, theta, restart=None, warn=False, hessian=None,
         restart=None if restart is None else restart_as_default, warn=warn)
 
 
-def one_step(objective, theta, hessian, score=None):
+def one_step(objective, theta, hessian, score=None, max_steps=4):
     """
     ``theta - H^-1 g``: a Newton step with the refit's score ``g`` at
     ``theta`` and the full fit's Hessian ``H`` there (which differs from the
@@ -104,6 +108,16 @@ def one_step(objective, theta, hessian, score=None):
     ProfiledLikelihood.group_psi_gradients`), which saves evaluating the
     refit at ``theta``: the step only sets where the Newton steps that
     follow start.
+
+    Further steps with the same ``H`` and the refit's own score follow,
+    up to ``max_steps`` in all, while each raises the likelihood and until
+    the point is stationary
+    (:func:`~statsmodels_mixmeta.fitting.optimizer.is_stationary`, the
+    schedule's own test): each contracts the error by the factor
+    ``||I - H^-1 H_(-i)|| = O(1/m)`` and costs one evaluation, where a
+    Newton step also evaluates the refit's Hessian.  The schedule then
+    starts at a stationary point (its Newton steps, and the restart step,
+    run as from any start), or where these steps stopped.
     """
     theta = np.asarray(theta, dtype=float)
     try:
@@ -114,9 +128,19 @@ def one_step(objective, theta, hessian, score=None):
     except np.linalg.LinAlgError:
         return theta
     trial = theta - step
-    if not np.isfinite(objective.loglike(trial)):
+    llf = objective.loglike(trial)
+    if not np.isfinite(llf):
         return theta
-    return trial
+    theta = trial
+    for _ in range(max_steps - 1):
+        if optimizer.is_stationary(objective, theta):
+            break
+        trial = theta - np.linalg.solve(hessian, objective.score(theta))
+        llf_trial = objective.loglike(trial)
+        if not llf_trial > llf:
+            break
+        theta, llf = trial, llf_trial
+    return theta
 
 
 def beaten_by_scan(objectives, thetas, tol=restarts.SCAN_TOL):

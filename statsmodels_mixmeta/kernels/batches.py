@@ -157,6 +157,44 @@ class BatchSet(list):
                                              0.0)) for batch in self]
         return BatchSet(batches, replace(self.long, y=y))
 
+    def without_group(self, group, long):
+        """
+        The batches without outer group ``group`` (its code), for ``long``:
+        the long format of the design without that group (the other
+        values in the same order, codes above ``group`` one lower, as
+        :func:`statsmodels_mixmeta.design.resample.subset` builds it).
+        Only the batch that held the group is sliced; the others' stacks
+        are shared, their codes and positions renumbered (leave-one-out
+        refits).  Batch sizes are kept, so a batch may hold more padding
+        than one built anew, which changes no likelihood.
+        """
+        removed = np.flatnonzero(self.long.group == group)
+        batches = []
+        for batch in self:
+            keep = batch.groups != group
+            if not keep.any():
+                continue
+            if keep.all():
+                fields = {}
+            else:
+                fields = {name: getattr(batch, name)[keep]
+                          for name in ("groups", "index", "valid", "y", "X",
+                                       "S")}
+                fields.update({name: tuple(
+                    None if a is None else a[keep]
+                    for a in getattr(batch, name))
+                    for name in ("Z", "Z_expanded", "same_group")})
+            groups = fields.get("groups", batch.groups)
+            index = fields.get("index", batch.index)
+            fields["groups"] = groups - (groups > group)
+            fields["index"] = index - np.searchsorted(removed, index)
+            out = replace(batch, **fields)
+            if "_identity_designs" in batch.__dict__:
+                out.__dict__["_identity_designs"] = \
+                    batch.__dict__["_identity_designs"]
+            batches.append(out)
+        return BatchSet(batches, long)
+
     def rows(self):
         """Data row of every stacked value, per batch ``(g, n)`` (padding
         repeats a real row of the group: mask it with ``valid``)."""

@@ -5,7 +5,9 @@ For each outer group ``i`` the design without it comes from
 ``design.subset(others)`` (:mod:`statsmodels_mixmeta.design.resample`:
 nothing is parsed or validated again) and is wired by
 ``MixMeta.from_design`` with the fit's estimator, Psi structures,
-``psi_fix``, ``init_psi`` and ``vc_adjust``.  ML and REML refits start from
+``psi_fix``, ``init_psi`` and ``vc_adjust``; its stacks are the full fit's
+less the group's (:meth:`statsmodels_mixmeta.kernels.batches.BatchSet.
+without_group`), not stacked anew.  ML and REML refits start from
 the full fit's ``theta`` (:func:`statsmodels_mixmeta.fitting.nearby.refit`:
 no start values, a step or two of the schedule, and the restart step of a
 fit from scratch, so that each refit is the optimum a fit of the same data
@@ -94,11 +96,16 @@ def refit_groups(results):
     scores = (_scores_without(model, results.theta, m)
               if hessian is not None else None)
     positions = np.arange(m)
+    batches = model.__dict__.get("_batch_cache")
     pending = []      # (position, refit) awaiting the scan
     for i in range(m):
         with _Collect(out.messages):
             sub = design.subset(labels[positions != i])
             refit = type(model).from_design(sub, **options)
+            if batches is not None:
+                # the full fit's stacks less the group's, not stacked anew
+                refit.__dict__["_batch_cache"] = batches.without_group(
+                    i, refit._kernel_long())
             if not likelihood:
                 fit = refit.fit()
                 _store(out, i, fit._results._state, fit.psis, fit.converged,

@@ -299,14 +299,18 @@ class ClusterRobust:
         Omega^ss_ij Omega^tt_ij`` (module docstring) for the rows of ``C``.
         """
         M = self.M
-        d = np.einsum("sa,jab,tb->jst", C, self.G, C)     # p_s' Phi p_t
-        u = np.einsum("jab,sb->jas", self.U, C)           # X_j' p_js
-        k = np.einsum("jas,ab,jbt->jst", u, M, u)         # u_s' M u_t
+        d = np.einsum("sa,jab,tb->jst", C, self.G, C,     # p_s' Phi p_t
+                      optimize=True)
+        u = self.U @ C.T                                  # X_j' p_js
+        k = np.swapaxes(u, 1, 2) @ M @ u                  # u_s' M u_t
         E = (d - k).sum(axis=0)
         dd = np.swapaxes(d, 1, 2)
         diag_d = np.einsum("jss->js", d)
         diag_k = np.einsum("jss->js", k)
-        MR = np.einsum("ab,jbs,jct->stac", M, u, u)       # M sum u_s u_t'
+        m, p, q = u.shape
+        flat = u.reshape(m, p * q)
+        R = (flat.T @ flat).reshape(p, q, p, q)           # sum_j u_s u_t'
+        MR = np.einsum("ab,bsct->stac", M, R)
         cross = (np.einsum("stab,stba->st", MR, MR)       # <K^st, K^ts>
                  + np.einsum("stab,tsba->st", MR, MR))    # <K^ss, K^tt>
         sums = ((d * dd).sum(axis=0)

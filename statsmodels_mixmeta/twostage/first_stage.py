@@ -49,16 +49,19 @@ class GroupOutcome:
         coefficient that is not kept.
     nobs : float
     converged : bool
-    problems : list of (reason, names)
-        Each problem found and the coefficients it removes (all of them
-        when the group is dropped).
+    problems : list of (reason, positions)
+        Each problem found and the coefficients it removes (positions in
+        the requested list; None for all of them).  ``{names}`` in a
+        reason stands for the names of those coefficients.
     names : list of str or None
-        Names of the group's fitted coefficients (to report valid names).
-    missing : list of str
-        Requested names the group's fit does not have.
-    requested : list of str or None
+        Names of the group's fitted coefficients (to report valid names
+        and to name coefficients picked by position); None when not
+        computed.
+    missing : list
+        Requested names (or positions) the group's fit does not have.
+    requested : list of str or int, or None
         The requested names (``params``, or what the callable ``params``
-        gave for this group); None when the fit raised.
+        gave for this group), or positions; None when the fit raised.
     """
 
     label: object
@@ -77,12 +80,13 @@ class GroupOutcome:
         return not any(math.isfinite(v) for v in self.estimates.tolist())
 
 
-def fit_one(fit_group, params, label, frame):
+def fit_one(fit_group, params, label, frame, name_positions=True):
     """
     Run ``fit_group(frame)`` and extract ``params`` (an executor's task).
 
     An exception of ``fit_group`` becomes a problem of the group, not an
-    error of the whole run.
+    error of the whole run.  ``name_positions=False`` skips naming the
+    coefficients picked by position (another group of the run names them).
     """
     try:
         results = fit_group(frame)
@@ -90,7 +94,7 @@ def fit_one(fit_group, params, label, frame):
         k = len(params) if not callable(params) else 0
         return _empty(label, k, [(f"raised: {type(exc).__name__}: {exc}",
                                   None)])
-    return extract(label, results, params)
+    return extract(label, results, params, name_positions)
 
 
 def _empty(label, k, problems, nobs=np.nan, names=None):
@@ -119,11 +123,16 @@ def param_names_of(results):
 
 
 def resolve_params(params, results):
-    """The requested names: ``params`` itself, or ``params(results)``."""
+    """The requested names (``params`` itself, or ``params(results)``),
+    or positions when ``params`` holds integers."""
     if callable(params):
         params = params(results)
     if isinstance(params, str):
         params = [params]
+    params = list(params)
+    if params and all(isinstance(p, (int, np.integer))
+                      and not isinstance(p, bool) for p in params):
+        return [int(p) for p in params]
     return [str(name) for name in params]
 
 
@@ -142,7 +151,7 @@ def _cov_block(results, inner, names, positions):
     (statsmodels keeps the two aligned; by label if the shapes differ)."""
     cov = np.asarray(inner.cov_params(), dtype=float)
     size = np.size(inner.params)
-    if cov.shape != (size, size):
+    if cov.shape != (size, size) and all(isinstance(n, str) for n in names):
         cov = results.cov_params()
         where = {str(name): i for i, name in enumerate(cov.index)}
         positions = [where[name] for name in names]
@@ -150,7 +159,7 @@ def _cov_block(results, inner, names, positions):
     return cov[positions][:, positions]
 
 
-def extract(label, results, params):
+def extract(label, results, params, name_positions=True):
     """
     Estimates and covariance block of ``params`` from a fitted statsmodels
     results object, with the checks of the module docstring.
@@ -159,17 +168,25 @@ def extract(label, results, params):
     -------
     GroupOutcome
     """
-    fitted = param_names_of(results)
     names = resolve_params(params, results)
     k = len(names)
     # statsmodels' wrapper costs on every attribute: read the plain results
     inner = getattr(results, "_results", results)
+    by_position = bool(names) and isinstance(names[0], int)
+    if by_position:
+        # naming array-input coefficients costs statsmodels a pass over
+        # exog: done only where asked (one group per task)
+        size = np.size(inner.params)
+        fitted = param_names_of(results) if name_positions else None
+        where = {j: j for j in range(size)}
+    else:
+        fitted = param_names_of(results)
+        where = {name: j for j, name in enumerate(fitted)}
     nobs = float(getattr(inner, "nobs", np.nan))
     if not converged_flag(inner):
         outcome = _empty(label, k, [("did not converge", None)], nobs, fitted)
         outcome.requested = names
         return outcome
-    where = {name: j for j, name in enumerate(fitted)}
     present = [i for i, name in enumerate(names) if name in where]
     missing = [names[i] for i in range(k) if names[i] not in where]
     estimates = np.full(k, np.nan)
@@ -178,13 +195,14 @@ def extract(label, results, params):
                            names=fitted, missing=missing, requested=names)
     if missing:
         outcome.problems.append(
-            (f"not identified: {', '.join(missing)} (not in this group's "
-             "fit)", missing))
+            ("not identified: {names} (not in this group's fit)",
+             [i for i in range(k) if names[i] not in where]))
     if not present:
         return outcome
     columns = [where[names[i]] for i in present]
     values = np.asarray(inner.params, dtype=float)[columns]
     block = _cov_block(results, inner, [names[i] for i in present], columns)
+    present_array = np.asarray(present)
     keep = np.ones(len(present), dtype=bool)
     model = getattr(inner, "model", None)
     exog = None if _ident.known_full_rank(model) \
@@ -193,12 +211,10 @@ def extract(label, results, params):
         aliased = _ident.non_estimable(exog, columns)
         if aliased:
             keep[aliased] = False
-            dropped = [names[present[i]] for i in aliased]
             outcome.problems.append(
-                (f"not identified: {', '.join(dropped)} (rank-deficient "
-                 "design)", dropped))
-    problems, kept = _screen(values, block, keep,
-                             [names[i] for i in present])
+                ("not identified: {names} (rank-deficient design)",
+                 present_array[aliased].tolist()))
+    problems, kept = _screen(values, block, keep, present_array)
     outcome.problems.extend(problems)
     if kept.size == len(present) == k:
         estimates[:] = values
@@ -210,10 +226,11 @@ def extract(label, results, params):
     return outcome
 
 
-def _screen(values, block, keep, names):
+def _screen(values, block, keep, present):
     """
     Problems of the estimates ``values`` and their covariance ``block``
-    among the coefficients still kept (``keep``), and the positions kept.
+    among the coefficients still kept (``keep``), and the positions kept
+    (in ``values``; ``present`` maps them to the requested coefficients).
     """
     problems = []
     tol = _ident.SE_RTOL
@@ -233,15 +250,14 @@ def _screen(values, block, keep, names):
     for text, bad in found.items():
         if bad:
             keep[bad] = False
-            dropped = [names[i] for i in bad]
-            problems.append((f"{text}: {', '.join(dropped)}", dropped))
+            problems.append((text + ": {names}", present[bad].tolist()))
     kept = np.flatnonzero(keep)
     if kept.size == 0:
         return problems, kept
-    sub = block if kept.size == len(names) else block[kept][:, kept]
+    sub = block if kept.size == len(present) else block[kept][:, kept]
     if not all(map(math.isfinite, sub.ravel().tolist())) \
             or _ident.singular_block(sub):
         problems.append(("singular covariance block",
-                         [names[i] for i in kept]))
+                         present[kept].tolist()))
         kept = kept[:0]
     return problems, kept

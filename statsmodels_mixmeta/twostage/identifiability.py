@@ -86,7 +86,9 @@ def known_full_rank(model):
         weights = (model.freq_weights, model.var_weights)
     else:
         return False
-    return rank == exog.shape[1] and all(np.all(w) for w in weights)
+    return rank == exog.shape[1] and all(
+        w.all() if isinstance(w, np.ndarray) else bool(np.all(w))
+        for w in weights)
 
 
 def non_estimable(exog, columns):

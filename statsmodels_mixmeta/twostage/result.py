@@ -57,7 +57,7 @@ class TwoStage:
             raise ValueError(
                 f"on_failure must be 'drop' or 'raise', got {on_failure!r}")
         names = _requested_names(outcomes, params)
-        _check_names(outcomes, names)
+        _check_names(outcomes, params, names)
         k = len(names)
         for outcome in outcomes:  # a raised fit of a callable `params`
             if outcome.estimates.shape != (k,):
@@ -87,8 +87,8 @@ class TwoStage:
                               columns=names)
         self.S = cov[pooled]
         if covariates is not None:
-            covariates = covariates.reindex(labels)
-            covariates.index.name = group_name
+            # a new index: the caller's frame keeps its own name
+            covariates = covariates.reindex(labels).rename_axis(group_name)
         self.covariates = None if covariates is None \
             else covariates.loc[self.groups]
         self.table = _table(outcomes, names, estimates, cov, labels, pooled,
@@ -188,6 +188,8 @@ class TwoStage:
 
 
 def _requested_names(outcomes, params):
+    """The carried coefficients' names: as requested, or, for positions,
+    statsmodels' names of a group that named them."""
     requested = [o.requested for o in outcomes if o.requested is not None]
     if not requested:
         if callable(params):
@@ -195,32 +197,39 @@ def _requested_names(outcomes, params):
                 "every group's first stage raised, so the callable params "
                 "could not name the coefficients; reasons:\n" + "\n".join(
                     f"  {o.label}: {o.problems[0][0]}" for o in outcomes[:10]))
-        requested = [[str(name) for name in
-                      ([params] if isinstance(params, str) else params)]]
-    names = list(requested[0])
+        requested = [list([params] if isinstance(params, str) else params)]
+    chosen = list(requested[0])
     other = [o.label for o in outcomes
-             if o.requested is not None and list(o.requested) != names]
+             if o.requested is not None and list(o.requested) != chosen]
     if other:
         raise ValueError(
-            f"params named {names} in the first group but other "
+            f"params named {chosen} in the first group but other "
             f"coefficients in the groups {other[:5]}; params must name "
             "the same coefficients in every group")
-    if not names:
+    if not chosen:
         raise ValueError("params names no coefficient")
-    if len(set(names)) < len(names):
-        raise ValueError(f"params names a coefficient twice: {names}")
-    return names
+    if len(set(chosen)) < len(chosen):
+        raise ValueError(f"params names a coefficient twice: {chosen}")
+    if not isinstance(chosen[0], (int, np.integer)):
+        return [str(name) for name in chosen]
+    named = [o.names for o in outcomes if o.names is not None
+             and o.converged and max(chosen) < len(o.names)]
+    if named:
+        return [named[0][p] for p in chosen]
+    return [f"params[{p}]" for p in chosen]
 
 
-def _check_names(outcomes, names):
-    """A requested name that no fitted group has is the caller's error."""
-    fitted = [o for o in outcomes if o.names is not None and o.converged]
+def _check_names(outcomes, params, names):
+    """A requested coefficient that no fitted group has is the caller's
+    error."""
+    fitted = [o for o in outcomes if o.requested is not None and o.converged]
     if not fitted:
         return
-    unknown = [name for name in names
-               if all(name in o.missing for o in fitted)]
+    chosen = fitted[0].requested
+    unknown = [chosen[i] for i in range(len(chosen))
+               if all(chosen[i] in o.missing for o in fitted)]
     if unknown:
-        valid = fitted[0].names
+        valid = next((o.names for o in fitted if o.names is not None), None)
         raise ValueError(
             f"params {unknown} are not coefficients of the first-stage fits; "
             f"the fitted coefficients are {valid}")
@@ -231,8 +240,10 @@ def _failures(outcomes, names):
     for o in outcomes:
         action = "dropped" if o.dropped else "kept estimable"
         for reason, removed in o.problems:
-            removed = names if removed is None else removed
-            rows.append((o.label, reason, ", ".join(removed), action))
+            removed = range(len(names)) if removed is None else removed
+            removed = ", ".join(names[i] for i in removed)
+            rows.append((o.label, reason.replace("{names}", removed),
+                         removed, action))
     return pd.DataFrame(rows, columns=["group", "reason", "params", "action"])
 
 

@@ -6,7 +6,7 @@ stage where asked (:mod:`.executors`) and collect it into a
 import numpy as np
 import pandas as pd
 
-from .executors import run_groups, split_groups
+from .executors import Groups, run_groups
 from .result import TwoStage
 
 
@@ -41,11 +41,13 @@ def two_stage(data, groups, fit_group, params, covariates=None,
         results: OLS, WLS, GLM, Logit, Poisson, MixedLM, GEE, ... With a
         process pool or a Dask cluster it must be picklable (a module-level
         function, not a lambda or a local function).
-    params : list of str, str or callable
+    params : list of str, str, list of int or callable
         Names of the coefficients to carry (as in the results' ``params``),
         or ``params(results)`` returning them.  For MixedLM, name fixed
         effects; the variance parameters of its ``cov_params()`` are left
-        out by name.
+        out by name.  Positions in ``params`` (integers) also work, and
+        cost less with array-input fits, whose names (``x1``, ``const``)
+        statsmodels makes on demand: a group of each task names them.
     covariates : list of str, optional
         Columns of ``data`` constant within each group, kept as group-level
         covariates for the second stage.
@@ -112,16 +114,19 @@ def two_stage(data, groups, fit_group, params, covariates=None,
         raise ValueError("fit_group must be a callable frame -> results")
     if not callable(params):
         params = [params] if isinstance(params, str) else list(params)
-        bad = [p for p in params if not isinstance(p, str)]
-        if bad or not params:
+        names = all(isinstance(p, str) for p in params)
+        positions = all(isinstance(p, (int, np.integer))
+                        and not isinstance(p, bool) and p >= 0
+                        for p in params)
+        if not params or not (names or positions):
             raise ValueError(
-                "params must be coefficient names (strings) or a callable "
+                "params must be coefficient names (strings), positions in "
+                "the fits' params (non-negative integers), or a callable "
                 f"results -> names; got {params!r}")
     keys, group_name = _group_keys(data, groups)
-    labels, frames = split_groups(data, keys)
-    table = _covariates(data, keys, labels, covariates, group_name)
-    outcomes = run_groups(fit_group, params, labels, frames, executor,
-                          progress)
+    groups = Groups(data, keys)
+    table = _covariates(data, keys, groups.labels, covariates, group_name)
+    outcomes = run_groups(fit_group, params, groups, executor, progress)
     return TwoStage(outcomes, params, table, on_failure, group_name)
 
 
@@ -171,6 +176,5 @@ def _covariates(data, keys, labels, covariates, group_name):
                 f"{list(where[:5])}"
                 + (f" and {len(where) - 5} more" if len(where) > 5 else "")
                 + "; covariates must be constant within each group")
-    table = grouped.first().reindex(labels)
-    table.index.name = group_name
+    table = grouped.first().reindex(labels).rename_axis(group_name)
     return table

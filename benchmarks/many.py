@@ -1,0 +1,202 @@
+"""
+Many univariate meta-analyses at once (issue 12): ``fit_many`` against
+PyMARE's vectorised REML and a loop of single fits, and its peak memory.
+
+    python benchmarks/many.py [--repeats 3] [--quick]
+
+* **speed**: 100,000 problems x 20 studies (intercept only, REML; a third
+  of the problems without heterogeneity), timed as median wall and CPU
+  time over ``--repeats`` runs for ``smm.fit_many`` and
+  ``pymare.estimators.VarianceBasedLikelihoodEstimator(method="REML")``
+  (the ``benchmarks`` extra) on the same arrays; the loop of single
+  ``MixMeta(...).fit()`` is timed on a sample of 1,000 problems (once) and
+  extrapolated to all of them (said so in the output).  The answers are
+  compared: ``fit_many`` against the single fits of the sample (largest
+  log-likelihood difference, relative ``tau2`` and coefficient
+  differences) and against PyMARE on all problems.
+* **memory**: 1,000,000 problems x 50 studies (float64 input: 400 MB for
+  each of ``endog`` and ``S``), fitted in chunks in a child process; its
+  peak resident set size (``ru_maxrss``, input included) and the peak of
+  Python allocations traced by ``tracemalloc`` during the fit (target:
+  under 2 GB).
+
+``--quick`` runs 10,000 problems, a sample of 200 single fits, one repeat
+and the memory check on 100,000 x 50.  Writes
+``benchmarks/results/many.json``.
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                  "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+import statsmodels_mixmeta as smm  # noqa: E402
+
+TARGET_SPEEDUP = 10.0
+TARGET_MEMORY = 2 * 2 ** 30
+
+
+def problems(n_problems, n_studies, seed=0):
+    """Random-intercept problems in PyMARE's layout ``(n_studies, n)``,
+    generated in blocks of studies (no temporaries of the full size)."""
+    rng = np.random.default_rng(seed)
+    tau2 = rng.choice([0.0, 0.1, 0.5], n_problems)
+    y = np.empty((n_studies, n_problems))
+    v = np.empty((n_studies, n_problems))
+    for i in range(n_studies):
+        v[i] = rng.uniform(0.05, 1.0, n_problems)
+        y[i] = 0.3 + rng.standard_normal(n_problems) * np.sqrt(v[i] + tau2)
+    return y, v
+
+
+def timed(call, repeats):
+    walls, cpus, out = [], [], None
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = call()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus), out
+
+
+def pymare_reml(y, v):
+    from pymare.estimators import VarianceBasedLikelihoodEstimator
+    est = VarianceBasedLikelihoodEstimator(method="REML")
+    est.fit(y=y, v=v, X=np.ones((y.shape[0], 1)))
+    params = est.params_
+    return (np.asarray(params["fe_params"])[0],
+            np.asarray(params["tau2"]).ravel())
+
+
+def _llf_gain(y, v, tau2, llf):
+    from statsmodels_mixmeta.kernels import many as kernel
+    stack = kernel.Stack(y, v, np.ones((y.shape[0], 1)), reml=True)
+    other = kernel.evaluate(stack, np.maximum(tau2, 0.0),
+                            derivatives=False).llf
+    return [float(np.min(llf - other)), float(np.max(llf - other))]
+
+
+def single_loop(y, v, columns):
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for j in columns:
+            res = smm.MixMeta(y[:, j], None, S=v[:, j]).fit()
+            out.append((res.llf, float(res.params[0]),
+                        float(res.psi.values[0, 0])))
+    return np.array(out)
+
+
+def speed(n_problems, n_studies, sample, repeats):
+    y, v = problems(n_problems, n_studies)
+    wall, cpu, res = timed(lambda: smm.fit_many(y, v), repeats)
+    out = {"problems": n_problems, "studies": n_studies,
+           "fit_many": {"wall_s": wall, "cpu_s": cpu,
+                        "converged": int(res.converged.sum()),
+                        "max_gap": float(np.nanmax(res.gap))}}
+    try:
+        import pymare
+        p_wall, p_cpu, (p_beta, p_tau2) = timed(lambda: pymare_reml(y, v),
+                                                repeats)
+        out["pymare"] = {
+            "version": pymare.__version__, "wall_s": p_wall, "cpu_s": p_cpu,
+            "speedup_wall": p_wall / wall, "speedup_cpu": p_cpu / cpu,
+            "max_abs_diff_tau2": float(np.max(np.abs(p_tau2 - res.tau2))),
+            "max_abs_diff_params": float(np.max(np.abs(
+                p_beta - res.params[:, 0]))),
+            "n_tau2_diff_above_1e-6": int(np.sum(
+                np.abs(p_tau2 - res.tau2) > 1e-6)),
+            # fit_many's REML log-likelihood minus that at PyMARE's tau2
+            "llf_minus_pymare_min_max": _llf_gain(y, v, p_tau2, res.llf)}
+    except ImportError:
+        out["pymare"] = "not installed (pip install pymare: the benchmarks "\
+            "extra)"
+    columns = np.random.default_rng(1).choice(n_problems, sample,
+                                              replace=False)
+    s_wall, s_cpu, single = timed(lambda: single_loop(y, v, columns), 1)
+    scale = n_problems / sample
+    tau2, psi = res.tau2[columns], single[:, 2]
+    out["single_loop"] = {
+        "sample": sample, "extrapolated": True,
+        "wall_s_sample": s_wall, "wall_s_all": s_wall * scale,
+        "cpu_s_all": s_cpu * scale,
+        "speedup_wall": s_wall * scale / wall,
+        "max_abs_diff_llf": float(np.max(np.abs(single[:, 0]
+                                               - res.llf[columns]))),
+        "max_rel_diff_params": float(np.max(np.abs(
+            single[:, 1] - res.params[columns, 0]) / np.abs(single[:, 1]))),
+        "max_rel_diff_tau2_positive": float(np.max(
+            np.abs(tau2 - psi)[psi > 1e-6] / psi[psi > 1e-6])),
+        "max_abs_diff_tau2_zero": float(np.max(
+            np.abs(tau2 - psi)[psi <= 1e-6], initial=0.0))}
+    return out
+
+
+def memory_child(n_problems, n_studies):
+    """Run in a child process: fit and report peak memory as JSON."""
+    import tracemalloc
+    y, v = problems(n_problems, n_studies)
+    tracemalloc.start()
+    wall = time.perf_counter()
+    res = smm.fit_many(y, v)
+    wall = time.perf_counter() - wall
+    traced = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    print(json.dumps({
+        "problems": n_problems, "studies": n_studies, "wall_s": wall,
+        "input_bytes": int(y.nbytes + v.nbytes),
+        "tracemalloc_peak_bytes_during_fit": int(traced),
+        "maxrss_bytes": int(resource.getrusage(
+            resource.RUSAGE_SELF).ru_maxrss * 1024),
+        "converged": int(res.converged.sum())}))
+
+
+def memory(n_problems, n_studies):
+    child = subprocess.run(
+        [sys.executable, __file__, "--memory-child", str(n_problems),
+         str(n_studies)], capture_output=True, text=True, check=True)
+    out = json.loads(child.stdout.strip().splitlines()[-1])
+    out["under_2GB"] = out["maxrss_bytes"] < TARGET_MEMORY
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--memory-child", nargs=2, type=int,
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_child:
+        return memory_child(*args.memory_child)
+    if args.quick:
+        n_problems, sample, repeats, big = 10_000, 200, 1, 100_000
+    else:
+        n_problems, sample, repeats, big = 100_000, 1_000, args.repeats, \
+            1_000_000
+    result = {"speed": speed(n_problems, 20, sample, repeats),
+              "memory": memory(big, 50), "quick": args.quick,
+              "repeats": repeats, "numpy": np.__version__,
+              "cpus": os.cpu_count(),
+              "load_average": os.getloadavg()}
+    print(json.dumps(result, indent=2))
+    if not args.quick:
+        path = ROOT / "benchmarks" / "results" / "many.json"
+        path.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""
+``fit_many``: the same univariate meta-analysis fitted to many independent
+problems (voxels, genes, simulated data sets), chunk by chunk.
+
+The input is validated once, whole; then the problems are processed in
+chunks of at most ``chunk_size`` (or as many as ``max_memory`` bytes of
+work arrays allow), each chunk by the vectorised kernel of
+:mod:`statsmodels_mixmeta.kernels.many` and the optimiser of
+:mod:`statsmodels_mixmeta.fitting.many`.  Problems that cannot be fitted
+(too few observed studies, a rank-deficient design on their observed
+studies) are reported in ``status``, never fitted.
+"""
+import numpy as np
+
+from ..fitting import many as optimiser
+from ..kernels import many as kernel
+from ..structures.psd import PSD_FLOOR
+from .distributed import fit_many_dask, is_dask
+from .results import ManyResults, Status
+from .validation import check_inputs
+
+METHODS = ("fixed", "ml", "reml", "mm")
+#: Default budget of work arrays per chunk, in bytes.
+DEFAULT_MAX_MEMORY = 256 * 2 ** 20
+#: Values per work array of a chunk at most (512 KiB), unless
+#: ``chunk_size`` says otherwise.
+ELEMENTS = 2 ** 16
+#: A design whose ``X'X`` on a problem's observed studies has a smallest to
+#: largest eigenvalue ratio below this is rank-deficient for that problem.
+RANK_RCOND = 1e-12
+
+
+def chunk_problems(n_studies, n_fixed, per_problem_design, chunk_size=None,
+                   max_memory=None):
+    """
+    Problems per chunk: ``chunk_size``, else ``ELEMENTS / N`` (at least
+    256) or fewer, as many as fit in ``max_memory`` bytes (default
+    ``DEFAULT_MAX_MEMORY``) at about
+    ``8 (40 + 3 p(p+1)/2) N`` bytes a problem (``(N,)`` work arrays of the
+    kernel and the scan, the design's column products when per problem).
+    """
+    # work arrays of about ELEMENTS values stay in cache and are reused by
+    # the allocator: larger chunks are slower
+    cache_size = max(256, ELEMENTS // max(n_studies, 1))
+    if chunk_size is not None:
+        chunk_size = int(chunk_size)
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive integer, got "
+                             f"{chunk_size}")
+        return chunk_size
+    budget = DEFAULT_MAX_MEMORY if max_memory is None else float(max_memory)
+    if not budget > 0:
+        raise ValueError(f"max_memory must be a positive number of bytes, "
+                         f"got {max_memory!r}")
+    n_pairs = n_fixed * (n_fixed + 1) // 2
+    per = 8 * n_studies * (40 + (3 * n_pairs + n_fixed
+                                 if per_problem_design else 0))
+    return max(1, min(cache_size, int(budget // max(per, 1))))
+
+
+def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
+             max_memory=None, maxiter=100, compute=True, problem_offset=0):
+    r"""
+    Fit one univariate meta-analysis (or meta-regression) to each of many
+    independent problems.
+
+    Problem ``j`` is the model ``y_ij = x_i' beta_j + b_ij + e_ij`` with
+    ``b_ij ~ N(0, tau2_j)`` and ``e_ij ~ N(0, S_ij)`` known, over its
+    observed studies ``i``, fitted as ``MixMeta(y_j, X, S=S_j,
+    method=method).fit()`` would fit it, but vectorised over problems: the
+    likelihood, score and information of all problems of a chunk are
+    evaluated at once, a problem that has converged leaves the active set,
+    and every ML/REML fit is certified as the global maximum over
+    ``tau2 >= 0`` (:mod:`statsmodels_mixmeta.fitting.many`).
+
+    Parameters
+    ----------
+    endog : array_like, ``(n_studies, n_problems)``
+        Estimates; NaN marks a study that does not inform a problem.  A 1-D
+        array is one problem.
+    S : array_like, ``(n_studies, n_problems)``
+        Their within-study variances, positive wherever ``endog`` is
+        observed (ignored where it is NaN).
+    exog : array_like, optional
+        The design including the intercept, ``(n_studies, p)`` shared by
+        all problems or ``(n_studies, p, n_problems)`` per problem; None
+        for an intercept only.
+    method : {"reml", "ml", "fixed", "mm"}
+        As in :class:`~statsmodels_mixmeta.MixMeta`; ``"mm"`` is
+        DerSimonian-Laird (``tau2`` at least ``sqrt(eps)``, R mixmeta's
+        projection of a moment estimate, as the single fit).
+    chunk_size : int, optional
+        Problems per chunk.
+    max_memory : float, optional
+        Bytes of work arrays per chunk (default 256 MiB) when
+        ``chunk_size`` is not given; the input and the results come on top.
+    maxiter : int
+        Newton iterations per problem at most.
+    compute : bool
+        With Dask arrays ``endog`` and ``S`` (chunked along the problem
+        axis; the fit maps over the chunks with ``map_blocks`` on the active
+        scheduler), whether to compute the results (numpy arrays) or leave
+        them as Dask arrays.  Ignored for numpy input.
+    problem_offset : int
+        Added to the problem numbers in error messages (the position of a
+        block of problems in a larger array).
+
+    Returns
+    -------
+    ManyResults
+        One row per problem; problems not fitted have NaN estimates and
+        their reason in ``status``.
+
+    Notes
+    -----
+    The planned multivariate form (``k > 1`` outcomes, not yet available)
+    takes ``endog`` ``(n_studies, k, n_problems)`` and ``S``
+    ``(n_studies, k, k, n_problems)`` or its lower triangles by column
+    ``(n_studies, k(k+1)/2, n_problems)``, and returns ``params``
+    ``(n_problems, k p)`` and ``psi`` ``(n_problems, k, k)``.
+    """
+    method = str(method).lower()
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS} for fit_many, "
+                         f"got {method!r}")
+    if is_dask(endog) or is_dask(S):
+        return fit_many_dask(endog, S, exog, method, chunk_size, max_memory,
+                             maxiter, compute)
+    endog, S, exog = check_inputs(endog, S, exog, problem_offset)
+    n_studies, n_problems = endog.shape
+    p = exog.shape[1]
+    step = chunk_problems(n_studies, p, exog.ndim == 3, chunk_size,
+                          max_memory)
+    out = _allocate(n_problems, p)
+    for start in range(0, n_problems, step):
+        part = slice(start, min(start + step, n_problems))
+        _fit_chunk(endog[:, part], S[:, part],
+                   exog if exog.ndim == 2 else exog[:, :, part],
+                   method, maxiter, {k: v[part] for k, v in out.items()})
+    return ManyResults(method=method, endog=endog, S=S, exog=exog, **out)
+
+
+def _allocate(n_problems, p):
+    nan = np.full
+    return {"params": nan((n_problems, p), np.nan),
+            "bse": nan((n_problems, p), np.nan),
+            "tau2": nan(n_problems, np.nan), "llf": nan(n_problems, np.nan),
+            "q": nan(n_problems, np.nan),
+            "gap": nan(n_problems, np.nan),
+            "converged": np.zeros(n_problems, bool),
+            "n_iter": np.zeros(n_problems, np.int32),
+            "n_obs": np.zeros(n_problems, np.int32),
+            "status": np.zeros(n_problems, np.int8)}
+
+
+def _fit_chunk(endog, S, exog, method, maxiter, out):
+    """Fit the problems of one chunk into the views ``out``."""
+    stack = kernel.Stack(endog, S, exog, reml=method in ("reml", "mm"))
+    p = stack.n_fixed
+    out["n_obs"][:] = stack.n_obs
+    need = p + (method != "fixed")
+    status = np.full(stack.n_problems, Status.FITTED, np.int8)
+    status[stack.n_obs < need] = Status.TOO_FEW
+    status[stack.n_obs == 0] = Status.EMPTY
+    status[(status == Status.FITTED) & ~(stack.xtx_rcond > RANK_RCOND)] = \
+        Status.RANK_DEFICIENT
+    out["status"][:] = status
+    rows = np.flatnonzero(status == Status.FITTED)
+    if not rows.size:
+        return
+    moments, q = kernel.moment_variance(stack, rows)
+    out["q"][rows] = q
+    if method == "fixed":
+        tau2 = np.zeros(len(rows))
+        fit = kernel.evaluate(stack, tau2, rows, derivatives=False)
+        converged, n_iter = np.ones(len(rows), bool), 0
+        gap = 0.0
+    elif method == "mm":
+        # R mixmeta's projection of a moment estimate (set.negeigen)
+        tau2 = np.maximum(moments, PSD_FLOOR)
+        fit = kernel.evaluate(stack, tau2, rows, derivatives=False)
+        fit.llf = np.full(len(rows), np.nan)
+        converged, n_iter, gap = np.ones(len(rows), bool), 0, 0.0
+    else:
+        tau2, fit, converged, n_iter, gap = _maximise(
+            stack, moments, rows, maxiter)
+    out["tau2"][rows] = tau2
+    out["llf"][rows] = fit.llf
+    out["params"][rows] = fit.beta
+    out["bse"][rows] = np.sqrt(np.einsum("Raa->Ra", fit.cov_beta))
+    out["converged"][rows] = converged
+    out["n_iter"][rows] = n_iter
+    out["gap"][rows] = gap
+
+
+def _maximise(stack, start, rows, maxiter):
+    """Climb, certify, and climb again from a better point of the scan."""
+    tau2, fit, converged, n_iter = optimiser.climb(stack, start, rows,
+                                                   maxiter)
+    gap = np.full(len(rows), np.nan)
+    done = np.flatnonzero(converged)
+    if not done.size:
+        return tau2, fit, converged, n_iter, gap
+    best, better, gap_done = optimiser.certify(
+        stack, tau2[done], optimiser.take(fit, done), rows[done])
+    gap[done] = gap_done
+    again = done[better]
+    if again.size:
+        tau2_b, fit_b, conv_b, iter_b = optimiser.climb(
+            stack, best[better], rows[again], maxiter)
+        win = fit_b.llf > fit.llf[again]
+        idx = again[win]
+        tau2[idx] = tau2_b[win]
+        optimiser.put(fit, idx, optimiser.take(fit_b, win))
+        converged[idx] = conv_b[win]
+        n_iter[idx] += iter_b[win]
+    return tau2, fit, converged, n_iter, gap
