@@ -28,7 +28,7 @@ same way under either engine.
 """
 import re
 from dataclasses import dataclass
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional
 
 import numpy as np
 from statsmodels.formula._manager import FormulaManager
