@@ -161,7 +161,8 @@ class _TailView:
 
 
 def _grid(stack, tau2, fit, rows, tol):
-    """The starting points of the certification, ``(R, G)``, sorted."""
+    """The starting points of the certification, ``(R, G)``, unsorted,
+    the fit last."""
     o, v = stack.observed[:, rows], stack.variance[:, rows]
     mean_v = (o * v).sum(axis=0) / np.maximum(stack.n_obs[rows], 1)
     # the bounds take the chord of A and the tangents of G apart: their
@@ -178,7 +179,16 @@ def _grid(stack, tau2, fit, rows, tol):
     spread = scale[:, None] * FIT_MULTIPLES
     grid = np.concatenate([np.zeros((len(rows), 1)), spread, around,
                            tau2[:, None]], axis=1)
-    return np.sort(np.maximum(grid, 0.0), axis=1)
+    return np.maximum(grid, 0.0)
+
+
+def _fit_terms(stack, fit, rows):
+    """The terms of :func:`_terms` at the fits, from the kernel's output
+    there (``A = sum log Sigma``; ``ell = c - (A + G) / 2``;
+    ``ell' = -(A' + G') / 2`` with ``A' = sum w``): no evaluation."""
+    A = fit.log_sigma
+    G = -2.0 * (fit.llf - stack.constant[rows]) - A
+    return np.stack([A, G, -2.0 * fit.score - fit.sum_w])
 
 
 def _terms(stack, tau2, rows):
@@ -213,8 +223,13 @@ def certify(stack, tau2, fit, rows, tol=SCAN_TOL):
     grid = _grid(stack, tau2, fit, rows, tol)
     G = grid.shape[1]
     terms = np.empty((3, n, G))
-    for g in range(G):
+    for g in range(G - 1):
         terms[:, :, g] = _terms(stack, grid[:, g], rows)
+    # the fit, last, is evaluated already
+    terms[:, :, -1] = _fit_terms(stack, fit, rows)
+    order = np.argsort(grid, axis=1, kind="stable")
+    grid = np.take_along_axis(grid, order, axis=1)
+    terms = np.take_along_axis(terms, order[None], axis=2)
     constant = stack.constant[rows]
     llf = constant[:, None] - 0.5 * (terms[0] + terms[1])
     best_at = llf.argmax(axis=1)
