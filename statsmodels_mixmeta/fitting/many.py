@@ -231,6 +231,7 @@ def certify(stack, tau2, fit, rows, tol=SCAN_TOL):
     grid = np.take_along_axis(grid, order, axis=1)
     terms = np.take_along_axis(terms, order[None], axis=2)
     constant = stack.constant[rows]
+    shift = (stack.variance[:, rows] * stack.observed[:, rows]).max(axis=0)
     llf = constant[:, None] - 0.5 * (terms[0] + terms[1])
     best_at = llf.argmax(axis=1)
     best, best_tau2 = llf[index, best_at], grid[index, best_at]
@@ -266,8 +267,8 @@ def certify(stack, tau2, fit, rows, tol=SCAN_TOL):
         at_upper = np.concatenate([at_upper, t_up], axis=1)
     top = np.maximum(best, fit_llf)
     for round_ in range(MAX_ROUNDS + 1):
-        bound = variance_scan.interval_bounds(constant[owner], lower, upper,
-                                              at_lower, at_upper)
+        bound = _interval_bounds(constant[owner], shift[owner], lower,
+                                 upper, at_lower, at_upper)
         keep = (bound > top[owner] + tol) & (upper > lower)
         np.maximum.at(closed, owner[~keep], bound[~keep])
         owner, lower, upper = owner[keep], lower[keep], upper[keep]
@@ -293,6 +294,46 @@ def certify(stack, tau2, fit, rows, tol=SCAN_TOL):
     better = best > fit_llf + rounding
     gap = np.maximum(closed - np.maximum(fit_llf, best), 0.0)
     return np.where(better, best_tau2, tau2), better, gap
+
+
+def _interval_bounds(constant, shift, lower, upper, at_lower, at_upper):
+    """
+    :func:`variance_scan.interval_bounds`, tightened by a second lower
+    bound of ``A``: with ``c >= max_i v_i`` (``shift``), ``A`` is concave
+    in ``s = log(t + c)`` (each ``log(v_i - c + e^s)`` has second
+    derivative ``e^s (v_i - c) / Sigma_i^2 <= 0``), so on ``[a, b]`` it
+    lies above its chord in ``s``, ``phi(t) = A(a) + (A(b) - A(a))
+    (log(t + c) - log(a + c)) / (log(b + c) - log(a + c))``, a concave
+    function of ``t`` (``A`` increases).  ``phi`` plus the larger tangent
+    of ``G`` is concave on each side of the tangents' crossing, so its
+    minimum over ``[a, b]`` is at ``a``, ``b`` or the crossing, as for the
+    chord in ``t``; the smaller of the two bounds is kept.
+    """
+    A_a, G_a, dG_a = at_lower
+    A_b, G_b, dG_b = at_upper
+    rise = A_b - A_a
+    width = upper - lower
+    slope = np.divide(rise, width, out=np.zeros(width.shape),
+                      where=width > 0)
+    log_a = np.log(lower + shift)
+    span = np.log(upper + shift) - log_a
+    slope_log = np.divide(rise, span, out=np.zeros(span.shape),
+                          where=span > 0)
+    # where the tangents of G at a and b cross, clipped to [a, b]
+    turn = dG_a - dG_b
+    cross = np.divide(G_b - G_a + dG_a * lower - dG_b * upper, turn,
+                      out=lower.copy(), where=turn != 0)
+    cross = np.minimum(np.maximum(cross, lower), upper)
+    t = np.stack([lower, upper, cross])
+    off = t - lower
+    tangent = np.maximum(G_a + dG_a * off, G_b + dG_b * (t - upper))
+    tangent += A_a
+    # each lower bound of A + G is concave between the three points, so
+    # each is least at one of them; the larger least value holds
+    least = (slope * off + tangent).min(axis=0)
+    np.maximum(least, (slope_log * (np.log(t + shift) - log_a)
+                       + tangent).min(axis=0), out=least)
+    return constant - 0.5 * least
 
 
 def _raise(best, best_tau2, owner, value, tau2):
