@@ -140,24 +140,36 @@ def _line_search(stack, rows, tau2, step, base):
     return trial, out, moved
 
 
-class _TailView:
-    """The attributes of a :class:`variance_scan.Problems` that
-    :func:`variance_scan.tail_bound` reads, for problems ``rows`` of a
-    stack (unobserved studies: no random effect, unit variance)."""
+def _tail_bound(stack, rows, last, A_last, v_max, v_kth):
+    """
+    :func:`variance_scan.tail_bound` in the stack's ``(N, R)`` layout, for
+    problems ``rows`` from their last points ``T`` (``last``).
 
-    def __init__(self, stack, rows):
-        self.stack, self.cols = stack, rows
-        self.constant = stack.constant[rows]
-        self.logdet_xtx = stack.logdet_xtx[rows]
-        self.reml = stack.reml
-        self.n_values, self.n_fixed = stack.n_values, stack.n_fixed
-        self.z2 = stack.observed[:, rows].T
-
-    def sigma(self, rows, tau2):
-        cols = self.cols[rows]
-        s = self.stack.variance[:, cols] + self.stack.observed[:, cols] * \
-            tau2[:, 0]
-        return s.T[:, None, :]
+    The ``(p+1)``-th largest ``c_i = log(T / Sigma_i(T))`` belongs to the
+    ``(p+1)``-th smallest observed variance ``v_kth``, and the largest
+    ``Sigma_i(T)`` to the largest, ``v_max`` (unobserved studies carry no
+    random effect and leave ``X'X`` of the observed rows, as in the
+    constant); so, with ``L = max(0, -c_(p+1))``, the bound is
+    ``c - A(T)/2 + p/2 log(v_max + T) - log det X'X / 2 + p L / 2 -
+    sum_i max(0, log(e^L T / Sigma_i(T))) / 2`` (infinite where ``T = 0``
+    or fewer than ``p + 1`` studies are observed).
+    """
+    constant = stack.constant[rows]
+    if not stack.reml:
+        return constant - 0.5 * A_last
+    p = stack.n_fixed
+    open_ = ~((last > 0) & np.isfinite(v_kth))
+    T = np.where(open_, 1.0, last)
+    kth = np.log(T / (v_kth + T))
+    L = np.where(open_, 0.0, np.maximum(0.0, -kth))
+    ratio = (np.exp(L) * T) / (stack.variance[:, rows] + T)
+    excess = np.log(np.maximum(ratio, 1.0, out=ratio), out=ratio)
+    if not stack.complete:
+        excess *= stack.observed[:, rows]
+    bound = (constant - 0.5 * A_last + 0.5 * p * np.log(v_max + T)
+             - 0.5 * stack.logdet_xtx[rows] + 0.5 * p * L
+             - 0.5 * excess.sum(axis=0))
+    return np.where(open_, np.inf, bound)
 
 
 def _grid(stack, tau2, fit, rows, tol):
@@ -231,15 +243,21 @@ def certify(stack, tau2, fit, rows, tol=SCAN_TOL):
     grid = np.take_along_axis(grid, order, axis=1)
     terms = np.take_along_axis(terms, order[None], axis=2)
     constant = stack.constant[rows]
-    shift = (stack.variance[:, rows] * stack.observed[:, rows]).max(axis=0)
+    # the largest and the (p+1)-th smallest observed variance
+    observed_v = np.where(stack.observed[:, rows] > 0,
+                          stack.variance[:, rows], np.inf)
+    p = stack.n_fixed
+    v_kth = np.partition(observed_v, p, axis=0)[p] if \
+        stack.n_values > p else np.full(n, np.inf)
+    observed_v[np.isinf(observed_v)] = -np.inf
+    shift = observed_v.max(axis=0)
     llf = constant[:, None] - 0.5 * (terms[0] + terms[1])
     best_at = llf.argmax(axis=1)
     best, best_tau2 = llf[index, best_at], grid[index, best_at]
     fit_llf = fit.llf
     # the tail beyond the last point, extended by decades while open
     last, at_last = grid[:, -1].copy(), terms[:, :, -1].copy()
-    tail = variance_scan.tail_bound(_TailView(stack, rows), last,
-                                    at_last[0], rows=index)
+    tail = _tail_bound(stack, rows, last, at_last[0], shift, v_kth)
     extra = []
     for _ in range(MAX_DECADES):
         open_tail = np.flatnonzero(tail > np.maximum(best, fit_llf) + tol)
@@ -252,9 +270,8 @@ def certify(stack, tau2, fit, rows, tol=SCAN_TOL):
         value = constant[open_tail] - 0.5 * (t[0] + t[1])
         _raise(best, best_tau2, open_tail, value, more)
         last[open_tail], at_last[:, open_tail] = more, t
-        tail[open_tail] = variance_scan.tail_bound(
-            _TailView(stack, rows[open_tail]), more, t[0],
-            rows=np.arange(len(open_tail)))
+        tail[open_tail] = _tail_bound(stack, rows[open_tail], more, t[0],
+                                      shift[open_tail], v_kth[open_tail])
     closed = tail.copy()
     owner = np.repeat(index, G - 1)
     lower, upper = grid[:, :-1].ravel(), grid[:, 1:].ravel()
