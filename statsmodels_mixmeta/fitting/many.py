@@ -41,6 +41,10 @@ MAX_HALVINGS = 40
 FIT_MULTIPLES = np.array([0.3, 0.7, 1.4, 3.0])
 #: Steps around the fit, in units of ``d``.
 NEAR_STEPS = np.array([-4.0, -1.0, 1.0, 4.0])
+#: The same for a fit at 0, and its farthest point in units of the mean
+#: within-study variance.
+BOUNDARY_STEPS = np.array([1.0, 10.0, 100.0, 1000.0])
+BOUNDARY_FAR = 0.1
 #: Splitting rounds and tail decades of the certification at most.
 MAX_ROUNDS = 60
 WIDTH = 2.0
@@ -186,10 +190,14 @@ def _grid(stack, tau2, fit, rows, tol):
     near = np.where(positive, np.minimum(width, 0.2 * tau2),
                     np.minimum(width, 1e-4 * mean_v))
     near = np.maximum(near, 1e-12 * np.maximum(tau2, mean_v))
-    around = tau2[:, None] + near[:, None] * NEAR_STEPS
+    # a fit at 0 has no left side: its points there (0 and the steps
+    # below it, which would repeat the fit) go further out instead
+    steps = np.where(positive[:, None], NEAR_STEPS, BOUNDARY_STEPS)
+    around = tau2[:, None] + near[:, None] * steps
     scale = np.where(positive, tau2, mean_v)
     spread = scale[:, None] * FIT_MULTIPLES
-    grid = np.concatenate([np.zeros((len(rows), 1)), spread, around,
+    first = np.where(positive, 0.0, BOUNDARY_FAR * mean_v)
+    grid = np.concatenate([first[:, None], spread, around,
                            tau2[:, None]], axis=1)
     return np.maximum(grid, 0.0)
 
