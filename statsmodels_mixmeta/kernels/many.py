@@ -106,13 +106,14 @@ class Stack:
         else:
             self.constant = -0.5 * self.n_obs * LOG_2PI
 
-    def take(self, rows):
-        """``(y, variance, observed, X)`` of problems ``rows``."""
+    def take(self, rows, observed=True):
+        """``(y, variance, observed, X)`` of problems ``rows`` (observed
+        None when not asked for: a gather fewer)."""
         if rows is None or _is_all(rows, self.n_problems):
             return self.y, self.variance, self.observed, self.X
         X = self.X if self.shared else self.X[:, :, rows]
         return (self.y[:, rows], self.variance[:, rows],
-                self.observed[:, rows], X)
+                self.observed[:, rows] if observed else None, X)
 
     def product(self, weights, rows=None):
         """``X' diag(weights) X`` for each column of ``weights``:
@@ -177,7 +178,7 @@ def evaluate(stack, tau2, rows=None, derivatives=True):
     -------
     Evaluation
     """
-    y, v, o, X = stack.take(rows)
+    y, v, o, X = stack.take(rows, observed=not stack.complete)
     if stack.complete:
         sigma = v + tau2
         w = 1.0 / sigma
@@ -305,7 +306,7 @@ def profile_terms(stack, tau2, rows=None):
 def _terms_one(stack, tau2, rows):
     """:func:`profile_terms` for one coefficient, with few passes over the
     ``(N, R)`` arrays and few temporaries (the scan's inner loop)."""
-    y, v, o, X = stack.take(rows)
+    y, v, o, X = stack.take(rows, observed=not stack.complete)
     unit = stack.unit
     if stack.complete:
         sigma = v + tau2
