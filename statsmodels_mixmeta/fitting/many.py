@@ -11,16 +11,20 @@ to within ``SCAN_TOL`` (the single fit's guarantee,
 :func:`statsmodels_mixmeta.fitting.restarts.check_single_variance`) by the
 interval bounds of :mod:`statsmodels_mixmeta.kernels.variance_scan`
 (:func:`~statsmodels_mixmeta.kernels.variance_scan.interval_bounds`,
-:func:`~statsmodels_mixmeta.kernels.variance_scan.tail_bound`), evaluated
-by the kernel of :mod:`statsmodels_mixmeta.kernels.many` on a grid around
-each fit: points at ``t +- d`` and ``t +- 4d``, where ``d =
-sqrt(8 tol / (|A''| + |G''|))`` is the width over which the bounds (the
-chord of ``A``, the tangents of ``G``) are within about ``tol`` of a smooth
-maximum, and a few multiples of ``t`` (of the mean within-study variance
-for ``t = 0``); intervals not yet certified are split, all problems at
-once, and the tail extended by decades while its bound is open.  A problem whose
-scan finds a higher point is climbed again from there and the better
-optimum kept.
+:func:`~statsmodels_mixmeta.kernels.variance_scan.tail_bound`; here
+:func:`_interval_bounds` also bounds ``A`` by its chord in ``log(t + max
+v)``, where it is concave too, and :func:`_tail_bound` works in the
+stack's layout), evaluated by the kernel of
+:mod:`statsmodels_mixmeta.kernels.many` on a grid around each fit (the
+fit's own terms come from the climb's last evaluation): points at ``t +-
+d`` and ``t +- 4d``, where ``d = sqrt(8 tol / (|A''| + |G''|))`` is the
+width over which the bounds (the chord of ``A``, the tangents of ``G``)
+are within about ``tol`` of a smooth maximum, and a few multiples of ``t``
+(for ``t = 0``: ``d``, ``10d``, ``100d``, ``1000d`` and multiples of the
+mean within-study variance); intervals not yet certified are split, all
+problems at once, and the tail extended by decades while its bound is
+open.  A problem whose scan finds a higher point is climbed again from
+there and the better optimum kept.
 """
 import numpy as np
 
