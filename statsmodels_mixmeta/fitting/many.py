@@ -345,7 +345,8 @@ def _interval_bounds(constant, shift, lower, upper, at_lower, at_upper):
     slope = np.divide(rise, width, out=np.zeros(width.shape),
                       where=width > 0)
     log_a = np.log(lower + shift)
-    span = np.log(upper + shift) - log_a
+    log_b = np.log(upper + shift)
+    span = log_b - log_a
     slope_log = np.divide(rise, span, out=np.zeros(span.shape),
                           where=span > 0)
     # where the tangents of G at a and b cross, clipped to [a, b]
@@ -360,8 +361,9 @@ def _interval_bounds(constant, shift, lower, upper, at_lower, at_upper):
     # each lower bound of A + G is concave between the three points, so
     # each is least at one of them; the larger least value holds
     least = (slope * off + tangent).min(axis=0)
-    np.maximum(least, (slope_log * (np.log(t + shift) - log_a)
-                       + tangent).min(axis=0), out=least)
+    log_t = np.stack([log_a, log_b, np.log(cross + shift)])
+    log_t -= log_a
+    np.maximum(least, (slope_log * log_t + tangent).min(axis=0), out=least)
     return constant - 0.5 * least
 
 
