@@ -1,0 +1,217 @@
+r"""
+Newton climbs of the multivariate (restricted) likelihood of many problems
+at once, in the single fit's unstructured parameterisation.
+
+``Psi = L L'`` with ``theta`` the lower triangle of ``L`` by column
+(:class:`statsmodels_mixmeta.structures.psi.Unstructured`); the score and
+Hessian in ``theta`` follow from those in the entries ``psi_a`` of
+``Psi`` (:mod:`statsmodels_mixmeta.kernels.many_multivariate`) by the chain
+rule,
+
+.. math::
+
+    g_\theta = J' g_\psi, \qquad
+    H_\theta = J' H_\psi J + \sum_a g_{\psi,a}\, C_a,
+
+``J = d psi / d theta`` and ``C_a`` the constant second derivatives of
+``L L'``.  A singular ``Psi`` (the boundary) is an ordinary point of
+``theta`` (a zero column of ``L``), so the climb needs no bounds there.
+Each iteration takes the Newton step where ``-H_theta`` is positive
+definite and a Newton step on its absolute eigenvalues elsewhere
+(:func:`_directions`), halving it until the likelihood does not fall; a problem leaves the active
+set when its step and its change in likelihood are negligible.
+
+A problem is *certified* when its climb converged to a point where
+``-H_theta`` is positive definite and not nearly singular (``DEFINITE``)
+and a second climb from a distant start (the moment estimate plus the
+mean within-study covariance, on the diagonal) reaches the same
+likelihood; the fit keeps the higher of the two and reports the others as
+not certified.
+"""
+import numpy as np
+
+from ..kernels import many_multivariate as kernel
+from ..structures.psi import Unstructured
+
+#: Convergence: largest step in theta relative to ``1 + |theta|`` and change
+#: in log-likelihood.
+STEP_TOL = 1e-10
+LLF_TOL = 1e-12
+#: Two climbs that end within this of each other reached the same maximum.
+SAME_LLF = 1e-7
+#: A maximum is well determined (certifiable) when the smallest eigenvalue
+#: of ``-H_theta`` there exceeds this times its largest: flatter maxima
+#: (nearly singular curvature, typically a ``Psi`` at the boundary with a
+#: vanishing score across it) are where a single fit's own stopping rule
+#: can leave it visibly short of the maximum.
+DEFINITE = 1e-5
+#: Halvings of a step at most.
+HALVINGS = 40
+
+
+def theta_of(psi):
+    """``theta`` of a stack of PSD ``psi``: the Cholesky factor of
+    ``psi`` (ridged slightly where singular)."""
+    k = psi.shape[-1]
+    scale = np.maximum(np.einsum("raa->ra", psi).max(axis=1), 1e-12)
+    values, vectors = np.linalg.eigh((psi + np.swapaxes(psi, 1, 2)) / 2)
+    values = np.maximum(values, 1e-8 * scale[:, None])
+    lower = np.linalg.cholesky(
+        np.einsum("rab,rb,rcb->rac", vectors, values, vectors))
+    cols, rows = np.triu_indices(k)
+    return lower[:, rows, cols]
+
+
+def psi_of(theta, k):
+    cols, rows = np.triu_indices(k)
+    lower = np.zeros((theta.shape[0], k, k))
+    lower[:, rows, cols] = theta
+    return lower @ np.swapaxes(lower, 1, 2), lower
+
+
+def jacobian(lower):
+    """``(R, a, t)``: ``d psi_a / d theta_t`` with ``psi_a = Psi[i_a, j_a]``
+    and ``theta_t = L[r_t, c_t]``:
+    ``delta(r_t, i_a) L[j_a, c_t] + L[i_a, c_t] delta(r_t, j_a)``."""
+    k = lower.shape[-1]
+    cols, rows = np.triu_indices(k)
+    i, j = rows[:, None], cols[:, None]
+    r, c = rows[None, :], cols[None, :]
+    return ((r == i) * lower[:, j, c] + lower[:, i, c] * (r == j))
+
+
+def _curvature(k):
+    """``(t, s, a)``: ``d^2 psi_a / d theta_t d theta_s`` (constant)."""
+    cols, rows = np.triu_indices(k)
+    structure = Unstructured(k)
+    full = structure.curvature(np.zeros(structure.n_params))
+    return full[:, :, rows, cols]
+
+
+def _directions(stack, theta, ev):
+    """
+    The step of each problem: Newton's where ``-H_theta`` is positive
+    definite; elsewhere its eigenvalues are replaced by their absolute
+    values (floored at ``1e-8`` of the largest), so that the step climbs
+    along directions of positive curvature too: from near a saddle (a
+    column of ``L`` near 0 while ``Psi`` should not be singular there) the
+    climb moves away geometrically instead of creeping.  Also returns
+    whether ``-H_theta`` was positive definite.
+    """
+    J = jacobian(psi_of(theta, stack.k)[1])
+    g = np.einsum("rat,ra->rt", J, ev.grad)
+    H = (np.einsum("rat,rab,rbs->rts", J, ev.hess, J)
+         + np.einsum("tsa,ra->rts", _curvature(stack.k), ev.grad))
+    values, vectors = np.linalg.eigh(-H)
+    top = np.maximum(np.abs(values).max(axis=1, keepdims=True), 1e-300)
+    definite = values[:, 0] > DEFINITE * top[:, 0]
+    scaled = np.maximum(np.abs(values), 1e-8 * top)
+    step = np.einsum("rts,rs->rt", vectors,
+                     np.einsum("rts,rt->rs", vectors, g) / scaled)
+    return step, definite
+
+
+def climb(stack, psi, rows, maxiter=100):
+    """
+    Climb every problem of ``rows`` from ``psi`` ``(len(rows), k, k)``.
+
+    Returns
+    -------
+    psi, fit (:class:`~statsmodels_mixmeta.kernels.many_multivariate.
+    MultiEvaluation` at ``psi``, with derivatives), converged, n_iter,
+    definite (``-H_theta`` positive definite at the end)
+    """
+    k = stack.k
+    theta = theta_of(psi)
+    n = len(rows)
+    fit = kernel.evaluate(stack, psi_of(theta, k)[0], rows, True)
+    converged = np.zeros(n, bool)
+    definite = np.zeros(n, bool)
+    n_iter = np.zeros(n, np.int32)
+    active = np.arange(n)
+    for _ in range(maxiter):
+        if not active.size:
+            break
+        sub = take(fit, active)
+        step, definite[active] = _directions(stack, theta[active], sub)
+        new_theta, new_fit = _line_search(stack, rows[active],
+                                          theta[active], step, sub.llf)
+        n_iter[active] += 1
+        small = (np.abs(new_theta - theta[active])
+                 <= STEP_TOL * (1 + np.abs(theta[active]))).all(axis=1)
+        flat = np.abs(new_fit.llf - sub.llf) <= LLF_TOL * (1 + np.abs(sub.llf))
+        theta[active] = new_theta
+        put(fit, active, new_fit)
+        done = small & flat
+        converged[active[done]] = True
+        active = active[~done]
+    if (~converged).any():
+        rest = np.flatnonzero(~converged)
+        _, definite[rest] = _directions(stack, theta[rest], take(fit, rest))
+    return psi_of(theta, k)[0], fit, converged, n_iter, definite
+
+
+def _line_search(stack, rows, theta, step, base):
+    """Halve each problem's step until its likelihood does not fall."""
+    k = stack.k
+    out_theta = theta.copy()
+    out = None
+    pending = np.arange(len(rows))
+    scale = np.ones(len(rows))
+    for _ in range(HALVINGS):
+        trial = theta[pending] + scale[pending, None] * step[pending]
+        ev = kernel.evaluate(stack, psi_of(trial, k)[0], rows[pending], True)
+        if out is None:
+            out = ev
+        ok = ev.llf >= base[pending] - 1e-12 * (1 + np.abs(base[pending]))
+        put(out, pending[ok], take(ev, np.flatnonzero(ok)))
+        out_theta[pending[ok]] = trial[ok]
+        pending = pending[~ok]
+        if not pending.size:
+            return out_theta, out
+        scale[pending] /= 2
+    # no ascent: stay where they are
+    ev = kernel.evaluate(stack, psi_of(theta[pending], k)[0], rows[pending],
+                         True)
+    put(out, pending, ev)
+    return out_theta, out
+
+
+FIELDS = ("llf", "beta", "cov_beta", "grad", "hess", "fisher")
+
+
+def take(ev, index):
+    return kernel.MultiEvaluation(
+        **{f: getattr(ev, f)[index] for f in FIELDS})
+
+
+def put(ev, index, part):
+    for f in FIELDS:
+        getattr(ev, f)[index] = getattr(part, f)
+
+
+def maximise(stack, start, rows, maxiter=100):
+    """
+    Climb from the moment estimate ``start`` and from a distant start;
+    keep the higher maximum.
+
+    Returns
+    -------
+    psi, fit, converged, n_iter, certified
+    """
+    psi, fit, converged, n_iter, definite = climb(stack, start, rows,
+                                                  maxiter)
+    mask = stack.mask[rows].astype(float)
+    counts = np.maximum(np.einsum("rna,rnb->rab", mask, mask), 1)
+    mean_s = np.einsum("rnaa->ra", stack.S[rows]) / np.einsum("raa->ra",
+                                                              counts)
+    far = start + np.eye(stack.k) * mean_s[:, None, :]
+    psi_b, fit_b, conv_b, iter_b, def_b = climb(stack, far, rows, maxiter)
+    same = np.abs(fit_b.llf - fit.llf) <= SAME_LLF * (1 + np.abs(fit.llf))
+    win = fit_b.llf > fit.llf
+    psi[win] = psi_b[win]
+    put(fit, np.flatnonzero(win), take(fit_b, np.flatnonzero(win)))
+    converged = np.where(win, conv_b, converged)
+    definite = np.where(win, def_b, definite)
+    certified = converged & conv_b & same & definite
+    return psi, fit, converged, n_iter + iter_b, certified
