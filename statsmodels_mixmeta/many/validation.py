@@ -34,9 +34,9 @@ def check_inputs(endog, S, exog, offset=0):
         S = S[:, None]
     if endog.ndim != 2:
         raise ValueError(
-            f"endog must be (n_studies, n_problems) for one outcome, got "
-            f"{endog.ndim} dimensions {endog.shape}; several outcomes per "
-            "problem are not supported by fit_many yet")
+            f"endog must be (n_studies, n_problems) for one outcome or "
+            f"(n_studies, k, n_problems) for several, got {endog.ndim} "
+            f"dimensions {endog.shape}")
     if S.shape != endog.shape:
         axis = 0 if S.ndim < 1 or S.shape[:1] != endog.shape[:1] else 1
         name = ("n_studies", "n_problems")[axis] if S.ndim == 2 else "ndim"
