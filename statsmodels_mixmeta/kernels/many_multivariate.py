@@ -213,7 +213,10 @@ def moment_psi(stack, rows, floor):
     method_of_moments_psi` with ``Z_i = D_i``, ``a_i = D_i X_i T``,
     ``c_i = W_i X_i T``, ``F^{-1} = T T'`` of the fixed-effects fit), then
     symmetrised with its eigenvalues below ``floor`` raised to it.
-    Also returns the multivariate Cochran's Q ``sum_i r_i' W_i r_i``.
+    Also returns the multivariate Cochran's Q ``sum_i r_i' W_i r_i`` and
+    whether every pair of outcomes is observed together in some study
+    (where not, the moment equations are singular and ``psi`` is their
+    minimum-norm solution, projected).
     """
     k = stack.k
     D = stack.mask[rows].astype(float)
@@ -239,7 +242,15 @@ def moment_psi(stack, rows, floor):
                         _kron_sum(np.swapaxes(c, 2, 3),
                                   np.swapaxes(c, 2, 3))))
     rhs = np.swapaxes(q_stat - expected, 1, 2).reshape(len(rows), k * k)
-    vec = np.linalg.solve(coef, rhs[..., None])[..., 0]
+    # a pair of outcomes never observed together leaves coef singular: the
+    # minimum-norm solution there (a start for the likelihood; "mm" refuses)
+    counts = np.einsum("rna,rnb->rab", D, D)
+    together = (counts > 0).all(axis=(1, 2))
+    vec = np.empty_like(rhs)
+    vec[together] = np.linalg.solve(coef[together],
+                                    rhs[together, :, None])[..., 0]
+    vec[~together] = np.einsum("rij,rj->ri", np.linalg.pinv(coef[~together]),
+                               rhs[~together])
     psi = np.swapaxes(vec.reshape(len(rows), k, k), 1, 2)
     psi = (psi + np.swapaxes(psi, 1, 2)) / 2
     values, vectors = np.linalg.eigh(psi)
@@ -247,4 +258,4 @@ def moment_psi(stack, rows, floor):
     projected = np.einsum("rab,rb,rcb->rac", vectors,
                           np.maximum(values, floor), vectors)
     psi = np.where(low[:, None, None], projected, psi)
-    return psi, np.einsum("rna,rna->r", r, u)
+    return psi, np.einsum("rna,rna->r", r, u), together

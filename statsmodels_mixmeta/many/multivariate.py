@@ -91,8 +91,14 @@ def _fit_chunk(y, S, exog, method, maxiter, out):
         Status.RANK_DEFICIENT
     rows = np.flatnonzero(status == Status.FITTED)
     if rows.size:
-        moments, q = kernel.moment_psi(stack, rows, PSD_FLOOR)
+        moments, q, together = kernel.moment_psi(stack, rows, PSD_FLOOR)
         out["q"][rows] = q
+        if method == "mm" and not together.all():
+            # as the single fit: the covariance of outcomes never observed
+            # together cannot be estimated by moments
+            status[rows[~together]] = Status.UNPAIRED
+            rows, moments = rows[together], moments[together]
+    if rows.size:
         certified = np.ones(len(rows), bool)
         if method in ("fixed", "mm"):
             psi = np.zeros_like(moments) if method == "fixed" else moments

@@ -21,6 +21,7 @@ class Status(enum.IntEnum):
     TOO_FEW = 2          # fewer observed studies than coefficients (+1)
     RANK_DEFICIENT = 3   # the design on its observed studies
     UNCERTIFIED = 4      # fitted, but the maximum is not certified
+    UNPAIRED = 5         # "mm": two outcomes never observed together
 
 
 MESSAGES = {
@@ -34,6 +35,8 @@ MESSAGES = {
                         "fit finds (a climb did not converge, the Hessian "
                         "is singular there, or a second start found "
                         "another maximum): check it with .problem(j)",
+    Status.UNPAIRED: "two outcomes are never observed in the same study: "
+                     "their covariance has no moment estimate",
 }
 
 
