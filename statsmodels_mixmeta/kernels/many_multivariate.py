@@ -146,10 +146,13 @@ def evaluate(stack, psi, rows, derivatives=False):
     D = stack.mask[rows].astype(float)
     A = stack.S[rows] + psi[:, None] * (D[..., :, None] * D[..., None, :]) \
         + stack.pad[rows]
-    chol_ok = np.linalg.eigvalsh(A)[..., 0] > 0
-    good = chol_ok.all(axis=1)
-    A = np.where(good[:, None, None, None], A, np.eye(stack.k))
-    L = np.linalg.cholesky(A)
+    try:
+        L = np.linalg.cholesky(A)
+        good = np.isfinite(L).all(axis=(1, 2, 3))
+    except np.linalg.LinAlgError:
+        good = (np.linalg.eigvalsh(A)[..., 0] > 0).all(axis=1)
+        A = np.where(good[:, None, None, None], A, np.eye(stack.k))
+        L = np.linalg.cholesky(A)
     logdet = 2 * np.log(np.einsum("rnaa->rna", L)).sum(axis=(1, 2))
     Ainv = np.linalg.inv(A)
     W = D[..., :, None] * Ainv * D[..., None, :]
@@ -171,31 +174,56 @@ def evaluate(stack, psi, rows, derivatives=False):
     return ev
 
 
+def selection(k):
+    """``(m, k^2)``: entry ``psi_a`` of the vech is the sum of the unit
+    matrices ``e_p e_q'`` of its one or two ``(p, q)`` positions."""
+    _, rows, cols = vech_units(k)
+    sel = np.zeros((len(rows), k * k))
+    sel[np.arange(len(rows)), rows * k + cols] = 1.0
+    sel[np.arange(len(rows)), cols * k + rows] = 1.0
+    return sel
+
+
 def _derivatives(stack, W, G, cov, u):
-    """Score, exact Hessian and Fisher information in ``psi_a``."""
-    E = stack.units
-    Eu = np.einsum("aij,rnj->rnai", E, u)                      # E_a u_i
-    WE = np.einsum("rnij,ajk->rnaik", W, E)                    # W_i E_a
-    # K_i = G_i F^{-1} G_i', so that the diagonal blocks of P are W_i - K_i
-    K = np.einsum("rnai,rij,rnbj->rnab", G, cov, G) if stack.reml else None
-    trace_w = np.einsum("rnaii->ra", WE)
-    trace_p = trace_w - np.einsum("aij,rnji->ra", E, K) if stack.reml \
-        else trace_w
-    grad = 0.5 * np.einsum("rnai,rni->ra", Eu, u) - 0.5 * trace_p
-    # tr(W E_a W E_b)
-    tpp = np.einsum("rnaij,rnbji->rab", WE, WE)
+    """
+    Score, exact Hessian and Fisher information in ``psi_a``.
+
+    Everything is first computed for the unit matrices ``e_p e_q'``
+    (``tr(P e_p e_q') = P_qp``, ``tr(A e_p e_q' B e_s e_t') = B_qs A_tp``
+    for block-diagonal ``A``, ``B``), as ``(k^2,)`` and ``(k^2, k^2)``
+    arrays summed over studies by two-operand einsums, then mapped to the
+    symmetric entries ``E_a`` by :func:`selection`.
+    """
+    R, _, k = u.shape
+    kk = k * k
+    sel = selection(k)
+    uu = np.einsum("rnp,rnq->rnpq", u, u)
+    trace = W
     if stack.reml:
-        # - tr(E_a W_i E_b K_i) - tr(E_b W_i E_a K_i) + tr(F^-1 M_a F^-1 M_b)
-        cross = np.einsum("axy,rnbyz,rnzx->rab", E, WE, K)
-        M = np.einsum("rnci,acd,rndj->raij", G, E, G)          # sum G'E_a G
-        CM = np.einsum("rij,rajk->raik", cov, M)               # F^{-1} M_a
-        tpp = (tpp - cross - np.swapaxes(cross, 1, 2)
-               + np.einsum("raij,rbji->rab", CM, CM))
-    v = np.einsum("rnci,rnbc->rbi", G, Eu)                     # G'E_b u
-    ypp = (np.einsum("rnai,rnij,rnbj->rab", Eu, W, Eu)
-           - np.einsum("rai,rij,rbj->rab", v, cov, v))
-    hess = 0.5 * tpp - ypp
-    return grad, hess, 0.5 * tpp
+        GC = np.einsum("rnai,rij->rnaj", G, cov)
+        K = np.einsum("rnaj,rnbj->rnab", GC, G)              # G F^-1 G'
+        trace = W - K
+    # g[p, q] = (sum u_p u_q - P_qp) / 2
+    gfull = 0.5 * (uu.sum(axis=1) - np.swapaxes(trace.sum(axis=1), 1, 2))
+    grad = gfull.reshape(R, kk) @ sel.T
+    # tr(P e_p e_q' P e_s e_t') summed: W_qs W_tp [- W_qs K_tp - K_qs W_tp
+    # + tr(F^-1 M_pq F^-1 M_st)]
+    tpp = np.einsum("rnqs,rntp->rpqst", W, W)
+    if stack.reml:
+        cross = np.einsum("rnqs,rntp->rpqst", W, K)
+        tpp = tpp - cross - np.einsum("rpqst->rstpq", cross)
+        M = np.einsum("rnpi,rnqj->rpqij", G, G)              # M_pq
+        CM = np.einsum("rij,rpqjl->rpqil", cov, M)
+        tpp = tpp + np.einsum("rpqij,rstji->rpqst", CM, CM)
+    # y'P e_p e_q' P e_s e_t' P y = sum u_p W_qs u_t - v_pq' F^-1 v_st
+    v = np.einsum("rnpi,rnq->rpqi", G, u)
+    ypp = (np.einsum("rnpt,rnqs->rpqst", uu, W)
+           - np.einsum("rpqi,rij,rstj->rpqst", v, cov, v))
+    tpp = tpp.reshape(R, kk, kk)
+    hfull = 0.5 * tpp - ypp.reshape(R, kk, kk)
+    hess = sel @ hfull @ sel.T
+    fisher = 0.5 * (sel @ tpp @ sel.T)
+    return grad, hess, fisher
 
 
 def _kron_sum(a, b):
