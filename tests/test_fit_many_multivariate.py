@@ -205,6 +205,9 @@ def test_bad_input_names_the_fault():
     asym[2, 0, 1, 1] += 1.0
     with pytest.raises(ValueError, match=r"symmetric.*\(study 2, problem 1\)"):
         smm.fit_many(y, asym, X)
+    import dask.array as da          # the dask extra, installed in CI
+    with pytest.raises(ValueError, match="one outcome only; pass numpy"):
+        smm.fit_many(da.from_array(y), S, X)
     with pytest.raises(ValueError, match="bscov must be 'unstr'"):
         smm.fit_many(y, S, X, bscov="diag")
     empty = y.copy()

@@ -135,7 +135,11 @@ def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS} for fit_many, "
                          f"got {method!r}")
-    if np.ndim(endog) == 3 and not (is_dask(endog) or is_dask(S)):
+    if np.ndim(endog) == 3:
+        if is_dask(endog) or is_dask(S):
+            raise ValueError("Dask arrays are supported for one outcome "
+                             "only; pass numpy arrays (np.asarray) for "
+                             "several outcomes")
         return fit_many_multivariate(endog, S, exog, method, bscov,
                                      chunk_size, max_memory, maxiter,
                                      problem_offset)
