@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import statsmodels_mixmeta as smm
-from statsmodels_mixmeta.fitting import many_multivariate as climbing
+from statsmodels_mixmeta.fitting import many_charts
 from statsmodels_mixmeta.kernels import many_multivariate as kernel
 from statsmodels_mixmeta.many import Status
 from statsmodels_mixmeta.many.validation import check_multivariate
@@ -162,22 +162,56 @@ def test_kernel_derivatives_match_differences():
                                        ev.hess[:, a], rtol=1e-5, atol=1e-7)
 
 
-def test_theta_round_trip_and_jacobian():
+@pytest.mark.parametrize("bscov, n_theta", [("unstr", 6), ("diag", 3),
+                                             ("id", 1)])
+def test_charts_round_trip_and_jacobian(bscov, n_theta):
+    chart = many_charts.make_chart(bscov, 3)
+    assert chart.n_params == n_theta
     rng = np.random.default_rng(0)
-    theta = rng.normal(size=(4, 6))
-    psi, lower = climbing.psi_of(theta, 3)
-    J = climbing.jacobian(lower)
+    theta = rng.normal(size=(4, n_theta))
+    psi = chart.psi_of(theta)
+    J = chart.jacobian(theta)
     h = 1e-6
     cols, rows = np.triu_indices(3)
-    for t in range(6):
-        step = np.zeros(6)
+    for t in range(n_theta):
+        step = np.zeros(n_theta)
         step[t] = h
-        up, _ = climbing.psi_of(theta + step, 3)
-        down, _ = climbing.psi_of(theta - step, 3)
+        up, down = chart.psi_of(theta + step), chart.psi_of(theta - step)
         np.testing.assert_allclose(((up - down) / (2 * h))[:, rows, cols],
                                    J[:, :, t], atol=1e-8)
-    back = climbing.psi_of(climbing.theta_of(psi), 3)[0]
+        for s in range(n_theta):
+            step2 = np.zeros(n_theta)
+            step2[s] = h
+            second = (chart.jacobian(theta + step2)[:, :, t]
+                      - chart.jacobian(theta - step2)[:, :, t]) / (2 * h)
+            np.testing.assert_allclose(second, np.broadcast_to(
+                chart.curvature[t, s], second.shape), atol=1e-8)
+    back = chart.psi_of(chart.theta_of(psi))
     np.testing.assert_allclose(back, psi, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("bscov", ["diag", "id"])
+@pytest.mark.parametrize("method", ["ml", "reml"])
+def test_structured_psi_equals_single_fits(bscov, method):
+    y, S, X = _problems(30 + (bscov == "id"), 15, 3, "shared")
+    res = smm.fit_many(y, S, X, method=method, bscov=bscov)
+    assert (res.status == Status.FITTED).all()
+    for j in range(15):
+        yj = y[:, :, j]
+        keep = ~np.isnan(yj).all(axis=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            single = smm.MixMeta(yj[keep], X[keep], S=S[..., j][keep],
+                                 method=method, bscov=bscov).fit(tol=1e-12)
+        assert abs(res.llf[j] - single.llf) < 1e-8
+        np.testing.assert_array_less(
+            _relative(res.params[j], single.params, 1e-8), 1e-6)
+        np.testing.assert_array_less(_relative(res.bse[j], single.bse,
+                                               1e-300), 1e-6)
+        psi = single.psi.values
+        assert ((_relative(res.psi[j], psi, 1e-300) < 1e-6)
+                | (np.abs(res.psi[j] - psi) < 1e-8)).all()
+        assert res.psi[j][~np.eye(3, dtype=bool)].max() == 0.0
 
 
 def test_bad_input_names_the_fault():
@@ -208,8 +242,11 @@ def test_bad_input_names_the_fault():
     import dask.array as da          # the dask extra, installed in CI
     with pytest.raises(ValueError, match="one outcome only; pass numpy"):
         smm.fit_many(da.from_array(y), S, X)
-    with pytest.raises(ValueError, match="bscov must be 'unstr'"):
-        smm.fit_many(y, S, X, bscov="diag")
+    with pytest.raises(ValueError, match=r"bscov must be one of \('unstr', "
+                                         r"'diag', 'id'\).*'cs'"):
+        smm.fit_many(y, S, X, bscov="cs")
+    with pytest.raises(ValueError, match="'diag' needs method 'ml' or 'reml'"):
+        smm.fit_many(y, S, X, method="mm", bscov="diag")
     empty = y.copy()
     empty[:, :, 1] = np.nan
     res = smm.fit_many(empty, S, X, method="reml")

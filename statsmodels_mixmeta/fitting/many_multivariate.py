@@ -31,7 +31,7 @@ not certified.
 import numpy as np
 
 from ..kernels import many_multivariate as kernel
-from ..structures.psi import Unstructured
+from .many_charts import make_chart
 
 #: Convergence: largest step in theta relative to ``1 + |theta|`` and change
 #: in log-likelihood.
@@ -49,46 +49,7 @@ DEFINITE = 1e-5
 HALVINGS = 40
 
 
-def theta_of(psi):
-    """``theta`` of a stack of PSD ``psi``: the Cholesky factor of
-    ``psi`` (ridged slightly where singular)."""
-    k = psi.shape[-1]
-    scale = np.maximum(np.einsum("raa->ra", psi).max(axis=1), 1e-12)
-    values, vectors = np.linalg.eigh((psi + np.swapaxes(psi, 1, 2)) / 2)
-    values = np.maximum(values, 1e-8 * scale[:, None])
-    lower = np.linalg.cholesky(
-        np.einsum("rab,rb,rcb->rac", vectors, values, vectors))
-    cols, rows = np.triu_indices(k)
-    return lower[:, rows, cols]
-
-
-def psi_of(theta, k):
-    cols, rows = np.triu_indices(k)
-    lower = np.zeros((theta.shape[0], k, k))
-    lower[:, rows, cols] = theta
-    return lower @ np.swapaxes(lower, 1, 2), lower
-
-
-def jacobian(lower):
-    """``(R, a, t)``: ``d psi_a / d theta_t`` with ``psi_a = Psi[i_a, j_a]``
-    and ``theta_t = L[r_t, c_t]``:
-    ``delta(r_t, i_a) L[j_a, c_t] + L[i_a, c_t] delta(r_t, j_a)``."""
-    k = lower.shape[-1]
-    cols, rows = np.triu_indices(k)
-    i, j = rows[:, None], cols[:, None]
-    r, c = rows[None, :], cols[None, :]
-    return ((r == i) * lower[:, j, c] + lower[:, i, c] * (r == j))
-
-
-def _curvature(k):
-    """``(t, s, a)``: ``d^2 psi_a / d theta_t d theta_s`` (constant)."""
-    cols, rows = np.triu_indices(k)
-    structure = Unstructured(k)
-    full = structure.curvature(np.zeros(structure.n_params))
-    return full[:, :, rows, cols]
-
-
-def _directions(stack, theta, ev):
+def _directions(stack, chart, theta, ev):
     """
     The step of each problem: Newton's where ``-H_theta`` is positive
     definite; elsewhere its eigenvalues are replaced by their absolute
@@ -98,10 +59,10 @@ def _directions(stack, theta, ev):
     climb moves away geometrically instead of creeping.  Also returns
     whether ``-H_theta`` was positive definite.
     """
-    J = jacobian(psi_of(theta, stack.k)[1])
+    J = chart.jacobian(theta)
     g = np.einsum("rat,ra->rt", J, ev.grad)
     H = (np.einsum("rat,rab,rbs->rts", J, ev.hess, J)
-         + np.einsum("tsa,ra->rts", _curvature(stack.k), ev.grad))
+         + np.einsum("tsa,ra->rts", chart.curvature, ev.grad))
     values, vectors = np.linalg.eigh(-H)
     top = np.maximum(np.abs(values).max(axis=1, keepdims=True), 1e-300)
     definite = values[:, 0] > DEFINITE * top[:, 0]
@@ -111,7 +72,7 @@ def _directions(stack, theta, ev):
     return step, definite
 
 
-def climb(stack, psi, rows, maxiter=100):
+def climb(stack, chart, psi, rows, maxiter=100):
     """
     Climb every problem of ``rows`` from ``psi`` ``(len(rows), k, k)``.
 
@@ -121,10 +82,9 @@ def climb(stack, psi, rows, maxiter=100):
     MultiEvaluation` at ``psi``, with derivatives), converged, n_iter,
     definite (``-H_theta`` positive definite at the end)
     """
-    k = stack.k
-    theta = theta_of(psi)
+    theta = chart.theta_of(psi)
     n = len(rows)
-    fit = kernel.evaluate(stack, psi_of(theta, k)[0], rows, True)
+    fit = kernel.evaluate(stack, chart.psi_of(theta), rows, True)
     converged = np.zeros(n, bool)
     definite = np.zeros(n, bool)
     n_iter = np.zeros(n, np.int32)
@@ -133,8 +93,9 @@ def climb(stack, psi, rows, maxiter=100):
         if not active.size:
             break
         sub = take(fit, active)
-        step, definite[active] = _directions(stack, theta[active], sub)
-        new_theta, new_fit = _line_search(stack, rows[active],
+        step, definite[active] = _directions(stack, chart, theta[active],
+                                             sub)
+        new_theta, new_fit = _line_search(stack, chart, rows[active],
                                           theta[active], step, sub.llf)
         n_iter[active] += 1
         small = (np.abs(new_theta - theta[active])
@@ -147,20 +108,21 @@ def climb(stack, psi, rows, maxiter=100):
         active = active[~done]
     if (~converged).any():
         rest = np.flatnonzero(~converged)
-        _, definite[rest] = _directions(stack, theta[rest], take(fit, rest))
-    return psi_of(theta, k)[0], fit, converged, n_iter, definite
+        _, definite[rest] = _directions(stack, chart, theta[rest],
+                                        take(fit, rest))
+    return chart.psi_of(theta), fit, converged, n_iter, definite
 
 
-def _line_search(stack, rows, theta, step, base):
+def _line_search(stack, chart, rows, theta, step, base):
     """Halve each problem's step until its likelihood does not fall."""
-    k = stack.k
     out_theta = theta.copy()
     out = None
     pending = np.arange(len(rows))
     scale = np.ones(len(rows))
     for _ in range(HALVINGS):
         trial = theta[pending] + scale[pending, None] * step[pending]
-        ev = kernel.evaluate(stack, psi_of(trial, k)[0], rows[pending], True)
+        ev = kernel.evaluate(stack, chart.psi_of(trial), rows[pending],
+                             True)
         if out is None:
             out = ev
         ok = ev.llf >= base[pending] - 1e-12 * (1 + np.abs(base[pending]))
@@ -171,7 +133,7 @@ def _line_search(stack, rows, theta, step, base):
             return out_theta, out
         scale[pending] /= 2
     # no ascent: stay where they are
-    ev = kernel.evaluate(stack, psi_of(theta[pending], k)[0], rows[pending],
+    ev = kernel.evaluate(stack, chart.psi_of(theta[pending]), rows[pending],
                          True)
     put(out, pending, ev)
     return out_theta, out
@@ -190,7 +152,7 @@ def put(ev, index, part):
         getattr(ev, f)[index] = getattr(part, f)
 
 
-def maximise(stack, start, rows, maxiter=100):
+def maximise(stack, start, rows, maxiter=100, bscov="unstr"):
     """
     Climb from the moment estimate ``start`` and from a distant start;
     keep the higher maximum.
@@ -199,14 +161,16 @@ def maximise(stack, start, rows, maxiter=100):
     -------
     psi, fit, converged, n_iter, certified
     """
-    psi, fit, converged, n_iter, definite = climb(stack, start, rows,
+    chart = make_chart(bscov, stack.k)
+    psi, fit, converged, n_iter, definite = climb(stack, chart, start, rows,
                                                   maxiter)
     mask = stack.mask[rows].astype(float)
     counts = np.maximum(np.einsum("rna,rnb->rab", mask, mask), 1)
     mean_s = np.einsum("rnaa->ra", stack.S[rows]) / np.einsum("raa->ra",
                                                               counts)
     far = start + np.eye(stack.k) * mean_s[:, None, :]
-    psi_b, fit_b, conv_b, iter_b, def_b = climb(stack, far, rows, maxiter)
+    psi_b, fit_b, conv_b, iter_b, def_b = climb(stack, chart, far, rows,
+                                                    maxiter)
     same = np.abs(fit_b.llf - fit.llf) <= SAME_LLF * (1 + np.abs(fit.llf))
     win = fit_b.llf > fit.llf
     psi[win] = psi_b[win]

@@ -113,8 +113,9 @@ def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
         One row per problem; problems not fitted have NaN estimates and
         their reason in ``status``.
 
-    bscov : {"unstr"}
-        Structure of ``Psi`` with several outcomes.
+    bscov : {"unstr", "diag", "id"}
+        Structure of ``Psi`` with several outcomes (as the single fit;
+        "diag" and "id" with ML/REML only).
 
     Notes
     -----

@@ -6,11 +6,12 @@ and its Newton climbs (:mod:`statsmodels_mixmeta.fitting.many_multivariate`).
 Missing outcomes are exact: a study informs a problem through its observed
 outcomes only (the observed block of its marginal covariance, inverted and
 embedded with zero rows and columns for the rest), as the single fit drops
-them.  ``bscov="unstr"`` only.
+them.  ``bscov`` "unstr", "diag" or "id" (ML/REML; "mm" is unstructured).
 """
 import numpy as np
 
 from ..fitting import many_multivariate as optimiser
+from ..fitting.many_charts import make_chart
 from ..kernels import many_multivariate as kernel
 from ..structures.psd import PSD_FLOOR
 from .results import ManyResults, Status
@@ -47,9 +48,11 @@ def fit_many_multivariate(endog, S, exog, method, bscov="unstr",
                           chunk_size=None, max_memory=None, maxiter=100,
                           problem_offset=0):
     """The multivariate branch of :func:`statsmodels_mixmeta.fit_many`."""
-    if bscov != "unstr":
-        raise ValueError(f"bscov must be 'unstr' for several outcomes in "
-                         f"fit_many, got {bscov!r}")
+    make_chart(bscov, 2)                      # a valid structure
+    if bscov != "unstr" and method in ("fixed", "mm"):
+        raise ValueError(f"bscov={bscov!r} needs method 'ml' or 'reml' "
+                         f"('mm' estimates an unstructured Psi), got "
+                         f"{method!r}")
     y, S, exog = check_multivariate(endog, S, exog, problem_offset)
     n_problems, n_studies, k = y.shape
     p = exog.shape[1]
@@ -57,7 +60,7 @@ def fit_many_multivariate(endog, S, exog, method, bscov="unstr",
     out = _allocate(n_problems, k, p)
     for start in range(0, n_problems, step):
         part = slice(start, min(start + step, n_problems))
-        _fit_chunk(y[part], S[part], exog, method, maxiter,
+        _fit_chunk(y[part], S[part], exog, method, bscov, maxiter,
                    {name: v[part] for name, v in out.items()})
     psi = out.pop("psi")
     return ManyResults(method=method, endog=np.moveaxis(y, 0, 2),
@@ -78,12 +81,13 @@ def _allocate(n_problems, k, p):
             "status": np.zeros(n_problems, np.int8)}
 
 
-def _fit_chunk(y, S, exog, method, maxiter, out):
+def _fit_chunk(y, S, exog, method, bscov, maxiter, out):
     """Fit the problems of one chunk into the views ``out``."""
     stack = kernel.MultiStack(y, S, exog, reml=method in ("reml", "mm"))
     k = stack.k
     out["n_obs"][:] = stack.n_obs
-    need = stack.n_fixed + (0 if method == "fixed" else k * (k + 1) // 2)
+    need = stack.n_fixed + (0 if method == "fixed"
+                            else make_chart(bscov, k).n_params)
     status = np.full(stack.n_problems, Status.FITTED, np.int8)
     status[stack.n_obs < need] = Status.TOO_FEW
     status[stack.n_obs == 0] = Status.EMPTY
@@ -108,7 +112,7 @@ def _fit_chunk(y, S, exog, method, maxiter, out):
             converged, n_iter = np.ones(len(rows), bool), 0
         else:
             psi, fit, converged, n_iter, certified = optimiser.maximise(
-                stack, moments, rows, maxiter)
+                stack, moments, rows, maxiter, bscov)
         status[rows[~certified]] = Status.UNCERTIFIED
         out["psi"][rows] = psi
         out["llf"][rows] = fit.llf
