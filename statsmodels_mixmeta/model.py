@@ -646,7 +646,12 @@ class MixMeta(LikelihoodModel):
             t and F reference distributions instead of normal and chi2.
         df_method : str, optional
             Degrees of freedom of those t and F tests, a name in
-            :data:`statsmodels_mixmeta.results.inference.DF_METHODS`; the
+            :data:`statsmodels_mixmeta.results.inference.DF_METHODS`:
+            "residual" (``df_resid``), "containment" (metafor's
+            ``dfs="contain"``), "satterthwaite" (ML or REML) or
+            "kenward-roger" (REML only; also adjusts the covariance of the
+            fixed effects); see :mod:`~statsmodels_mixmeta.results.df_methods`
+            and :mod:`~statsmodels_mixmeta.results.kenward_roger`.  The
             default is the cov type's own rule (``df_resid`` for
             "nonrobust").  Needs ``use_t=True``.
         disp, full_output, **kwargs

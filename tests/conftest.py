@@ -1,4 +1,5 @@
 """Fixtures shared by the test modules."""
+import warnings
 from contextlib import contextmanager
 
 import pytest
@@ -24,3 +25,19 @@ def engine(request):
     """Run the test under each of statsmodels' formula engines."""
     with formula_engine(request.param):
         yield request.param
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A real Dask cluster of two single-threaded worker processes, started
+    once for the session (the CI command installs the ``dask`` extra)."""
+    import distributed
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True,
+            dashboard_address=None)
+        client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()

@@ -215,22 +215,8 @@ def test_chunks_give_the_same_numbers():
         smm.fit_many(y, v, chunk_size=0)
 
 
-@pytest.fixture(scope="module")
-def dask_client():
-    distributed = pytest.importorskip("distributed")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cluster = distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True,
-            dashboard_address=None)
-        client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
-
-
 def test_dask_on_a_cluster_is_bit_identical(dask_client):
-    da = pytest.importorskip("dask.array")
+    import dask.array as da
     y, v, exog = _problems(13, 90, n_studies=15, design="shared")
     reference = smm.fit_many(y, v, exog, chunk_size=30)
     lazy = smm.fit_many(da.from_array(y, chunks=(15, 30)),

@@ -4,7 +4,6 @@ and on a real Dask ``LocalCluster`` of two workers, with identical numbers
 (failures included).
 """
 import concurrent.futures as cf
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -58,20 +57,6 @@ def first_stage(executor):
 @pytest.fixture(scope="module")
 def serial():
     return first_stage(None)
-
-
-@pytest.fixture(scope="module")
-def dask_client():
-    distributed = pytest.importorskip("distributed")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cluster = distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True,
-            dashboard_address=None)
-        client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
 
 
 def same(res, ref):

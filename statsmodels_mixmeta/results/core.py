@@ -15,15 +15,15 @@ try:  # statsmodels >= 0.15
 except ImportError:  # pragma: no cover
     from statsmodels.tools.decorators import cache_readonly
 
-from . import prediction
-from scipy import stats
-
 from . import inference as _inference
-from .inference import constraint_arrays
+from . import prediction
+from .diagnostics import DiagnosticMethods
+from .hypotheses import HypothesisMethods
 from .plotting import PlotMethods
 
 
-class MixMetaResults(PlotMethods, LikelihoodModelResults):
+class MixMetaResults(HypothesisMethods, DiagnosticMethods, PlotMethods,
+                     LikelihoodModelResults):
     """
     Results of a mixed-effects meta-analysis.
 
@@ -176,71 +176,6 @@ class MixMetaResults(PlotMethods, LikelihoodModelResults):
         if random.n_levels == 1:
             return frames[0]
         return dict(zip(random.level_names, frames))
-
-    def conf_int_psi(self, alpha=0.05, method="wald"):
-        """
-        Confidence intervals for Psi on its natural scale: one row per
-        variance (and correlation, where the structure has one), as in
-        :mod:`statsmodels_mixmeta.results.psi_intervals`.
-
-        Parameters
-        ----------
-        alpha : float
-            Intervals are ``1 - alpha``.
-        method : {"wald", "profile", "qprofile"}
-            ``"wald"``: delta method from the observed information of the
-            structure parameters, symmetric on the log scale of a variance
-            and the atanh (cs, hcs: scaled logit) scale of a correlation.
-            ``"profile"``: profile-likelihood interval, the values whose
-            profile (restricted) log-likelihood is within
-            ``chi2_1(1 - alpha) / 2`` of the maximum (Hardy and Thompson
-            1996).  ``"qprofile"``: the Q-profile interval of ``tau^2`` of
-            a univariate model (Viechtbauer 2007).
-
-        Returns
-        -------
-        DataFrame
-            Columns ``estimate``, ``lower``, ``upper`` and ``note`` (why a
-            bound is the edge of the parameter space, a variance at 0 or a
-            correlation at its limit, or missing).
-
-        Raises
-        ------
-        ValueError
-            For ``method="fixed"`` fits and a Psi fixed at every level (no
-            parameters); for "wald" and "profile" on "mm" and "vc" fits
-            (moment estimates: no likelihood was maximised, so neither its
-            curvature nor its cut-off is centred on them; refit by REML or
-            ML, or use "qprofile" for one variance); for "qprofile" on a
-            model with several outcomes, levels or random effects.
-
-        References
-        ----------
-        Hardy RJ, Thompson SG (1996). A likelihood approach to
-        meta-analysis with random effects. Statistics in Medicine 15,
-        619-629.
-
-        Viechtbauer W (2007). Confidence intervals for the amount of
-        heterogeneity in meta-analysis. Statistics in Medicine 26, 37-52.
-        """
-        from .psi_intervals import conf_int_psi
-        return conf_int_psi(self, alpha, method)
-
-    def profile_loglike(self, param, grid=None):
-        """
-        Profile (restricted) log-likelihood of one natural Psi parameter
-        (a name in ``conf_int_psi()``'s index, or its position): at each
-        value of ``grid`` the maximum over the other Psi parameters
-        (:mod:`statsmodels_mixmeta.fitting.profile`).  The default grid
-        spans the 95% profile interval and a quarter of its width beyond.
-
-        Returns
-        -------
-        DataFrame
-            Columns ``value`` and ``llf``.
-        """
-        from .psi_intervals import profile_loglike
-        return profile_loglike(self, param, grid)
 
     # ---------------------------------------------------- fit statistics
     @cache_readonly
@@ -507,142 +442,6 @@ class MixMetaResults(PlotMethods, LikelihoodModelResults):
             return frames[0]
         return dict(zip(names, frames))
 
-    # ------------------------------------------------------- inference
-    @cache_readonly
-    def df_inference(self):
-        """Degrees of freedom of each coefficient's t test (an array, one
-        per ``params``) with ``use_t``; None with normal references."""
-        if self._df_rule is None:
-            return None
-        return self._df_rule.t_df(np.eye(len(self.params)))
-
-    @cache_readonly
-    def pvalues(self):
-        """Two-sided p-values of ``tvalues``: normal, or t on
-        ``df_inference`` with ``use_t``."""
-        if self._df_rule is None:
-            return 2 * stats.norm.sf(np.abs(self.tvalues))
-        return 2 * stats.t.sf(np.abs(self.tvalues), self.df_inference)
-
-    def conf_int(self, alpha=0.05, cols=None):
-        """
-        ``1 - alpha`` confidence intervals of ``params``: ``params -+ q se``
-        with ``q`` the normal quantile, or with ``use_t`` the t quantile on
-        each coefficient's ``df_inference``.
-        """
-        params, bse = np.asarray(self.params), np.asarray(self.bse)
-        if self._df_rule is None:
-            q = np.full(len(params), stats.norm.isf(alpha / 2))
-        else:
-            q = stats.t.isf(alpha / 2, self.df_inference)
-        out = np.column_stack([params - q * bse, params + q * bse])
-        return out if cols is None else out[np.asarray(cols)]
-
-    def _contrast(self, r_matrix):
-        """``(L, q)`` of a hypothesis as statsmodels' tests take it."""
-        r_matrix = constraint_arrays(self, r_matrix)
-        if isinstance(r_matrix, str):
-            raise ValueError(f"cannot read the constraint {r_matrix!r}")
-        if isinstance(r_matrix, tuple):
-            L, q = r_matrix
-        else:
-            L, q = r_matrix, None
-        L = np.atleast_2d(np.asarray(L, dtype=float))
-        q = (np.zeros(L.shape[0]) if q is None
-             else np.asarray(q, dtype=float).ravel())
-        return L, q
-
-    def t_test(self, r_matrix, cov_p=None, use_t=None):
-        """
-        statsmodels' ``t_test``; string constraints name ``params``
-        (``"PD:year = AL:year"``) under either formula engine.  With
-        ``use_t``, each contrast's t test is on its own degrees of freedom
-        (the fit's ``df_method``).
-        """
-        r_matrix = constraint_arrays(self, r_matrix)
-        out = super().t_test(r_matrix, cov_p=cov_p, use_t=use_t)
-        use_t = self.use_t if use_t is None else use_t
-        if not use_t or cov_p is not None or self._df_rule is None:
-            return out
-        L, _ = self._contrast(r_matrix)
-        df = self._df_rule.t_df(L)
-        if np.all(df == df[0]):  # one df, a number, as statsmodels'
-            df = float(df[0])
-        from statsmodels.stats.contrast import ContrastResults
-        return ContrastResults(effect=out.effect, t=out.tvalue, sd=out.sd,
-                               df_denom=df)
-
-    def wald_test(self, r_matrix, cov_p=None, invcov=None, use_f=None,
-                  df_constraints=None, scalar=None):
-        """
-        statsmodels' ``wald_test``; string constraints as in
-        :meth:`t_test`.  The F form (``use_f``, by default ``use_t``) takes
-        its statistic and degrees of freedom from the fit's ``df_method``.
-        """
-        r_matrix = constraint_arrays(self, r_matrix)
-        use_f = self.use_t if use_f is None else use_f
-        if (not use_f or self._df_rule is None or cov_p is not None
-                or invcov is not None or df_constraints is not None):
-            return super().wald_test(r_matrix, cov_p=cov_p, invcov=invcov,
-                                     use_f=use_f,
-                                     df_constraints=df_constraints,
-                                     scalar=scalar)
-        L, q = self._contrast(r_matrix)
-        stat, df_num, df_denom = self._df_rule.f_test(
-            L, q, np.asarray(self.params), self.cov_params())
-        from statsmodels.stats.contrast import ContrastResults
-        return ContrastResults(F=stat, df_num=df_num, df_denom=df_denom)
-
-    def f_test(self, r_matrix, cov_p=None, invcov=None):
-        """statsmodels' ``f_test`` (:meth:`wald_test` with the F form);
-        string constraints as in :meth:`t_test`."""
-        return self.wald_test(r_matrix, cov_p=cov_p, invcov=invcov,
-                              use_f=True, scalar=True)
-
-    def wald_test_terms(self, skip_single=False, extra_constraints=None,
-                        combine_terms=None, scalar=True):
-        """
-        Wald test of each term, jointly over all outcomes.
-
-        The test of a term covers its coefficients of every outcome (a
-        factor's columns together): chi2 on ``k * columns`` degrees of
-        freedom, or F with ``use_t``.  Terms are the formula's, or the
-        columns of ``exog`` for a model built from arrays.  See
-        :func:`statsmodels_mixmeta.results.terms.wald_test_terms` for the
-        arguments (statsmodels' own).
-
-        Returns
-        -------
-        statsmodels.stats.contrast.WaldTestResults
-        """
-        from .terms import wald_test_terms
-        return wald_test_terms(self, skip_single, extra_constraints,
-                               combine_terms, scalar)
-
-    def t_test_pairwise(self, term_name, method="hs", alpha=0.05,
-                        factor_labels=None, outcome=None):
-        """
-        Pairwise comparisons of the levels of a factor term, as
-        statsmodels' ``t_test_pairwise``, within one outcome.
-
-        Parameters
-        ----------
-        term_name : str
-            A factor term of the formula, e.g. ``"C(g)"``.
-        method, alpha, factor_labels
-            statsmodels' (multiple-testing method, level, level labels).
-        outcome : str, optional
-            The outcome whose coefficients are compared; required with
-            several outcomes (a pairwise comparison is within an outcome).
-
-        Returns
-        -------
-        statsmodels.stats.contrast.MultiCompResult
-        """
-        from .terms import t_test_pairwise
-        return t_test_pairwise(self, term_name, method, alpha,
-                               factor_labels, outcome)
-
     # ------------------------------------------------------ comparison
     def compare_lr_test(self, restricted):
         """
@@ -693,47 +492,6 @@ class MixMetaResults(PlotMethods, LikelihoodModelResults):
         """
         from .comparison import drop1
         return drop1(self)
-
-    # ------------------------------------------------------ influence
-    def leave_one_out(self):
-        """
-        The model refitted without each outer group.
-
-        Each refit goes through ``design.subset`` and ``from_design`` with
-        the fit's estimator and structures; ML/REML refits start from the
-        fit's ``theta`` and are certified as a fit from scratch
-        (:mod:`statsmodels_mixmeta.results.leave_one_out`).
-
-        Returns
-        -------
-        DataFrame
-            Indexed by the group left out: the coefficients (by name),
-            their standard errors ``se:<name>``, the entries of every
-            level's Psi on and below the diagonal (``psi:<a>,<b>``, or
-            ``psi[<level>]:<a>,<b>``), Cochran's ``q``, ``q_df`` and ``i2``
-            (then per outcome, ``q:<outcome>``, ...), ``llf`` and
-            ``converged``.  ``attrs["messages"]`` counts the refits'
-            warnings and errors (a group that cannot be left out gets NaN).
-        """
-        from .leave_one_out import leave_one_out_frame
-        return leave_one_out_frame(self, self._leave_one_out)
-
-    @cache_readonly
-    def _leave_one_out(self):
-        from .leave_one_out import refit_groups
-        return refit_groups(self)
-
-    def get_influence(self):
-        """
-        Outlier and influence diagnostics per outer group, from actual
-        leave-one-out refits: ``summary_frame()`` with ``student_resid``,
-        ``dffits``, ``cooks_d``, ``cov_ratio``, ``hat_diag``,
-        ``dfb_<param>``, the deleted Psi and the deleted Q
-        (:class:`statsmodels_mixmeta.results.influence.MixMetaInfluence`;
-        metafor's ``influence.rma.uni`` for one value per group).
-        """
-        from .influence import MixMetaInfluence
-        return MixMetaInfluence(self)
 
     def initialize(self, model, params, **kwargs):
         """statsmodels' initializer; results are built once, by ``fit``."""

@@ -28,7 +28,7 @@ same way under either engine.
 """
 import re
 from dataclasses import dataclass
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional
 
 import numpy as np
 from statsmodels.formula._manager import FormulaManager
@@ -131,6 +131,17 @@ COV_TYPES = {
 DF_METHODS = {
     "residual": DfMethod(_residual_check, _residual_rule),
 }
+
+
+# the small-sample rules, in modules that build on DfRule above
+from . import df_methods as _dfm, kenward_roger as _kr  # noqa: E402
+
+DF_METHODS.update({
+    "containment": DfMethod(_dfm._containment_check, _dfm._containment_build),
+    "satterthwaite": DfMethod(_dfm._satterthwaite_check,
+                              _dfm._satterthwaite_build),
+    "kenward-roger": DfMethod(_kr.check, _kr.build),
+})
 
 
 def _valid(names):

@@ -24,7 +24,9 @@ coefficients are ordered outcome-major, so the design of row ``u`` is
   effects.
 
 Intervals are normal, or t on ``df`` degrees of freedom with ``use_t``
-(``df = df_resid``, as for the coefficients).
+(the fit's df rule applied to the contrast of each predicted mean: one
+number, ``df_resid``, for the ``"residual"`` rule; per row and outcome for
+rules such as ``"kenward-roger"``).
 """
 import numpy as np
 import pandas as pd
@@ -41,7 +43,7 @@ class PredictionResults:
         Predicted means and their standard errors, by row and outcome.
     alpha : float
         Default ``1 - alpha`` level of the intervals.
-    df : float, optional
+    df : float or ndarray ``(n, k)``, optional
         Degrees of freedom of t quantiles (``use_t``); normal when None.
     exog : ndarray, (n, p), optional
         The predictor rows (needed by :meth:`cov`).

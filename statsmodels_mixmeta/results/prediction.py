@@ -84,9 +84,32 @@ def fixed_prediction(results, exog=None, alpha=0.05, exog_re=None):
     # computed on first use: the means need no random predictors
     random_cov = lambda: new_study_cov(results, exog, len(rows), exog_re)
     return PredictionResults(frame(mean), frame(np.sqrt(var)), alpha,
-                             results.df_resid if results.use_t else None,
+                             prediction_df(results, rows),
                              exog=rows, cov_beta=cov_beta,
                              random_cov=random_cov)
+
+
+def prediction_df(results, rows):
+    """
+    Degrees of freedom of the t quantiles of predictions at ``rows``
+    (``(n, p)`` predictor rows): None without ``use_t``; else the fit's df
+    rule applied to each prediction's contrast ``kron(e_j, x_n)`` of
+    ``beta``, an ``(n, k)`` array, or one number when all agree (the
+    ``"residual"`` rule's ``df_resid``).  Prediction intervals of a new
+    study and of the BLUPs use the df of their mean's contrast.
+    """
+    rule = results._df_rule
+    if rule is None:
+        return None
+    rows = np.asarray(rows, dtype=float)
+    n, p = rows.shape
+    k = results.model.n_outcomes
+    contrasts = np.zeros((n, k, k * p))
+    for j in range(k):      # a loop over outcomes, not over studies
+        contrasts[:, j, j * p:(j + 1) * p] = rows
+    df = np.asarray(rule.t_df(contrasts.reshape(n * k, k * p)),
+                    dtype=float).reshape(n, k)
+    return float(df.flat[0]) if np.all(df == df.flat[0]) else df
 
 
 def new_study_cov(results, exog, n_new, exog_re=None):
@@ -344,8 +367,9 @@ def blup_frame(results, level=None, alpha=0.05):
     """
     values, errors, pev = blup(results, level, pev=True)
     pi_se = np.sqrt(pev)
-    q = (stats.t.isf(alpha / 2, results.df_resid) if results.use_t
-         else stats.norm.isf(alpha / 2))
+    df = prediction_df(results, results.model.design.exog)
+    q = (stats.norm.isf(alpha / 2) if df is None
+         else stats.t.isf(alpha / 2, df))
     columns = {"blup": values, "se": errors, "pi_se": pi_se,
                "pi_lower": values - q * pi_se, "pi_upper": values + q * pi_se}
     frames = {name: results._frame(v) for name, v in columns.items()}

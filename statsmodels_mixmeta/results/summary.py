@@ -10,9 +10,13 @@ follow R's ``print(summary(<mixmeta>))``:
 1. the fit: estimator, Psi structure, dimensions (``k`` outcomes, ``n``
    observed values, ``m`` groups, ``p`` fixed coefficients), the (restricted)
    log-likelihood with AIC and BIC, convergence;
+   with the covariance type of the fixed effects, their reference
+   distribution (z, or t with ``use_t``) and degrees of freedom: one
+   number, or the df method with the range of the per-coefficient df;
 2. the fixed effects, one block per outcome titled by its name (rows are the
-   formula's terms), with normal-based z tests (t tests on ``df_resid``
-   degrees of freedom with ``use_t``) and ``1 - alpha`` limits;
+   formula's terms), with normal-based z tests (t tests with ``use_t``, on
+   the df rule's degrees of freedom; a ``df`` column when they differ
+   between coefficients) and ``1 - alpha`` limits;
 3. Psi, the between-study covariance, as standard deviations and, below the
    diagonal, correlations;
 4. Cochran's Q test of heterogeneity with I-squared in percent, overall and
@@ -37,6 +41,9 @@ import numpy as np
 from statsmodels.iolib.summary import Summary
 from statsmodels.iolib.table import SimpleTable
 from statsmodels.iolib.tableformatting import fmt_params
+
+from .summary_inference import (df_method_name, df_text, format_df,
+                                inference_notes)
 
 METHOD_LABELS = {"reml": "REML", "ml": "ML", "fixed": "Fixed",
                  "mm": "Method of moments", "vc": "Variance components"}
@@ -148,6 +155,11 @@ def fit_items(results):
              ("Fixed coefs (p):", str(int(results.k_fe))),
              ("Psi parameters:", str(int(results.k_psi))),
              ("Converged:", "yes" if results.converged else "no")]
+    left.append(("Covariance type:", results.cov_type))
+    right.append(("Reference:", "t" if results.use_t else "normal (z)"))
+    if results.use_t:
+        left.append(("Df method:", df_method_name(results)))
+        right.append(("Df:", df_text(results)))
     return left, right
 
 
@@ -163,6 +175,12 @@ def coefficient_blocks(results, alpha):
     stat = "t" if results.use_t else "z"
     headers = ["coef", "std err", stat, f"P>|{stat}|",
                f"[{alpha / 2:g}", f"{1 - alpha / 2:g}]"]
+    if results.use_t:
+        df = np.asarray(results.df_inference, dtype=float)
+        if not np.all(df == df[0]):     # per-coefficient df: a column
+            columns.insert(3, df)
+            formats.insert(3, format_df)
+            headers.insert(3, "df")
     p = len(design.term_names)
     blocks = []
     for j, outcome in enumerate(design.outcome_names):
@@ -302,10 +320,7 @@ def notes(results):
             for level, s in zip(random.level_names, random.structures))
         out.append(f"Psi: between-study (co)variance, structure "
                    f"{described}, as standard deviations and correlations.")
-    if results.use_t:
-        out.append(f"t tests and intervals with {format_number(results.df_resid, 0)} "
-                   "degrees of freedom (observed values minus fixed "
-                   "coefficients).")
+    out += inference_notes(results)
     if results.method in ("mm", "vc"):
         out.append(f"{METHOD_LABELS[results.method]} maximises no "
                    "likelihood: no log-likelihood, AIC or BIC.")
