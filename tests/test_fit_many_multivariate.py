@@ -212,6 +212,22 @@ def test_structured_psi_equals_single_fits(bscov, method):
         assert ((_relative(res.psi[j], psi, 1e-300) < 1e-6)
                 | (np.abs(res.psi[j] - psi) < 1e-8)).all()
         assert res.psi[j][~np.eye(3, dtype=bool)].max() == 0.0
+    one = res.problem(2, tol=1e-12)
+    assert one.llf == pytest.approx(res.llf[2], abs=1e-8)
+    np.testing.assert_allclose(one.psi.values, res.psi[2], rtol=1e-6,
+                               atol=1e-8)
+
+
+def test_chunks_do_not_change_the_numbers():
+    y, S, X = _problems(40, 30, 2, "shared")
+    whole = smm.fit_many(y, S, X, method="reml")
+    parts = smm.fit_many(y, S, X, method="reml", chunk_size=7)
+    np.testing.assert_array_equal(whole.status, parts.status)
+    np.testing.assert_allclose(parts.llf, whole.llf, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(parts.params, whole.params, rtol=1e-12,
+                               atol=1e-14)
+    np.testing.assert_allclose(parts.psi, whole.psi, rtol=1e-10,
+                               atol=1e-14)
 
 
 def test_bad_input_names_the_fault():

@@ -65,7 +65,8 @@ def fit_many_multivariate(endog, S, exog, method, bscov="unstr",
     psi = out.pop("psi")
     return ManyResults(method=method, endog=np.moveaxis(y, 0, 2),
                        S=np.moveaxis(S, 0, 3), exog=exog,
-                       tau2=np.full(n_problems, np.nan), psi=psi, **out)
+                       tau2=np.full(n_problems, np.nan), psi=psi,
+                       bscov=bscov, **out)
 
 
 def _allocate(n_problems, k, p):

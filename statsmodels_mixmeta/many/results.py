@@ -72,8 +72,9 @@ class ManyResults:
     """
 
     def __init__(self, method, endog, S, exog, params, bse, tau2, llf, q,
-                 gap, converged, n_iter, n_obs, status, psi=None):
-        self.method = method
+                 gap, converged, n_iter, n_obs, status, psi=None,
+                 bscov="unstr"):
+        self.method, self.bscov = method, bscov
         self._psi = psi
         self._endog, self._S, self._exog = endog, S, exog
         self.params, self.bse, self.tau2, self.llf = params, bse, tau2, llf
@@ -175,7 +176,9 @@ class ManyResults:
             raise ValueError(f"problem {j} was not fitted: "
                              f"{MESSAGES[Status(self.status[j])]}")
         y, X, S = self.problem_data(j)
-        return MixMeta(y, X, S=S, method=self.method).fit(**fit_kwargs)
+        extra = {} if self._psi is None else {"bscov": self.bscov}
+        return MixMeta(y, X, S=S, method=self.method, **extra).fit(
+            **fit_kwargs)
 
     def __getitem__(self, j):
         return self.problem(j)
