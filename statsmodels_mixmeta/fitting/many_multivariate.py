@@ -21,12 +21,16 @@ definite and a Newton step on its absolute eigenvalues elsewhere
 (:func:`_directions`), halving it until the likelihood does not fall; a problem leaves the active
 set when its step and its change in likelihood are negligible.
 
-A problem is *certified* when its climb converged to a point where
-``-H_theta`` is positive definite and not nearly singular (``DEFINITE``)
-and a second climb from a distant start (the moment estimate plus the
-mean within-study covariance, on the diagonal) reaches the same
-likelihood; the fit keeps the higher of the two and reports the others as
-not certified.
+Every problem is climbed from three starts (:func:`starts`: the moment
+estimate, a distant one and the single fit's own default) and the highest
+maximum kept.  A problem is *certified* when all three climbs converged to
+the same likelihood at a point where ``-H_theta`` is positive definite and
+not nearly singular (``DEFINITE``); where the best ``Psi`` is singular,
+with several outcomes, also the climbs from it with the correlations of
+one outcome flipped in sign (``D Psi D``, ``D`` a diagonal of +-1, slightly
+ridged) must not find a different maximum.  The others are reported as not
+certified.  This is a check, not a proof: a higher maximum that none of
+the starts reaches is not excluded.
 """
 import numpy as np
 
@@ -45,6 +49,12 @@ SAME_LLF = 1e-7
 #: vanishing score across it) are where a single fit's own stopping rule
 #: can leave it visibly short of the maximum.
 DEFINITE = 1e-5
+#: The single fit's default start, a multiple of the variance unit
+#: (``fitting.schedule.START_PSI_SCALE``).
+START_SCALE = 1e-3
+#: A Psi whose smallest eigenvalue is at most this times its largest is
+#: singular (on the boundary) for the sign-flip starts of :func:`maximise`.
+BOUNDARY = 1e-8
 #: Halvings of a step at most.
 HALVINGS = 40
 
@@ -152,30 +162,70 @@ def put(ev, index, part):
         getattr(ev, f)[index] = getattr(part, f)
 
 
+def starts(stack, moments, rows):
+    """
+    The starts of every climb: the moment estimate, a distant start (the
+    moment estimate plus the mean within-study variances on the
+    diagonal) and the single fit's default start (``START_SCALE`` times the
+    median observed within-study variance, times the identity).
+    """
+    mask = stack.mask[rows]
+    variances = np.where(mask, np.einsum("rnaa->rna", stack.S[rows]),
+                         np.nan)
+    mean_s = np.nanmean(variances, axis=1)
+    median = np.nanmedian(variances.reshape(len(rows), -1), axis=1)
+    eye = np.eye(stack.k)
+    return [moments, moments + eye * mean_s[:, None, :],
+            START_SCALE * median[:, None, None] * eye]
+
+
 def maximise(stack, start, rows, maxiter=100, bscov="unstr"):
     """
-    Climb from the moment estimate ``start`` and from a distant start;
-    keep the higher maximum.
+    Climb from each of :func:`starts` (``start`` the moment estimate) and
+    keep the highest maximum; certified where every climb converged to the
+    same likelihood and the maximum is well determined (``DEFINITE``).
 
     Returns
     -------
     psi, fit, converged, n_iter, certified
     """
     chart = make_chart(bscov, stack.k)
-    psi, fit, converged, n_iter, definite = climb(stack, chart, start, rows,
+    first, *others = starts(stack, start, rows)
+    psi, fit, converged, n_iter, definite = climb(stack, chart, first, rows,
                                                   maxiter)
-    mask = stack.mask[rows].astype(float)
-    counts = np.maximum(np.einsum("rna,rnb->rab", mask, mask), 1)
-    mean_s = np.einsum("rnaa->ra", stack.S[rows]) / np.einsum("raa->ra",
-                                                              counts)
-    far = start + np.eye(stack.k) * mean_s[:, None, :]
-    psi_b, fit_b, conv_b, iter_b, def_b = climb(stack, chart, far, rows,
-                                                    maxiter)
-    same = np.abs(fit_b.llf - fit.llf) <= SAME_LLF * (1 + np.abs(fit.llf))
-    win = fit_b.llf > fit.llf
-    psi[win] = psi_b[win]
-    put(fit, np.flatnonzero(win), take(fit_b, np.flatnonzero(win)))
-    converged = np.where(win, conv_b, converged)
-    definite = np.where(win, def_b, definite)
-    certified = converged & conv_b & same & definite
-    return psi, fit, converged, n_iter + iter_b, certified
+    lowest, all_converged = fit.llf.copy(), converged.copy()
+    for other in others:
+        psi_b, fit_b, conv_b, iter_b, def_b = climb(stack, chart, other,
+                                                    rows, maxiter)
+        n_iter = n_iter + iter_b
+        all_converged &= conv_b
+        lowest = np.minimum(lowest, fit_b.llf)
+        win = np.flatnonzero(fit_b.llf > fit.llf)
+        psi[win] = psi_b[win]
+        put(fit, win, take(fit_b, win))
+        converged[win], definite[win] = conv_b[win], def_b[win]
+    # a singular Psi: the maxima with the sign of an outcome's correlations
+    # flipped are the usual rivals there; climb from each flip too
+    values = np.linalg.eigvalsh(psi)
+    edge = np.flatnonzero(values[:, 0] <= BOUNDARY * np.maximum(
+        values[:, -1], 1e-300))
+    if stack.k > 1 and edge.size and bscov == "unstr":
+        eye = np.eye(stack.k)
+        ridge = 0.01 * np.einsum("raa->r", psi[edge])[:, None, None] * eye
+        for a in range(1 if stack.k == 2 else stack.k):
+            flip = eye.copy()
+            flip[a, a] = -1.0
+            psi_b, fit_b, conv_b, iter_b, def_b = climb(
+                stack, chart, flip @ psi[edge] @ flip + ridge, rows[edge],
+                maxiter)
+            n_iter[edge] += iter_b
+            all_converged[edge] &= conv_b
+            lowest[edge] = np.minimum(lowest[edge], fit_b.llf)
+            better = fit_b.llf > fit.llf[edge]
+            win = edge[better]
+            psi[win] = psi_b[better]
+            put(fit, win, take(fit_b, np.flatnonzero(better)))
+            converged[win], definite[win] = conv_b[better], def_b[better]
+    same = fit.llf - lowest <= SAME_LLF * (1 + np.abs(fit.llf))
+    certified = all_converged & same & definite
+    return psi, fit, converged, n_iter, certified
