@@ -63,7 +63,8 @@ class ManyResults:
     q, q_df, i2 : ndarray
         Cochran's Q of the fixed-effects fit (with several outcomes the
         multivariate ``sum_i r_i' S_i^{-1} r_i``), its degrees of freedom
-        ``n_obs - p`` (observed values less coefficients) and I² ``max(0, (Q - df) / Q)`` as a fraction.
+        ``n_obs - p`` (observed values less coefficients) and I²
+        ``max(0, (Q - df) / Q)`` as a fraction.
     n_obs : ndarray of int
         Observed values of each problem (studies, with one outcome).
     status : ndarray of int8
