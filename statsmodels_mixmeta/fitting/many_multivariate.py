@@ -25,8 +25,9 @@ are negligible.
 Every problem is climbed from two starts (:func:`starts`: the moment
 estimate and a distant one) and the highest maximum kept.  A problem is
 *certified* when the climbs converged to the same likelihood at a point
-where ``-H_theta`` is positive definite and not nearly singular (``DEFINITE``); where the best ``Psi`` is singular,
-with several outcomes, also the climbs from it with the correlations of
+where ``-H_theta`` is positive definite and not nearly singular
+(``DEFINITE``); where the best ``Psi`` is singular, with several
+outcomes, also the climbs from it with the correlations of
 one outcome flipped in sign (``D Psi D``, ``D`` a diagonal of +-1, slightly
 ridged) must not find a different maximum.  The others are reported as not
 certified.  This is a check, not a proof: a higher maximum that none of
