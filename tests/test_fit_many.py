@@ -194,8 +194,12 @@ def test_bad_input_names_the_fault():
     with pytest.raises(ValueError, match=r"infinite values: \(study 1, "
                                          r"problem 0\)"):
         smm.fit_many(np.where(np.eye(4, 3, -1) > 0, np.inf, 0.0), v)
-    with pytest.raises(ValueError, match="several outcomes per problem"):
+    # several outcomes are fitted now: the univariate S is the wrong shape
+    with pytest.raises(ValueError, match=r"S must be \(n_studies, k, k, "
+                                         r"n_problems\) = \(4, 2, 2, 3\)"):
         smm.fit_many(np.zeros((4, 2, 3)), v)
+    with pytest.raises(ValueError, match=r"or \(n_studies, k, n_problems\)"):
+        smm.fit_many(np.zeros((4, 2, 3, 1)), v)
 
 
 def test_chunks_give_the_same_numbers():

@@ -92,6 +92,12 @@ def test_claims_in_comments(namespace):
     assert namespace["state"].llf < biv.llf
 
 
+def test_fit_many_blocks(namespace):
+    pairs = namespace["pairs"]
+    assert pairs.params.shape == (1000, 2) and pairs.psi.shape == (1000, 2, 2)
+    assert pairs.fitted.all()
+
+
 def test_simulation_block(namespace):
     draws, same, boot = (namespace["draws"], namespace["same"],
                          namespace["boot"])

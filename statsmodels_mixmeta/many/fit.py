@@ -16,6 +16,7 @@ from ..fitting import many as optimiser
 from ..kernels import many as kernel
 from ..structures.psd import PSD_FLOOR
 from .distributed import fit_many_dask, is_dask
+from .multivariate import fit_many_multivariate
 from .results import ManyResults, Status
 from .validation import check_inputs
 
@@ -59,7 +60,8 @@ def chunk_problems(n_studies, n_fixed, per_problem_design, chunk_size=None,
 
 
 def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
-             max_memory=None, maxiter=100, compute=True, problem_offset=0):
+             max_memory=None, maxiter=100, compute=True, problem_offset=0,
+             bscov="unstr"):
     r"""
     Fit one univariate meta-analysis (or meta-regression) to each of many
     independent problems.
@@ -111,18 +113,37 @@ def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
         One row per problem; problems not fitted have NaN estimates and
         their reason in ``status``.
 
+    bscov : {"unstr", "diag", "id"}
+        Structure of ``Psi`` with several outcomes (as the single fit;
+        "diag" and "id" with ML/REML only).
+
     Notes
     -----
-    The planned multivariate form (``k > 1`` outcomes, not yet available)
-    takes ``endog`` ``(n_studies, k, n_problems)`` and ``S``
-    ``(n_studies, k, k, n_problems)`` or its lower triangles by column
-    ``(n_studies, k(k+1)/2, n_problems)``, and returns ``params``
-    ``(n_problems, k p)`` and ``psi`` ``(n_problems, k, k)``.
+    Several outcomes (:mod:`statsmodels_mixmeta.many.multivariate`):
+    ``endog`` ``(n_studies, k, n_problems)`` with NaN for an outcome a
+    study does not report, ``S`` ``(n_studies, k, k, n_problems)`` or its
+    lower triangles by column ``(n_studies, k(k+1)/2, n_problems)`` and
+    ``exog`` ``(n_studies, p)`` shared; ``params`` and ``bse`` are
+    ``(n_problems, k p)`` (outcome by outcome, as the single fit orders
+    them) and ``psi`` ``(n_problems, k, k)``.  ML/REML climbs start from
+    the method-of-moments estimate and from a distant start; a problem
+    whose maximum cannot be certified (the climbs disagree or did not
+    converge, or the Hessian is singular there) has status
+    ``Status.UNCERTIFIED`` (its estimates are reported).  Dask input is
+    univariate only.
     """
     method = str(method).lower()
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS} for fit_many, "
                          f"got {method!r}")
+    if np.ndim(endog) == 3:
+        if is_dask(endog) or is_dask(S):
+            raise ValueError("Dask arrays are supported for one outcome "
+                             "only; pass numpy arrays (np.asarray) for "
+                             "several outcomes")
+        return fit_many_multivariate(endog, S, exog, method, bscov,
+                                     chunk_size, max_memory, maxiter,
+                                     problem_offset)
     if is_dask(endog) or is_dask(S):
         return fit_many_dask(endog, S, exog, method, chunk_size, max_memory,
                              maxiter, compute)

@@ -20,6 +20,8 @@ class Status(enum.IntEnum):
     EMPTY = 1            # no observed study
     TOO_FEW = 2          # fewer observed studies than coefficients (+1)
     RANK_DEFICIENT = 3   # the design on its observed studies
+    UNCERTIFIED = 4      # fitted, but the maximum is not certified
+    UNPAIRED = 5         # "mm": two outcomes never observed together
 
 
 MESSAGES = {
@@ -29,6 +31,12 @@ MESSAGES = {
                     "the variance, except method='fixed')",
     Status.RANK_DEFICIENT: "the design is rank-deficient on the observed "
                            "studies",
+    Status.UNCERTIFIED: "fitted, but not certified as the maximum a single "
+                        "fit finds (a climb did not converge, the Hessian "
+                        "is singular there, or a second start found "
+                        "another maximum): check it with .problem(j)",
+    Status.UNPAIRED: "two outcomes are never observed in the same study: "
+                     "their covariance has no moment estimate",
 }
 
 
@@ -53,18 +61,22 @@ class ManyResults:
         ML/REML: no ``tau2 >= 0`` has a likelihood above ``llf + gap``
         (certified by the scan; NaN where not certified).
     q, q_df, i2 : ndarray
-        Cochran's Q of the fixed-effects fit, its degrees of freedom
-        ``n_obs - p`` and I² ``max(0, (Q - df) / Q)`` as a fraction.
+        Cochran's Q of the fixed-effects fit (with several outcomes the
+        multivariate ``sum_i r_i' S_i^{-1} r_i``), its degrees of freedom
+        ``n_obs - p`` (observed values less coefficients) and I²
+        ``max(0, (Q - df) / Q)`` as a fraction.
     n_obs : ndarray of int
-        Observed studies of each problem.
+        Observed values of each problem (studies, with one outcome).
     status : ndarray of int8
         :class:`Status` codes; ``messages`` says why a problem was not
         fitted.
     """
 
     def __init__(self, method, endog, S, exog, params, bse, tau2, llf, q,
-                 gap, converged, n_iter, n_obs, status):
-        self.method = method
+                 gap, converged, n_iter, n_obs, status, psi=None,
+                 bscov="unstr"):
+        self.method, self.bscov = method, bscov
+        self._psi = psi
         self._endog, self._S, self._exog = endog, S, exog
         self.params, self.bse, self.tau2, self.llf = params, bse, tau2, llf
         self.q, self.gap = q, gap
@@ -79,14 +91,19 @@ class ManyResults:
         return self.n_problems
 
     @property
+    def k(self):
+        """Outcomes per study."""
+        return 1 if self._psi is None else self._psi.shape[1]
+
+    @property
     def psi(self):
-        """Between-study variance of each problem (``tau2``)."""
-        return self.tau2
+        """Between-study (co)variance of each problem: ``tau2``, or
+        ``(n_problems, k, k)`` with several outcomes."""
+        return self.tau2 if self._psi is None else self._psi
 
     @property
     def q_df(self):
-        return np.where(self.status == Status.FITTED,
-                        self.n_obs - self.params.shape[1], -1)
+        return np.where(self.fitted, self.n_obs - self.params.shape[1], -1)
 
     @property
     def i2(self):
@@ -97,8 +114,9 @@ class ManyResults:
 
     @property
     def fitted(self):
-        """Whether each problem was fitted."""
-        return self.status == Status.FITTED
+        """Whether each problem was fitted (certified or not)."""
+        return (self.status == Status.FITTED) | (
+            self.status == Status.UNCERTIFIED)
 
     @property
     def messages(self):
@@ -117,7 +135,12 @@ class ManyResults:
         frame = pd.DataFrame(self.params, columns=names)
         for a, name in enumerate(names):
             frame[f"se:{name}"] = self.bse[:, a]
-        frame["tau2"] = self.tau2
+        if self._psi is None:
+            frame["tau2"] = self.tau2
+        else:
+            for a in range(self.k):
+                for b in range(a + 1):
+                    frame[f"psi[{a},{b}]"] = self._psi[:, a, b]
         frame["llf"] = self.llf
         frame["q"] = self.q
         frame["i2"] = self.i2
@@ -131,6 +154,11 @@ class ManyResults:
     def problem_data(self, j):
         """``(endog, exog, S)`` of problem ``j``'s observed studies."""
         j = self._index(j)
+        if self._psi is not None:
+            y = np.asarray(self._endog[:, :, j])
+            S = np.asarray(self._S[..., j])
+            keep = ~np.isnan(y).all(axis=1)
+            return y[keep], np.asarray(self._exog)[keep], S[keep]
         # np.asarray: a column of Dask input is computed here
         y, S = np.asarray(self._endog[:, j]), np.asarray(self._S[:, j])
         observed = ~np.isnan(y)
@@ -145,11 +173,13 @@ class ManyResults:
         """
         from ..model import MixMeta
         j = self._index(j)
-        if int(self.status[j]) != Status.FITTED:
+        if not self.fitted[j]:
             raise ValueError(f"problem {j} was not fitted: "
                              f"{MESSAGES[Status(self.status[j])]}")
         y, X, S = self.problem_data(j)
-        return MixMeta(y, X, S=S, method=self.method).fit(**fit_kwargs)
+        extra = {} if self._psi is None else {"bscov": self.bscov}
+        return MixMeta(y, X, S=S, method=self.method, **extra).fit(
+            **fit_kwargs)
 
     def __getitem__(self, j):
         return self.problem(j)

@@ -34,9 +34,9 @@ def check_inputs(endog, S, exog, offset=0):
         S = S[:, None]
     if endog.ndim != 2:
         raise ValueError(
-            f"endog must be (n_studies, n_problems) for one outcome, got "
-            f"{endog.ndim} dimensions {endog.shape}; several outcomes per "
-            "problem are not supported by fit_many yet")
+            f"endog must be (n_studies, n_problems) for one outcome or "
+            f"(n_studies, k, n_problems) for several, got {endog.ndim} "
+            f"dimensions {endog.shape}")
     if S.shape != endog.shape:
         axis = 0 if S.ndim < 1 or S.shape[:1] != endog.shape[:1] else 1
         name = ("n_studies", "n_problems")[axis] if S.ndim == 2 else "ndim"
@@ -87,3 +87,78 @@ def check_inputs(endog, S, exog, offset=0):
         # unobserved studies enter with no weight: any finite design
         exog = np.where(observed[:, None, :], exog, 0.0)
     return endog, S, exog
+
+
+def _pairs(mask, what, offset=0):
+    """``(study, problem)`` pairs of a ``(n_problems, n_studies)`` mask."""
+    return _positions(mask.T, what, offset)
+
+
+def check_multivariate(endog, S, exog, offset=0):
+    """
+    Validate the multivariate form: ``endog`` ``(n_studies, k,
+    n_problems)``, ``S`` ``(n_studies, k, k, n_problems)`` or its lower
+    triangles by column ``(n_studies, k(k+1)/2, n_problems)``, ``exog``
+    ``(n_studies, p)``.  Returns copies laid out problem first:
+    ``y (R, N, k)``, ``S (R, N, k, k)`` and ``exog (N, p)``.
+    """
+    endog = np.asarray(endog, dtype=float)
+    S = np.asarray(S, dtype=float)
+    n_studies, k, n_problems = endog.shape
+    m = k * (k + 1) // 2
+    if S.ndim == 3 and S.shape == (n_studies, m, n_problems) and not (
+            k == 1):
+        cols, rows = np.triu_indices(k)
+        full = np.empty((n_studies, k, k, n_problems))
+        full[:, rows, cols] = S
+        full[:, cols, rows] = S
+        S = full
+    elif S.shape != (n_studies, k, k, n_problems):
+        expected = (n_studies, k, k, n_problems)
+        axes = [a for a in range(min(S.ndim, 4))
+                if S.shape[a] != expected[a]] if S.ndim == 4 else []
+        raise ValueError(
+            f"S must be (n_studies, k, k, n_problems) = {expected} or its "
+            f"lower triangles (n_studies, k(k+1)/2, n_problems) = "
+            f"{(n_studies, m, n_problems)} for endog {endog.shape}, got "
+            f"{S.shape}" + (f": they differ in axis {axes}" if axes else ""))
+    y = np.moveaxis(endog, 2, 0)                             # (R, N, k)
+    S = np.moveaxis(S, 3, 0)                                 # (R, N, k, k)
+    if np.isinf(y).any():
+        raise ValueError("endog must be finite or NaN (unobserved); "
+                         + _pairs(np.isinf(y).any(axis=2), "studies have "
+                                  "infinite values", offset))
+    observed = ~np.isnan(y)
+    pairs = observed[..., :, None] & observed[..., None, :]
+    bad = (pairs & ~np.isfinite(S)).any(axis=(2, 3))
+    if bad.any():
+        raise ValueError("S must be finite for the observed outcomes; "
+                         + _pairs(bad, "studies are not", offset))
+    block = np.where(pairs, S, np.eye(k))
+    bad = (np.abs(block - np.swapaxes(block, 2, 3))
+           > 1e-10 * np.abs(block).max(axis=(2, 3), keepdims=True)
+           ).any(axis=(2, 3))
+    if bad.any():
+        raise ValueError("S must be symmetric; " + _pairs(
+            bad, "studies are not", offset))
+    bad = ~(np.linalg.eigvalsh(block)[..., 0] > 0)
+    if bad.any():
+        raise ValueError(
+            "S must be positive definite on the observed outcomes of each "
+            "study; " + _pairs(bad, "studies are not", offset)
+            + " (set endog to NaN for outcomes a study does not report)")
+    if exog is None:
+        exog = np.ones((n_studies, 1))
+    exog = np.asarray(exog, dtype=float)
+    if exog.ndim == 1:
+        exog = exog[:, None]
+    if exog.ndim != 2 or exog.shape[0] != n_studies:
+        raise ValueError(
+            f"exog must be (n_studies, p) with n_studies = {n_studies} "
+            f"(axis 0 of endog) for several outcomes (a design per problem "
+            f"is univariate only), got {exog.shape}")
+    if not np.isfinite(exog).all():
+        rows = np.flatnonzero(~np.isfinite(exog).all(axis=1))[:SHOW]
+        raise ValueError(f"exog must be finite; studies {list(rows)} are "
+                         "not")
+    return np.array(y), np.array(S), exog
