@@ -153,3 +153,21 @@ def test_influence_claims(namespace):
     assert frame["hat_diag"].idxmax() == 7
     assert namespace["res"].psi.iloc[0, 0] == pytest.approx(0.050, abs=5e-4)
     assert frame.loc[6, "tau2_del"] == pytest.approx(0.018, abs=5e-4)
+
+
+def test_coverage_claims_are_the_benchmark_json():
+    """The README's Table 6 coverage figures are the ranges over the
+    scenarios of ``benchmarks/results/coverage.json``."""
+    import json
+    report = json.loads((README.parent / "benchmarks" / "results"
+                         / "coverage.json").read_text())
+    assert report["design"]["n_sim"] == 2000
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    for name, label in [("wald_z", "Wald z intervals for the first "
+                         "outcome's mean cover"),
+                        ("kenward_roger", "Kenward–Roger's"),
+                        ("cr2_t", "CR2 + t's")]:
+        cover = [s["coverage"][name]["coverage_beta1"]
+                 for s in report["scenarios"]]
+        claim = f"{label} {min(cover):.3f}–{max(cover):.3f}"
+        assert claim in text, claim
