@@ -569,3 +569,27 @@ def test_from_results_leaves_the_covariates_alone():
     pd.testing.assert_frame_equal(covariates, before)
     assert covariates.index.name == "city"
     np.testing.assert_array_equal(res2.covariates["lat"], before["lat"])
+
+
+def test_a_fit_group_that_returns_no_results_is_a_failure_of_that_group():
+    data = pd.DataFrame({"g": np.repeat([1, 2, 3], 4),
+                         "x": np.tile(np.arange(4.0), 3)})
+    data["y"] = 0.5 * data["x"] + np.sin(np.arange(12.0))
+
+    def fit(frame):
+        if frame["g"].iloc[0] == 2:
+            return None
+        return sm.OLS(frame["y"], sm.add_constant(frame["x"])).fit()
+
+    with pytest.warns(UserWarning, match="1 of 3 groups left out"):
+        res = smm.two_stage(data, "g", fit, ["x"])
+    assert list(res.groups) == [1, 3]
+    (row,) = res.failures.itertuples()
+    assert row.group == 2 and row.reason.startswith(
+        "fit_group returned a NoneType, not fitted statsmodels results")
+    hand = sm.OLS(data["y"][data["g"] == 3],
+                  sm.add_constant(data["x"][data["g"] == 3])).fit()
+    np.testing.assert_allclose(res.y.loc[3, "x"], hand.params["x"],
+                               rtol=1e-12)
+    with pytest.raises(ValueError, match="no group has an estimable"):
+        smm.two_stage(data, "g", lambda frame: "fitted", ["x"])

@@ -94,6 +94,12 @@ def fit_one(fit_group, params, label, frame, name_positions=True):
         k = len(params) if not callable(params) else 0
         return _empty(label, k, [(f"raised: {type(exc).__name__}: {exc}",
                                   None)])
+    if (getattr(results, "params", None) is None
+            or not callable(getattr(results, "cov_params", None))):
+        k = len(params) if not callable(params) else 0
+        return _empty(label, k, [(
+            f"fit_group returned a {type(results).__name__}, not fitted "
+            "statsmodels results (with params and cov_params())", None)])
     return extract(label, results, params, name_positions)
 
 
