@@ -238,3 +238,22 @@ def test_dask_on_a_cluster_is_bit_identical(dask_client):
                        match=rf"\(study {study}, problem 47\)"):
         smm.fit_many(da.from_array(y, chunks=(15, 30)),
                      da.from_array(bad, chunks=(15, 30)), exog)
+
+
+def test_progress_writes_to_stderr_per_chunk(capsys, monkeypatch):
+    import sys
+    y, v, exog = _problems(5, 40, n_studies=8, design="shared")
+    quiet = smm.fit_many(y, v, exog, chunk_size=10)   # not a terminal
+    assert capsys.readouterr().err == ""
+    monkeypatch.setitem(sys.modules, "tqdm", None)     # tqdm not installed
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    shown = smm.fit_many(y, v, exog, chunk_size=10, progress=True)
+    assert "fit_many: 40/40 problems" in capsys.readouterr().err
+    np.testing.assert_array_equal(shown.params, quiet.params)
+    smm.fit_many(y, v, exog, chunk_size=10, progress=False)
+    assert capsys.readouterr().err == ""
+    y3 = np.stack([y, y + 0.1], axis=1)                 # two outcomes
+    S3 = np.zeros((8, 2, 2, 40))
+    S3[:, 0, 0] = S3[:, 1, 1] = np.where(np.isnan(v), 1.0, v)
+    smm.fit_many(y3, S3, exog, method="fixed", chunk_size=25, progress=True)
+    assert "fit_many: 40/40 problems" in capsys.readouterr().err

@@ -9,7 +9,8 @@ code, so that results methods can call it; ``model.py`` wires the stages
 together and so comes after them, followed only by ``simulation.py``, which
 simulates from a model it wires, ``twostage``, which builds models from
 first-stage fits, and ``many``, which fits many problems and builds a model
-for any one of them; ``datasets`` stands apart and imports nothing of the
+for any one of them; both show their progress through ``progress``, a small
+module of its own rank between ``model`` and them; ``datasets`` stands apart and imports nothing of the
 package).  These tests read the
 imports of every module, so that the rule keeps holding.
 """
@@ -22,7 +23,8 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "statsmodels_mixmeta"
 STAGES = ["structures", "design", "kernels", "fitting", "plots", "results"]
 # what may import what: a stage's rank; the top-level modules wire them
 RANK = {name: rank for rank, name in enumerate(STAGES)}
-RANK.update({"model": len(STAGES), "simulation": len(STAGES) + 1,
+RANK.update({"model": len(STAGES), "progress": len(STAGES) + 0.5,
+             "simulation": len(STAGES) + 1,
              "twostage": len(STAGES) + 1, "many": len(STAGES) + 1,
              "__init__": len(STAGES) + 2, "__main__": len(STAGES) + 2})
 # third-party libraries a stage must not touch

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..fitting import many as optimiser
 from ..kernels import many as kernel
+from ..progress import chunk_progress
 from ..structures.psd import PSD_FLOOR
 from .distributed import fit_many_dask, is_dask
 from .multivariate import fit_many_multivariate
@@ -61,7 +62,7 @@ def chunk_problems(n_studies, n_fixed, per_problem_design, chunk_size=None,
 
 def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
              max_memory=None, maxiter=100, compute=True, problem_offset=0,
-             bscov="unstr"):
+             bscov="unstr", progress=None):
     r"""
     Fit one univariate meta-analysis (or meta-regression) to each of many
     independent problems.
@@ -106,6 +107,15 @@ def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
     problem_offset : int
         Added to the problem numbers in error messages (the position of a
         block of problems in a larger array).
+    bscov : {"unstr", "diag", "id"}
+        Structure of ``Psi`` with several outcomes (as the single fit;
+        "diag" and "id" with ML/REML only).
+    progress : bool, optional
+        Show the problems done on stderr, chunk by chunk (tqdm's bar when
+        tqdm is installed, else a line of text).  The default shows it
+        only when stderr is a terminal and there are several chunks; True
+        or False force it.  With Dask input use Dask's own diagnostics
+        (``dask.diagnostics.ProgressBar``, ``distributed.progress``).
 
     Returns
     -------
@@ -113,9 +123,6 @@ def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
         One row per problem; problems not fitted have NaN estimates and
         their reason in ``status``.
 
-    bscov : {"unstr", "diag", "id"}
-        Structure of ``Psi`` with several outcomes (as the single fit;
-        "diag" and "id" with ML/REML only).
 
     Notes
     -----
@@ -143,7 +150,7 @@ def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
                              "several outcomes")
         return fit_many_multivariate(endog, S, exog, method, bscov,
                                      chunk_size, max_memory, maxiter,
-                                     problem_offset)
+                                     problem_offset, progress)
     if is_dask(endog) or is_dask(S):
         return fit_many_dask(endog, S, exog, method, chunk_size, max_memory,
                              maxiter, compute)
@@ -153,11 +160,16 @@ def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
     step = chunk_problems(n_studies, p, exog.ndim == 3, chunk_size,
                           max_memory)
     out = _allocate(n_problems, p)
-    for start in range(0, n_problems, step):
-        part = slice(start, min(start + step, n_problems))
-        _fit_chunk(endog[:, part], S[:, part],
-                   exog if exog.ndim == 2 else exog[:, :, part],
-                   method, maxiter, {k: v[part] for k, v in out.items()})
+    bar = chunk_progress(n_problems, step, progress, "fit_many", "problem")
+    try:
+        for start in range(0, n_problems, step):
+            part = slice(start, min(start + step, n_problems))
+            _fit_chunk(endog[:, part], S[:, part],
+                       exog if exog.ndim == 2 else exog[:, :, part],
+                       method, maxiter, {k: v[part] for k, v in out.items()})
+            bar.update(part.stop - part.start)
+    finally:
+        bar.close()
     return ManyResults(method=method, endog=endog, S=S, exog=exog, **out)
 
 

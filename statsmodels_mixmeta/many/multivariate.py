@@ -13,6 +13,7 @@ import numpy as np
 from ..fitting import many_multivariate as optimiser
 from ..fitting.many_charts import make_chart
 from ..kernels import many_multivariate as kernel
+from ..progress import chunk_progress
 from ..structures.psd import PSD_FLOOR
 from .results import ManyResults, Status
 from .validation import check_multivariate
@@ -46,7 +47,7 @@ def chunk_problems(n_studies, k, p, chunk_size=None, max_memory=None):
 
 def fit_many_multivariate(endog, S, exog, method, bscov="unstr",
                           chunk_size=None, max_memory=None, maxiter=100,
-                          problem_offset=0):
+                          problem_offset=0, progress=None):
     """The multivariate branch of :func:`statsmodels_mixmeta.fit_many`."""
     make_chart(bscov, 2)                      # a valid structure
     if bscov != "unstr" and method in ("fixed", "mm"):
@@ -58,10 +59,15 @@ def fit_many_multivariate(endog, S, exog, method, bscov="unstr",
     p = exog.shape[1]
     step = chunk_problems(n_studies, k, p, chunk_size, max_memory)
     out = _allocate(n_problems, k, p)
-    for start in range(0, n_problems, step):
-        part = slice(start, min(start + step, n_problems))
-        _fit_chunk(y[part], S[part], exog, method, bscov, maxiter,
-                   {name: v[part] for name, v in out.items()})
+    bar = chunk_progress(n_problems, step, progress, "fit_many", "problem")
+    try:
+        for start in range(0, n_problems, step):
+            part = slice(start, min(start + step, n_problems))
+            _fit_chunk(y[part], S[part], exog, method, bscov, maxiter,
+                       {name: v[part] for name, v in out.items()})
+            bar.update(part.stop - part.start)
+    finally:
+        bar.close()
     psi = out.pop("psi")
     return ManyResults(method=method, endog=np.moveaxis(y, 0, 2),
                        S=np.moveaxis(S, 0, 3), exog=exog,

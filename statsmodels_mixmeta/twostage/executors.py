@@ -16,12 +16,11 @@ when asked for.
 """
 import concurrent.futures as cf
 import math
-import sys
-import time
 
 import numpy as np
 import pandas as pd
 
+from ..progress import Progress
 from .first_stage import fit_one
 
 #: Groups from which an automatic progress display appears (on a TTY).
@@ -117,7 +116,8 @@ def run_groups(fit_group, params, groups, executor=None, progress=None):
     list of GroupOutcome
     """
     n_groups = len(groups)
-    bar = Progress(n_groups, progress)
+    bar = Progress(n_groups, progress, desc="two_stage", unit="group",
+                   min_total=PROGRESS_MIN_GROUPS)
     try:
         if executor is None:
             outcomes, named = [], False
@@ -210,59 +210,3 @@ def _run_dask(client, fit_group, params, chunks, bar):
         done[position[future.key]] = result
         bar.update(len(result))
     return [outcome for chunk in done for outcome in chunk]
-
-
-class Progress:
-    """
-    A progress display on ``sys.stderr``: tqdm's bar when tqdm is
-    installed, else one line rewritten at most every half second.
-
-    Parameters
-    ----------
-    total : int
-    enabled : bool or None
-        None: only when stderr is a terminal and ``total`` is at least
-        :data:`PROGRESS_MIN_GROUPS`.
-    """
-
-    def __init__(self, total, enabled=None):
-        stream = sys.stderr
-        if enabled is None:
-            isatty = getattr(stream, "isatty", None)
-            enabled = bool(isatty and isatty()) and \
-                total >= PROGRESS_MIN_GROUPS
-        self.enabled, self.total, self.count = bool(enabled), total, 0
-        self.stream, self._bar, self._last = stream, None, 0.0
-        if not self.enabled:
-            return
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            self._write()
-        else:
-            self._bar = tqdm(total=total, file=stream, desc="two_stage",
-                             unit="group")
-
-    def update(self, n):
-        if not self.enabled:
-            return
-        self.count += n
-        if self._bar is not None:
-            self._bar.update(n)
-        elif time.monotonic() - self._last > 0.5 or self.count >= self.total:
-            self._write()
-
-    def _write(self):
-        self._last = time.monotonic()
-        self.stream.write(f"\rtwo_stage: {self.count}/{self.total} groups")
-        self.stream.flush()
-
-    def close(self):
-        if not self.enabled:
-            return
-        if self._bar is not None:
-            self._bar.close()
-        else:
-            self.stream.write("\n")
-            self.stream.flush()
-        self.enabled = False
