@@ -256,8 +256,18 @@ def test_bad_input_names_the_fault():
     with pytest.raises(ValueError, match=r"symmetric.*\(study 2, problem 1\)"):
         smm.fit_many(y, asym, X)
     import dask.array as da          # the dask extra, installed in CI
-    with pytest.raises(ValueError, match="one outcome only; pass numpy"):
-        smm.fit_many(da.from_array(y), S, X)
+    with pytest.raises(ValueError, match=r"endog must be chunked along the "
+                                         r"problem axis \(axis 2\) only, got "
+                                         r"2 chunks along axis 0"):
+        smm.fit_many(da.from_array(y, chunks=(5, 2, 2)), S, X)
+    with pytest.raises(ValueError, match=r"S must be chunked along the "
+                                         r"problem axis \(axis 3\) only, got "
+                                         r"2 chunks along axis 1"):
+        smm.fit_many(da.from_array(y), da.from_array(S, chunks=(10, 1, 2, 2)),
+                     X)
+    with pytest.raises(ValueError, match=r"'diag' needs method 'ml' or "
+                                         r"'reml'"):
+        smm.fit_many(da.from_array(y), S, X, method="fixed", bscov="diag")
     with pytest.raises(ValueError, match=r"bscov must be one of \('unstr', "
                                          r"'diag', 'id'\).*'cs'"):
         smm.fit_many(y, S, X, bscov="cs")
@@ -278,3 +288,37 @@ def test_bad_input_names_the_fault():
     few[3:, :, 2] = np.nan                       # 2 studies x 2 outcomes
     res = smm.fit_many(few, S, X, method="reml")
     assert res.status[2] == Status.TOO_FEW
+
+
+@pytest.mark.parametrize("vech", [False, True])
+def test_dask_on_a_cluster_is_bit_identical(dask_client, vech):
+    import dask.array as da
+    y, S, X = _problems(21, 60, 2, "shared", vech=vech)
+    reference = smm.fit_many(y, S, X, method="reml", chunk_size=20)
+    assert reference.fitted.sum() >= 55
+    chunks_S = (10, 3, 20) if vech else (10, 2, 2, 20)
+    eager = smm.fit_many(da.from_array(y, chunks=(10, 2, 20)),
+                         da.from_array(S, chunks=chunks_S), X,
+                         method="reml", chunk_size=20)
+    lazy = smm.fit_many(da.from_array(y, chunks=(10, 2, 20)),
+                        da.from_array(S, chunks=chunks_S), X,
+                        method="reml", chunk_size=20, compute=False)
+    assert isinstance(lazy.psi, da.Array) and lazy.psi.shape == (60, 2, 2)
+    assert isinstance(eager.psi, np.ndarray)
+    for res in (eager, lazy):
+        for name in ("params", "bse", "psi", "llf", "q", "gap",
+                     "converged", "n_iter", "n_obs", "status"):
+            np.testing.assert_array_equal(np.asarray(getattr(res, name)),
+                                          getattr(reference, name))
+    j = int(np.flatnonzero(reference.status == Status.FITTED)[-1])
+    assert abs(lazy.problem(j).llf - reference.llf[j]) < 1e-8
+    np.testing.assert_allclose(lazy.problem(j).params,
+                               reference.params[j], rtol=1e-6)
+    if vech:
+        return
+    bad = S.copy()
+    study = int(np.flatnonzero(~np.isnan(y[:, 0, 47]))[0])
+    bad[study, 0, 0, 47] = -1.0                 # in the third Dask chunk
+    with pytest.raises(ValueError, match=rf"\(study {study}, problem 47\)"):
+        smm.fit_many(da.from_array(y, chunks=(10, 2, 20)),
+                     da.from_array(bad, chunks=(10, 2, 2, 20)), X)

@@ -1,7 +1,8 @@
 """
 ``fit_many`` on Dask arrays: the problems of each Dask chunk (along the
 problem axis) are fitted by the numpy path on whatever scheduler is active,
-including a ``dask.distributed`` cluster (``map_blocks``).
+including a ``dask.distributed`` cluster (``map_blocks``, and ``blockwise``
+for several outcomes, whose ``S`` has another number of axes).
 
 Each block returns its results packed as one ``(n_fields, block)`` array;
 the numbers are those of the numpy path on the same problems in the same
@@ -87,3 +88,87 @@ def fit_many_dask(endog, S, exog, method, chunk_size, max_memory, maxiter,
         row = packed[2 * p + k]
         fields[name] = row.astype(_TYPES[name]) if name in _TYPES else row
     return ManyResults(method=method, endog=endog, S=S, exog=exog, **fields)
+
+
+def _fit_block_multivariate(endog, S, where, exog, method, bscov,
+                            chunk_size, max_memory, maxiter):
+    from .fit import fit_many
+    offset = int(where[0]) if where.size else 0
+    res = fit_many(endog, S, exog, method=method, bscov=bscov,
+                   chunk_size=chunk_size, max_memory=max_memory,
+                   maxiter=maxiter, problem_offset=offset)
+    n = res.params.shape[0]
+    rows = [res.params.T, res.bse.T, res.psi.reshape(n, -1).T] + [
+        np.asarray(getattr(res, name), dtype=float)[None]
+        for name in _SCALARS[1:]]
+    return np.concatenate(rows, axis=0)
+
+
+def _problem_axis_only(array, name):
+    """Refuse a Dask array chunked along any axis but the last."""
+    for axis, chunks in enumerate(array.chunks[:-1]):
+        if len(chunks) > 1:
+            raise ValueError(
+                f"{name} must be chunked along the problem axis (axis "
+                f"{array.ndim - 1}) only, got {len(chunks)} chunks along "
+                f"axis {axis} {chunks}: rechunk it, e.g. "
+                f"{name}.rechunk({{{axis}: -1}})")
+
+
+def fit_many_dask_multivariate(endog, S, exog, method, bscov, chunk_size,
+                               max_memory, maxiter, compute):
+    """
+    The multivariate :func:`~statsmodels_mixmeta.many.fit.fit_many` over
+    the chunks of Dask arrays ``endog`` ``(n_studies, k, n_problems)`` and
+    ``S`` ``(n_studies, k, k, n_problems)`` or its lower triangles
+    ``(n_studies, k(k+1)/2, n_problems)``, chunked along the problem axis
+    only (``S`` is rechunked to ``endog``'s problem chunks).
+    """
+    da = _import_dask_array()
+    endog, S = da.asarray(endog), da.asarray(S)
+    n_studies, k, n_problems = endog.shape
+    m = k * (k + 1) // 2
+    full = (n_studies, k, k, n_problems)
+    vech = (n_studies, m, n_problems)
+    if S.shape not in (full, vech):
+        raise ValueError(
+            f"S must be (n_studies, k, k, n_problems) = {full} or its lower "
+            f"triangles (n_studies, k(k+1)/2, n_problems) = {vech} for "
+            f"endog {endog.shape}, got {S.shape}")
+    _problem_axis_only(endog, "endog")
+    _problem_axis_only(S, "S")
+    S = S.rechunk({S.ndim - 1: endog.chunks[2]})
+    exog = np.ones((n_studies, 1)) if exog is None else np.asarray(
+        exog, dtype=float)
+    if exog.ndim == 1:
+        exog = exog[:, None]
+    if exog.ndim != 2 or exog.shape[0] != n_studies:
+        raise ValueError(
+            "with Dask arrays, exog must be a numpy design (n_studies, p) "
+            f"shared by all problems with n_studies = {n_studies} (axis 0 "
+            f"of endog), got {exog.shape}")
+    kp = k * exog.shape[1]
+    n_fields = 2 * kp + k * k + len(_SCALARS) - 1
+    where = da.arange(n_problems, chunks=endog.chunks[2])
+    packed = da.blockwise(
+        _fit_block_multivariate, "fr", endog, "nkr", S,
+        "nabr" if S.ndim == 4 else "nmr", where, "r",
+        new_axes={"f": n_fields}, concatenate=True, dtype=float, exog=exog,
+        method=method, bscov=bscov, chunk_size=chunk_size,
+        max_memory=max_memory, maxiter=maxiter)
+    if compute:
+        packed = packed.compute()
+    fields = {"params": packed[:kp].T, "bse": packed[kp:2 * kp].T,
+              "psi": packed[2 * kp:2 * kp + k * k].T.reshape(
+                  n_problems, k, k)}
+    for i, name in enumerate(_SCALARS[1:]):
+        row = packed[2 * kp + k * k + i]
+        fields[name] = row.astype(_TYPES[name]) if name in _TYPES else row
+    if S.ndim == 3:                 # the full matrices, for .problem(j)
+        cols, rows = np.triu_indices(k)
+        position = np.empty((k, k), int)
+        position[rows, cols] = position[cols, rows] = np.arange(m)
+        S = S[:, position.ravel()].reshape(full)
+    return ManyResults(method=method, endog=endog, S=S, exog=exog,
+                       tau2=np.full(n_problems, np.nan), bscov=bscov,
+                       **fields)

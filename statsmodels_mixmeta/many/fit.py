@@ -16,8 +16,9 @@ from ..fitting import many as optimiser
 from ..kernels import many as kernel
 from ..progress import chunk_progress
 from ..structures.psd import PSD_FLOOR
-from .distributed import fit_many_dask, is_dask
-from .multivariate import fit_many_multivariate
+from .distributed import (fit_many_dask, fit_many_dask_multivariate,
+                          is_dask)
+from .multivariate import check_structure, fit_many_multivariate
 from .results import ManyResults, Status
 from .validation import check_inputs
 
@@ -136,8 +137,11 @@ def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
     the method-of-moments estimate and from a distant start; a problem
     whose maximum cannot be certified (the climbs disagree or did not
     converge, or the Hessian is singular there) has status
-    ``Status.UNCERTIFIED`` (its estimates are reported).  Dask input is
-    univariate only.
+    ``Status.UNCERTIFIED`` (its estimates are reported).  Dask arrays
+    ``endog`` and ``S`` (full or lower triangles) must be chunked along the
+    problem axis (the last) only; each chunk is fitted as numpy input
+    would be (``blockwise``), the results bit-identical to numpy input
+    with the same chunks.
     """
     method = str(method).lower()
     if method not in METHODS:
@@ -145,9 +149,10 @@ def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
                          f"got {method!r}")
     if np.ndim(endog) == 3:
         if is_dask(endog) or is_dask(S):
-            raise ValueError("Dask arrays are supported for one outcome "
-                             "only; pass numpy arrays (np.asarray) for "
-                             "several outcomes")
+            check_structure(bscov, method)
+            return fit_many_dask_multivariate(
+                endog, S, exog, method, bscov, chunk_size, max_memory,
+                maxiter, compute)
         return fit_many_multivariate(endog, S, exog, method, bscov,
                                      chunk_size, max_memory, maxiter,
                                      problem_offset, progress)

@@ -45,15 +45,20 @@ def chunk_problems(n_studies, k, p, chunk_size=None, max_memory=None):
     return max(1, min(by_cache, by_budget))
 
 
-def fit_many_multivariate(endog, S, exog, method, bscov="unstr",
-                          chunk_size=None, max_memory=None, maxiter=100,
-                          problem_offset=0, progress=None):
-    """The multivariate branch of :func:`statsmodels_mixmeta.fit_many`."""
-    make_chart(bscov, 2)                      # a valid structure
+def check_structure(bscov, method):
+    """A valid ``bscov``, and one that ``method`` can estimate."""
+    make_chart(bscov, 2)
     if bscov != "unstr" and method in ("fixed", "mm"):
         raise ValueError(f"bscov={bscov!r} needs method 'ml' or 'reml' "
                          f"('mm' estimates an unstructured Psi), got "
                          f"{method!r}")
+
+
+def fit_many_multivariate(endog, S, exog, method, bscov="unstr",
+                          chunk_size=None, max_memory=None, maxiter=100,
+                          problem_offset=0, progress=None):
+    """The multivariate branch of :func:`statsmodels_mixmeta.fit_many`."""
+    check_structure(bscov, method)
     y, S, exog = check_multivariate(endog, S, exog, problem_offset)
     n_problems, n_studies, k = y.shape
     p = exog.shape[1]
