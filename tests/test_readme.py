@@ -96,6 +96,11 @@ def test_fit_many_blocks(namespace):
     pairs = namespace["pairs"]
     assert pairs.params.shape == (1000, 2) and pairs.psi.shape == (1000, 2, 2)
     assert pairs.fitted.all()
+    # "print(np.array_equal(lazy_pairs.psi.compute(), pairs.psi))  # True"
+    lazy = namespace["lazy_pairs"]
+    assert type(lazy.psi).__module__.startswith("dask")
+    np.testing.assert_array_equal(np.asarray(lazy.psi), pairs.psi)
+    np.testing.assert_array_equal(np.asarray(lazy.params), pairs.params)
 
 
 def test_simulation_block(namespace):
