@@ -257,3 +257,23 @@ def test_progress_writes_to_stderr_per_chunk(capsys, monkeypatch):
     S3[:, 0, 0] = S3[:, 1, 1] = np.where(np.isnan(v), 1.0, v)
     smm.fit_many(y3, S3, exog, method="fixed", chunk_size=25, progress=True)
     assert "fit_many: 40/40 problems" in capsys.readouterr().err
+
+
+def test_progress_by_default_only_on_a_terminal_with_several_chunks(
+        monkeypatch):
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    y, v, exog = _problems(6, 30, n_studies=8, design="shared")
+    monkeypatch.setitem(sys.modules, "tqdm", None)     # the text line
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    for chunk_size, shown in ((10, True), (30, False)):
+        terminal = Terminal()
+        monkeypatch.setattr(sys, "stderr", terminal)
+        smm.fit_many(y, v, exog, chunk_size=chunk_size)
+        assert ("fit_many: 30/30 problems" in terminal.getvalue()) == shown
+        assert "two_stage" not in terminal.getvalue()

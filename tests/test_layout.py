@@ -10,9 +10,9 @@ together and so comes after them, followed only by ``simulation.py``, which
 simulates from a model it wires, ``twostage``, which builds models from
 first-stage fits, and ``many``, which fits many problems and builds a model
 for any one of them; both show their progress through ``progress``, a small
-module of its own rank between ``model`` and them; ``datasets`` stands apart and imports nothing of the
-package).  These tests read the
-imports of every module, so that the rule keeps holding.
+module of its own rank between ``model`` and them; ``datasets`` stands apart
+and imports nothing of the package).  These tests read the imports of every
+module, so that the rule keeps holding.
 """
 import ast
 import pathlib
