@@ -349,19 +349,14 @@ def _interval_bounds(constant, shift, lower, upper, at_lower, at_upper):
     span = log_b - log_a
     slope_log = np.divide(rise, span, out=np.zeros(span.shape),
                           where=span > 0)
-    # where the tangents of G at a and b cross, clipped to [a, b]
-    turn = dG_a - dG_b
-    cross = np.divide(G_b - G_a + dG_a * lower - dG_b * upper, turn,
-                      out=lower.copy(), where=turn != 0)
-    cross = np.minimum(np.maximum(cross, lower), upper)
-    t = np.stack([lower, upper, cross])
+    t = variance_scan.candidate_points(lower, upper, G_a, dG_a, G_b, dG_b)
     off = t - lower
     tangent = np.maximum(G_a + dG_a * off, G_b + dG_b * (t - upper))
     tangent += A_a
     # each lower bound of A + G is concave between the three points, so
     # each is least at one of them; the larger least value holds
     least = (slope * off + tangent).min(axis=0)
-    log_t = np.stack([log_a, log_b, np.log(cross + shift)])
+    log_t = np.stack([log_a, log_b, np.log(t[2] + shift)])
     log_t -= log_a
     np.maximum(least, (slope_log * log_t + tangent).min(axis=0), out=least)
     return constant - 0.5 * least

@@ -215,16 +215,24 @@ def interval_bounds(constant, lower, upper, terms_lower, terms_upper):
     width = upper - lower
     slope_A = np.divide(A_b - A_a, width, out=np.zeros(width.shape),
                         where=width > 0)
-    # where the tangents of G at a and b cross, clipped to [a, b]
+    t = candidate_points(lower, upper, G_a, dG_a, G_b, dG_b)
+    tangent = np.maximum(G_a + dG_a * (t - lower), G_b + dG_b * (t - upper))
+    return constant - 0.5 * (A_a + slope_A * (t - lower) + tangent).min(
+        axis=0)
+
+
+def candidate_points(lower, upper, G_a, dG_a, G_b, dG_b):
+    """
+    ``(3,) + shape``: ``lower``, ``upper`` and where the tangents of the
+    convex ``G`` at them cross (clipped to ``[lower, upper]``): a concave
+    lower bound of ``-(A + G)`` built from chords and these tangents is
+    largest at one of the three.
+    """
     turn = dG_a - dG_b
     cross = np.divide(G_b - G_a + dG_a * lower - dG_b * upper, turn,
                       out=lower.copy(), where=turn != 0)
     cross = np.minimum(np.maximum(cross, lower), upper)
-    # the concave function is largest at one of the three points
-    t = np.stack([lower, upper, cross])
-    tangent = np.maximum(G_a + dG_a * (t - lower), G_b + dG_b * (t - upper))
-    return constant - 0.5 * (A_a + slope_A * (t - lower) + tangent).min(
-        axis=0)
+    return np.stack([lower, upper, cross])
 
 
 def tail_bound(problems, last_tau2, A_last, rows=None):

@@ -20,7 +20,7 @@ from .distributed import (fit_many_dask, fit_many_dask_multivariate,
                           is_dask)
 from .multivariate import check_structure, fit_many_multivariate
 from .results import ManyResults, Status
-from .validation import check_inputs
+from .validation import check_inputs, checked_chunk_size
 
 METHODS = ("fixed", "ml", "reml", "mm")
 #: Default budget of work arrays per chunk, in bytes.
@@ -46,11 +46,7 @@ def chunk_problems(n_studies, n_fixed, per_problem_design, chunk_size=None,
     # the allocator: larger chunks are slower
     cache_size = max(256, ELEMENTS // max(n_studies, 1))
     if chunk_size is not None:
-        chunk_size = int(chunk_size)
-        if chunk_size < 1:
-            raise ValueError(f"chunk_size must be a positive integer, got "
-                             f"{chunk_size}")
-        return chunk_size
+        return checked_chunk_size(chunk_size)
     budget = DEFAULT_MAX_MEMORY if max_memory is None else float(max_memory)
     if not budget > 0:
         raise ValueError(f"max_memory must be a positive number of bytes, "

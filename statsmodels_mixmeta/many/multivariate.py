@@ -16,7 +16,7 @@ from ..kernels import many_multivariate as kernel
 from ..progress import chunk_progress
 from ..structures.psd import PSD_FLOOR
 from .results import ManyResults, Status
-from .validation import check_multivariate
+from .validation import check_multivariate, checked_chunk_size
 
 #: Work values per chunk when ``chunk_size`` is not given.
 ELEMENTS = 2 ** 18
@@ -29,11 +29,7 @@ def chunk_problems(n_studies, k, p, chunk_size=None, max_memory=None):
     twenty of them) within ``max_memory`` (default 256 MiB) and near the
     cache."""
     if chunk_size is not None:
-        chunk_size = int(chunk_size)
-        if chunk_size < 1:
-            raise ValueError(f"chunk_size must be a positive integer, got "
-                             f"{chunk_size}")
-        return chunk_size
+        return checked_chunk_size(chunk_size)
     m = k * (k + 1) // 2
     per_study = k * k * m + (k * p) ** 2
     budget = 256 * 2 ** 20 if max_memory is None else float(max_memory)

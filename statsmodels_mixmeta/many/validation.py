@@ -162,3 +162,12 @@ def check_multivariate(endog, S, exog, offset=0):
         raise ValueError(f"exog must be finite; studies {list(rows)} are "
                          "not")
     return np.array(y), np.array(S), exog
+
+
+def checked_chunk_size(chunk_size):
+    """``chunk_size`` as a positive int, or a ValueError."""
+    chunk_size = int(chunk_size)
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer, got "
+                         f"{chunk_size}")
+    return chunk_size
