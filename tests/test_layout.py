@@ -10,8 +10,11 @@ together and so comes after them, followed only by ``simulation.py``, which
 simulates from a model it wires, ``twostage``, which builds models from
 first-stage fits, and ``many``, which fits many problems and builds a model
 for any one of them; both show their progress through ``progress``, a small
-module of its own rank between ``model`` and them; ``datasets`` stands apart
-and imports nothing of the package).  These tests read the imports of every
+module of its own rank between ``model`` and them; ``network`` builds
+network contrasts and fits the inconsistency model, a workflow of the same
+rank; ``effectsize`` computes effect sizes and their (co)variances from raw
+data, the inputs of a design, and so ranks just after ``design``;
+``datasets`` stands apart and imports nothing of the package).  These tests read the imports of every
 module, so that the rule keeps holding.
 """
 import ast
@@ -23,14 +26,17 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "statsmodels_mixmeta"
 STAGES = ["structures", "design", "kernels", "fitting", "plots", "results"]
 # what may import what: a stage's rank; the top-level modules wire them
 RANK = {name: rank for rank, name in enumerate(STAGES)}
-RANK.update({"model": len(STAGES), "progress": len(STAGES) + 0.5,
+RANK.update({"effectsize": RANK["design"] + 0.5,
+             "network": len(STAGES) + 1,
+             "model": len(STAGES), "progress": len(STAGES) + 0.5,
              "simulation": len(STAGES) + 1,
              "twostage": len(STAGES) + 1, "many": len(STAGES) + 1,
              "__init__": len(STAGES) + 2, "__main__": len(STAGES) + 2})
 # third-party libraries a stage must not touch
 FORBIDDEN = {"kernels": {"pandas", "patsy", "formulaic"},
              "fitting": {"pandas", "patsy", "formulaic"},
-             "structures": {"pandas", "patsy", "formulaic"}}
+             "structures": {"pandas", "patsy", "formulaic"},
+             "effectsize": {"patsy", "formulaic"}}
 
 
 def _modules():

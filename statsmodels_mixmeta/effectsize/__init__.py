@@ -1,0 +1,5 @@
+"""
+Effect sizes and their within-study (co)variances computed from raw data
+(counts, means, correlations, rates), the inputs ``y`` and ``S`` of a
+MixMeta model, with metafor's measure and argument names.
+"""

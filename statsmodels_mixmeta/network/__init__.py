@@ -1,0 +1,5 @@
+"""
+Network meta-analysis from arm-level data: contrasts against a reference
+treatment with their within-study covariances, and the design-by-treatment
+inconsistency model with its global Wald test.
+"""
