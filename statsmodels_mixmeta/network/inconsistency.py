@@ -68,6 +68,12 @@ class InconsistencyTest:
         self.pvalue = float(np.squeeze(wald.pvalue))
 
     @property
+    def converged(self) -> bool:
+        """Whether both fits converged."""
+        return bool(self.consistency.converged
+                    and self.inconsistency.converged)
+
+    @property
     def deviations(self) -> pd.DataFrame:
         """The inconsistency coefficients: estimate, standard error, z (or
         t) and p-value."""
@@ -163,9 +169,10 @@ def network_inconsistency_test(contrasts, *, fit_kwargs=None,
     :mod:`statsmodels_mixmeta.network.inconsistency_design`).  The test of
     ``omega = 0`` is the Wald statistic
     ``omega' cov(omega)^{-1} omega``, chi-square on that many degrees of
-    freedom; the fit and the test do not depend on which deviations were
-    dropped.  Both models share the Psi structure; Psi is estimated in
-    each.
+    freedom.  Without augmented reference arms the fit and the test do not
+    depend on which deviations were dropped; with them, only through the
+    augmented arms' negligible information.  Both models share the Psi
+    structure; Psi is estimated in each.
 
     References
     ----------
