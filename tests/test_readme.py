@@ -176,3 +176,14 @@ def test_coverage_claims_are_the_benchmark_json():
                  for s in report["scenarios"]]
         claim = f"{label} {min(cover):.3f}–{max(cover):.3f}"
         assert claim in text, claim
+
+
+def test_inconsistency_block(namespace):
+    network_test = namespace["network_test"]
+    # "print(network_test)   # <InconsistencyTest: chi2(7) = 5.1117, ..."
+    assert repr(network_test) == ("<InconsistencyTest: chi2(7) = 5.1117, "
+                                  "p = 0.6463; 8 designs, 10 coefficients>")
+    assert network_test.df == 7 and round(network_test.pvalue, 3) == 0.646
+    assert len(network_test.inconsistency.params) == 10
+    # "print(network_test.consistency.llf == fits["prop"].llf)  # True"
+    assert network_test.consistency.llf == namespace["fits"]["prop"].llf

@@ -3,6 +3,8 @@ Network meta-analysis from arm-level data: contrasts against a reference
 treatment with their within-study covariances, and the design-by-treatment
 inconsistency model with its global Wald test.
 """
+from .container import NetworkContrasts
 from .inconsistency import InconsistencyTest, network_inconsistency_test
 
-__all__ = ["InconsistencyTest", "network_inconsistency_test"]
+__all__ = ["InconsistencyTest", "NetworkContrasts",
+           "network_inconsistency_test"]
