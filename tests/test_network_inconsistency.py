@@ -177,7 +177,7 @@ def test_repr_and_summary(smoking_prop):
                                   "p = 0.6463; 8 designs, 10 coefficients>")
     text = smoking_prop.summary()
     assert "Global Wald test of the 7 deviations: chi2(7) = 5.1117" in text
-    assert "Method: reml; Psi structure: prop" in text
+    assert "Method: reml; Psi structure: prop; converged: yes" in text
     table = smoking_prop.design_table
     assert table.loc["ac", "studies"] == 14
     assert table["deviations"].sum() == 7
@@ -375,6 +375,20 @@ def test_arguments_that_are_not_model_arguments_are_refused():
                                        psi_fix=[np.eye(3)])
     with pytest.raises(ValueError, match="must be a NetworkContrasts"):
         smm.network_inconsistency_test(net.frame)
+
+
+def test_moment_estimators_are_refused_with_augmented_arms(
+        three_arm_network):
+    with pytest.raises(ValueError, match=r"method='mm' cannot estimate Psi "
+                       r".* designs \['bc', 'bcd', 'bd', 'cd'\] lack the "
+                       r"reference 'A'"):
+        smm.network_inconsistency_test(_smoking_contrasts(), method="mm")
+    with pytest.raises(ValueError, match="method='vc'"):
+        smm.network_inconsistency_test(_smoking_contrasts(), method="vc")
+    # without augmentation they are the usual estimators
+    result = smm.network_inconsistency_test(three_arm_network, method="mm")
+    assert result.df == 2 and np.isfinite(result.statistic)
+    assert result.inconsistency.model.method == "mm"
 
 
 def test_networks_without_a_test_are_refused():

@@ -111,7 +111,8 @@ class InconsistencyTest:
             f"Treatments: {', '.join(d.treatments)} (reference "
             f"{d.reference}); {len(d.designs)} designs, "
             f"{len(d.study_design)} studies",
-            f"Method: {model.method}; Psi structure: {model.bscov}",
+            f"Method: {model.method}; Psi structure: {model.bscov}; "
+            f"converged: {'yes' if self.converged else 'no'}",
             f"Coefficients: consistency {len(self.consistency.params)}, "
             f"inconsistency {len(self.inconsistency.params)}",
             f"Global Wald test of the {self.df} deviations: "
@@ -203,6 +204,7 @@ def network_inconsistency_test(contrasts, *, fit_kwargs=None,
                          "unique; repeated: "
                          f"{sorted(set(map(str, duplicated)))[:5]}")
     designs = network_designs(contrasts)
+    _check_moment_method(model_kwargs.get("method", "reml"), designs)
     if not designs.deviations:
         raise ValueError(
             "the network identifies no inconsistency: its designs "
@@ -223,6 +225,23 @@ def network_inconsistency_test(contrasts, *, fit_kwargs=None,
     wald = inconsistency.wald_test(selection, use_f=inconsistency.use_t,
                                    scalar=True)
     return InconsistencyTest(consistency, inconsistency, designs, wald)
+
+
+def _check_moment_method(method, designs):
+    """Refuse the moment estimators when a design lacks the reference."""
+    if method not in ("mm", "vc"):
+        return
+    augmented = [name for name, design in zip(designs.names,
+                                              designs.designs)
+                 if design[0] != designs.reference]
+    if augmented:
+        raise ValueError(
+            f"method={method!r} cannot estimate Psi for the inconsistency "
+            f"model of a network whose designs {augmented} lack the "
+            f"reference {designs.reference!r}: their augmented reference "
+            "arms (variance near 1/0.001) swamp the moment equations (Psi "
+            "of order 1e17 on the smoking network); use method='reml' or "
+            "'ml'")
 
 
 def _check_model_kwargs(model_kwargs):

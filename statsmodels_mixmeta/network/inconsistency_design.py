@@ -169,21 +169,19 @@ def network_designs(contrasts) -> NetworkDesigns:
         reference.
     """
     treatments = tuple(contrasts.treatments)
-    others = treatments[1:]
     labels = contrasts.design.astype(str).to_numpy()
     rows = contrasts.y.index.to_numpy()
-    parsed = {label: design_treatments(label, treatments)
-              for label in pd.unique(labels)}
-    unread = np.array([parsed[label] is None for label in labels])
+    codes, uniques = pd.factorize(labels)
+    parsed = [design_treatments(label, treatments) for label in uniques]
+    unread = np.array([p is None for p in parsed], dtype=bool)[codes]
     if unread.any():
         raise ValueError(
             f"cannot read the design labels at {describe_rows(unread, rows)} "
             f"({sorted({str(v) for v in labels[unread]})}): a design joins "
             f"two or more of the treatments {list(treatments)}, say "
             f"'{''.join(treatments[:3])}' or '{':'.join(treatments[:3])}'")
-    designed = np.array([[t in parsed[label] for t in others]
-                         for label in labels], dtype=bool).reshape(
-        len(labels), len(others))
+    designed = np.array([[t in p for t in treatments[1:]] for p in parsed],
+                        dtype=bool).reshape(len(parsed), -1)[codes]
     observed = ~np.isnan(contrasts.y.to_numpy(dtype=float))
     wrong = (designed != observed).any(axis=1)
     if wrong.any():
@@ -195,15 +193,14 @@ def network_designs(contrasts) -> NetworkDesigns:
             f"{labels[first]!r} but observes {seen or 'no contrast'}; a "
             f"design names the treatments whose contrasts against the "
             f"reference {treatments[0]!r} the study observes")
-    designs = sorted(set(parsed.values()),
+    designs = sorted(set(parsed),
                      key=lambda d: [treatments.index(t) for t in d])
     code = {d: i for i, d in enumerate(designs)}
-    study_design = np.array([code[parsed[label]] for label in labels],
-                            dtype=int)
+    study_design = np.array([code[p] for p in parsed], dtype=int)[codes]
     _check_connected(designs, treatments)
     first = {}
-    for label in pd.unique(labels):
-        first.setdefault(parsed[label], str(label))
+    for label, design in zip(uniques, parsed):   # labels in data order
+        first.setdefault(design, str(label))
     names = tuple(first[d] for d in designs)
     anchors, deviations = _split_contrasts(
         designs, treatments, np.bincount(study_design,
