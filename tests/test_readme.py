@@ -180,7 +180,7 @@ def test_coverage_claims_are_the_benchmark_json():
 
 def test_inconsistency_block(namespace):
     network_test = namespace["network_test"]
-    # "print(network_test)   # <InconsistencyTest: chi2(7) = 5.1117, ..."
+    # "print(network_test)        # chi2(7) = 5.1117, p = 0.6463; ..."
     assert repr(network_test) == ("<InconsistencyTest: chi2(7) = 5.1117, "
                                   "p = 0.6463; 8 designs, 10 coefficients>")
     assert network_test.df == 7 and round(network_test.pvalue, 3) == 0.646
