@@ -122,7 +122,8 @@ def _arm_estimates(values, measure, codes, n_studies, add, to):
     if measure in arms.BINARY:
         events, size, corrected = arms.continuity_correction(
             values["events"], values["n"], codes, n_studies, add, to)
-        est, var = arms.binary_arms(events, size, measure)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            est, var = arms.binary_arms(events, size, measure)
     else:
         est, var = arms.continuous_arms(values["mean"], values["sd"],
                                         values["n"])
