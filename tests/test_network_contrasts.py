@@ -231,6 +231,42 @@ def test_continuous_augmentation_uses_the_studys_pooled_arm():
     assert net.design.tolist() == ["XY", "PY"]
 
 
+def test_standardized_mean_differences_by_hand():
+    """Hedges' g against the shared arm, the SD pooled over the study's
+    arms; a two-arm study gets metafor's escalc("SMD") values."""
+    from scipy.special import gamma
+    data = three_arm()
+    net = smm.network_contrasts(data, "trial", "arm", "P", measure="SMD",
+                                mean="m", sd="s", n="size")
+    nu = 49 + 39 + 59
+    sp = np.sqrt((49 * 4.0 + 39 * 2.25 + 59 * 9.0) / nu)
+    j = gamma(nu / 2) / (np.sqrt(nu / 2) * gamma((nu - 1) / 2))
+    gx, gy = j * 0.5 / sp, j * 1.25 / sp
+    np.testing.assert_allclose(net.y.loc["s1"], [gx, gy], rtol=1e-12)
+    big_n = 150
+    expected = [[1 / 50 + 1 / 40 + gx ** 2 / (2 * big_n),
+                 1 / 40 + gx * gy / (2 * big_n)],
+                [1 / 40 + gx * gy / (2 * big_n),
+                 1 / 60 + 1 / 40 + gy ** 2 / (2 * big_n)]]
+    np.testing.assert_allclose(net.S[0], expected, rtol=1e-12)
+    # two arms: sd pooled over the pair, J(n1 + n2 - 2), metafor's "LS"
+    sp2 = np.sqrt((29 * 1.0 + 30 * 1.44) / 59)
+    g = (1 - 3 / (4 * 59 - 1)) * 0.5 / sp2     # J's usual approximation
+    assert net.y.loc["s2", "y_Y"] == pytest.approx(g, rel=1e-4)
+    g = net.y.loc["s2", "y_Y"]
+    assert net.S[1, 1, 1] == pytest.approx(1 / 30 + 1 / 31 + g ** 2 / 122,
+                                           rel=1e-12)
+    with pytest.raises(ValueError, match=r"studies \['s1'\] have no arm "
+                       "of the reference 'P', and 'SMD' cannot augment"):
+        smm.network_contrasts(data.drop(index=1), "trial", "arm", "P",
+                              measure="SMD", mean="m", sd="s", n="size")
+    tiny = data.assign(size=[1.0, 1.0, 1.0, 30.0, 31.0])
+    with pytest.raises(ValueError, match=r"studies \['s1'\] have too few "
+                       "individuals for 'SMD'"):
+        smm.network_contrasts(tiny, "trial", "arm", "P", measure="SMD",
+                              mean="m", sd="s", n="size")
+
+
 def test_multiarm_contrasts_share_the_control_arm():
     data = three_arm()
     multi = smm.multiarm_contrasts(data, "trial", "arm", "P", events="d",
@@ -383,8 +419,8 @@ def test_bad_arguments_are_named():
                        r"names \['mean', 'sd', 'n'\]; \['mean', 'sd'\] not"):
         call(data, measure="MD")
     with pytest.raises(ValueError, match=r"measure must be one of \['OR', "
-                       r"'RR', 'RD', 'MD'\], got 'SMD'"):
-        call(data, measure="SMD")
+                       r"'RR', 'RD', 'MD', 'SMD'\], got 'ROM'"):
+        call(data, measure="ROM")
     with pytest.raises(ValueError, match="data must be a DataFrame"):
         call(data.to_dict())
     with pytest.raises(ValueError, match=r"augment must be a pair \(events, "

@@ -13,6 +13,7 @@ measure   arm estimate                its variance
 ``RR``    :math:`\log(d / n)`         :math:`1/d - 1/n`
 ``RD``    :math:`p`                   :math:`p (1 - p) / n`
 ``MD``    the arm's mean ``m``        :math:`s^2 / n`
+``SMD``   :math:`J(\nu)\, m / s_p`    :math:`1 / n`
 ========  ==========================  ===========================
 
 (the large-sample variances of the log odds, log proportion and proportion
@@ -20,13 +21,30 @@ of a binomial count, and of a sample mean with standard deviation ``s``).
 The contrast of two arms of the same study is the difference of their
 estimates: the log odds ratio, log risk ratio, risk difference or mean
 difference of metafor's ``escalc`` (measures "OR", "RR", "RD", "MD").
+
+For "SMD" the means are scaled by the standard deviation pooled over all
+the study's arms, :math:`s_p^2 = \sum_j (n_j - 1) s_j^2 / \nu` with
+:math:`\nu = \sum_j (n_j - 1)`, and Hedges' exact correction
+:math:`J(\nu) = \Gamma(\nu/2) / \{\sqrt{\nu/2}\,\Gamma((\nu-1)/2)\}`;
+the contrasts :math:`g_t` then have the large-sample covariances of
+standardized mean differences sharing a control (Gleser & Olkin 2009),
+
+.. math::
+
+    \operatorname{cov}(g_t, g_u) = \frac{1}{n_r} + \frac{\delta_{tu}}{n_t}
+        + \frac{g_t g_u}{2 N}, \qquad N = \sum_j n_j,
+
+which for two arms is metafor's default variance of "SMD" (``vtype="LS"``);
+some authors write the degrees of freedom :math:`\nu` for :math:`N`, the
+same to first order.
 """
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import gammaln
 
 BINARY = ("OR", "RR", "RD")
-CONTINUOUS = ("MD",)
+CONTINUOUS = ("MD", "SMD")
 MEASURES = BINARY + CONTINUOUS
 ADD_TO = ("only0", "all", "if0all", "none")
 
@@ -133,3 +151,24 @@ def pooled_arm(mean, sd, n, study_codes, n_studies):
     mean_sd = np.bincount(study_codes, weights=sd, minlength=n_studies) / \
         np.bincount(study_codes, minlength=n_studies)
     return pooled_mean, np.where(df > 0, pooled_sd, mean_sd)
+
+
+def hedges_j(df):
+    """Hedges' exact small-sample correction ``J(df)`` (df > 1)."""
+    return np.exp(gammaln(df / 2) - gammaln((df - 1) / 2)) / np.sqrt(df / 2)
+
+
+def standardized_arms(mean, sd, n, study_codes, n_studies):
+    r"""
+    Each arm's mean scaled by ``J(nu) / s_p`` of its study and ``1 / n``,
+    with each study's ``2 N`` (twice its total size), the pieces of the
+    standardized mean differences and their covariances (see above).
+    Studies with ``nu <= 1`` have no correction and get NaN.
+    """
+    _, pooled_sd = pooled_arm(mean, sd, n, study_codes, n_studies)
+    df = np.bincount(study_codes, weights=n - 1, minlength=n_studies)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.where(df > 1, hedges_j(np.maximum(df, 1.5)), np.nan)
+    est = mean * (scale / pooled_sd)[study_codes]
+    total = np.bincount(study_codes, weights=n, minlength=n_studies)
+    return est, 1 / n, 2 * total

@@ -124,11 +124,15 @@ def _arm_estimates(values, measure, codes, n_studies, add, to):
             values["events"], values["n"], codes, n_studies, add, to)
         with np.errstate(divide="ignore", invalid="ignore"):
             est, var = arms.binary_arms(events, size, measure)
-    else:
-        est, var = arms.continuous_arms(values["mean"], values["sd"],
-                                        values["n"])
-        corrected = np.zeros(n_studies, bool)
-    return est, var, corrected
+        return est, var, corrected, None
+    corrected = np.zeros(n_studies, bool)
+    if measure == "SMD":
+        est, var, two_n = arms.standardized_arms(
+            values["mean"], values["sd"], values["n"], codes, n_studies)
+        return est, var, corrected, two_n
+    est, var = arms.continuous_arms(values["mean"], values["sd"],
+                                    values["n"])
+    return est, var, corrected, None
 
 
 def _augmented_arm(values, measure, augment, codes, n_studies):
@@ -175,10 +179,11 @@ def network_contrasts(data, study, treatment, reference, measure="OR",
         The columns naming each arm's study and treatment.
     reference : str
         The reference treatment; contrasts are ``t`` minus ``reference``.
-    measure : {"OR", "RR", "RD", "MD"}
+    measure : {"OR", "RR", "RD", "MD", "SMD"}
         Log odds ratio, log risk ratio, risk difference (binary data:
-        ``events`` and ``n``) or mean difference (continuous data:
-        ``mean``, ``sd`` and ``n``).
+        ``events`` and ``n``), mean difference or standardized mean
+        difference (Hedges' g; continuous data: ``mean``, ``sd`` and
+        ``n``); the formulas are in :mod:`~statsmodels_mixmeta.network.arms`.
     events, n, mean, sd : str
         The columns of each arm's events, size, mean and standard
         deviation.  Counts need not be integers.
@@ -186,8 +191,9 @@ def network_contrasts(data, study, treatment, reference, measure="OR",
         The reference arm given to a study that has none.  For a binary
         measure ``(events, n)``, by default ``(0.001, 0.01)``; for a
         continuous measure the arm size ``n``, by default 0.01, the arm's
-        mean and standard deviation being those of the study's arms pooled.
-        ``False`` refuses studies without the reference arm instead.
+        mean and standard deviation being those of the study's arms pooled
+        ("SMD" augments no study).  ``False`` refuses studies without the
+        reference arm instead.
     add : float
         Added to the events and the non-events of every arm of the studies
         that ``to`` selects, before any augmentation (binary measures).
@@ -262,9 +268,9 @@ def network_contrasts(data, study, treatment, reference, measure="OR",
     else:
         arms.check_continuous(values["sd"], values["n"], labels)
     n_studies, n_treat = len(index), len(treatments)
-    est_arm, var_arm, corrected = _arm_estimates(values, measure, codes,
-                                                 n_studies, add, to)
-    _check_finite(var_arm, codes, index, measure)
+    est_arm, var_arm, corrected, two_n = _arm_estimates(
+        values, measure, codes, n_studies, add, to)
+    _check_finite(est_arm, var_arm, codes, index, measure)
     est = np.full((n_studies, n_treat), np.nan)
     var = np.full((n_studies, n_treat), np.nan)
     est[codes, tcodes] = est_arm
@@ -272,6 +278,12 @@ def network_contrasts(data, study, treatment, reference, measure="OR",
     present = ~np.isnan(est)
     lacking = ~present[:, 0]
     if lacking.any():
+        if measure == "SMD" and augment is not False:
+            raise ValueError(f"studies {list(index[lacking])} have no arm of "
+                             f"the reference {reference!r}, and 'SMD' "
+                             "cannot augment one (its standard deviation "
+                             "would scale the study); use 'MD' or a "
+                             "reference that every study includes")
         if augment is False:
             raise ValueError(f"studies {list(index[lacking])} have no arm of "
                              f"the reference {reference!r}; every study "
@@ -281,6 +293,8 @@ def network_contrasts(data, study, treatment, reference, measure="OR",
         est[lacking, 0] = ref_est[lacking]
         var[lacking, 0] = ref_var[lacking]
     y, S = _contrasts(est, var)
+    if two_n is not None:
+        S = S + y[:, :, None] * y[:, None, :] / two_n[:, None, None]
     y = pd.DataFrame(y, index=index,
                      columns=[f"y_{t}" for t in treatments[1:]])
     net = NetworkContrasts(y, S, design=_designs(present, treatments),
@@ -290,7 +304,15 @@ def network_contrasts(data, study, treatment, reference, measure="OR",
     return net
 
 
-def _check_finite(var_arm, codes, index, measure):
+def _check_finite(est_arm, var_arm, codes, index, measure):
+    if measure == "SMD":
+        bad = ~np.isfinite(est_arm)
+        if bad.any():
+            studies = list(index[np.unique(codes[bad])])
+            raise ValueError(f"studies {studies} have too few individuals "
+                             "for 'SMD': the pooled degrees of freedom, "
+                             "the sum of n - 1 over the arms, must exceed 1")
+        return
     bad = ~np.isfinite(var_arm)
     if measure in ("OR", "RR"):
         bad |= var_arm <= 0
