@@ -440,3 +440,19 @@ def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match=r"studies \['s1'\] have no arm of "
                        "the reference 'P'; every study must include it"):
         call(data.drop(index=1), augment=False)
+
+
+def test_row_order_does_not_matter_and_rows_are_named_by_label():
+    _, arms = smoking_long()
+    net = smm.network_contrasts(arms, "study", "treatment", "A",
+                                events="events", n="n")
+    shuffled = arms.sample(frac=1.0, random_state=3)
+    again = smm.network_contrasts(shuffled, "study", "treatment", "A",
+                                  events="events", n="n")
+    pd.testing.assert_frame_equal(again.frame, net.frame)
+    np.testing.assert_array_equal(again.S, net.S)
+    labelled = three_arm().set_index(pd.Index(list("abcde")))
+    labelled.loc["c", "d"] = 61.0
+    with pytest.raises(ValueError, match=r"more events than n in rows "
+                       r"\['c'\]"):
+        call(labelled)

@@ -84,7 +84,10 @@ def _study_structure(data, study, treatment, reference):
         raise ValueError(f"reference {reference!r} is not a treatment of "
                          f"the data; the treatments are {names}")
     treatments = [str(reference)] + [t for t in names if t != str(reference)]
-    study_codes, study_labels = pd.factorize(studies, sort=False)
+    try:
+        study_codes, study_labels = pd.factorize(studies, sort=True)
+    except TypeError:        # labels that do not sort: order of appearance
+        study_codes, study_labels = pd.factorize(studies, sort=False)
     treat_codes = pd.Index(treatments).get_indexer(treats)
     n_arms = np.bincount(study_codes, minlength=len(study_labels))
     if (n_arms < 2).any():
@@ -204,8 +207,8 @@ def network_contrasts(data, study, treatment, reference, measure="OR",
     Returns
     -------
     NetworkContrasts
-        One row per study (indexed by ``study``, in order of first
-        appearance) with ``y_<t>`` for each non-reference treatment in
+        One row per study (indexed by ``study``, sorted as ``groupby``
+        sorts) with ``y_<t>`` for each non-reference treatment in
         sorted order (NaN where the study has no arm ``t``), ``S`` and
         its vech columns ``S_<t>_<u>``, the study's ``design`` (the
         treatments of its own arms, joined without a separator when every
