@@ -83,7 +83,7 @@ def test_smoking_zero_cells_are_the_papers_correction():
 
 
 def stored_augment(wide):
-    """The augmented arm the data set stores: float32 copies of (0.001, 0.01)."""
+    """The augmented arm stored in the data: float32 (0.001, 0.01)."""
     stored = wide.loc[~wide["design"].str.contains("a"), ["dA", "nA"]]
     assert stored.nunique().tolist() == [1, 1]
     augment = tuple(stored.iloc[0])
@@ -294,11 +294,13 @@ def test_treatment_labels_of_several_characters_and_numbers():
                                 events="d", n="size")
     assert net.outcomes == ["y_drug x", "y_drug y"]
     assert net.design.tolist() == ["placebo:drug x:drug y", "placebo:drug y"]
-    coded = three_arm().replace({"arm": {"P": 0, "X": 1, "Y": 2}})
+    coded = three_arm().replace({"arm": {"P": 0, "X": 10, "Y": 2}})
     by_code = smm.network_contrasts(coded, "trial", "arm", 0, events="d",
                                     n="size")
-    assert by_code.outcomes == ["y_1", "y_2"]
-    np.testing.assert_array_equal(by_code.y.to_numpy(), net.y.to_numpy())
+    assert by_code.outcomes == ["y_2", "y_10"]      # sorted as numbers
+    np.testing.assert_array_equal(by_code.y.to_numpy(),
+                                  net.y.to_numpy()[:, ::-1])
+    assert by_code.design.tolist() == ["0:2:10", "0:2"]
 
 
 # --------------------------------------------------------------------------

@@ -49,7 +49,7 @@ MEASURES = BINARY + CONTINUOUS
 ADD_TO = ("only0", "all", "if0all", "none")
 
 
-def _rows(labels, mask, limit=10):
+def name_rows(labels, mask, limit=10):
     """The labels where ``mask`` holds, at most ``limit`` of them."""
     bad = [labels[i] for i in np.flatnonzero(mask)]
     more = f" and {len(bad) - limit} more" if len(bad) > limit else ""
@@ -67,7 +67,7 @@ def check_binary(events, n, labels):
     for mask, what in checks:
         if mask.any():
             raise ValueError(f"arm-level data: {what} in rows "
-                             f"{_rows(labels, mask)}; events must satisfy "
+                             f"{name_rows(labels, mask)}; events must satisfy "
                              "0 <= events <= n with n > 0")
 
 
@@ -77,7 +77,16 @@ def check_continuous(sd, n, labels):
         mask = values <= 0
         if mask.any():
             raise ValueError(f"arm-level data: {name} not positive in rows "
-                             f"{_rows(labels, mask)}; {name} must be > 0")
+                             f"{name_rows(labels, mask)}; {name} must be > 0")
+
+
+def check_correction(add, to):
+    """Refuse an unknown ``to`` and a negative or non-numeric ``add``."""
+    if to not in ADD_TO:
+        raise ValueError(f"to must be one of {list(ADD_TO)}, got {to!r}")
+    if not (isinstance(add, (int, float, np.number)) and np.isfinite(add)
+            and add >= 0):
+        raise ValueError(f"add must be a number >= 0, got {add!r}")
 
 
 def continuity_correction(events, n, study_codes, n_studies, add, to):
@@ -100,10 +109,7 @@ def continuity_correction(events, n, study_codes, n_studies, add, to):
     corrected : ndarray of bool, ``(n_studies,)``
         The studies that were corrected.
     """
-    if to not in ADD_TO:
-        raise ValueError(f"to must be one of {list(ADD_TO)}, got {to!r}")
-    if not np.isfinite(add) or add < 0:
-        raise ValueError(f"add must be a number >= 0, got {add!r}")
+    check_correction(add, to)
     zero = (events == 0) | (events == n)
     has_zero = np.bincount(study_codes, weights=zero,
                            minlength=n_studies) > 0

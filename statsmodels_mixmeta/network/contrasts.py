@@ -45,7 +45,7 @@ def _numeric(column, name, labels):
     bad = ~np.isfinite(values)
     if bad.any():
         raise ValueError(f"column {name!r} is missing or not finite in rows "
-                         f"{arms._rows(labels, bad)}; drop those arms (or "
+                         f"{arms.name_rows(labels, bad)}; drop those arms (or "
                          "give their values) first")
     return values
 
@@ -70,16 +70,18 @@ def _study_structure(data, study, treatment, reference):
     studies = _column(data, study, "study")
     treats = _column(data, treatment, "treatment")
     for column, name in ((studies, study), (treats, treatment)):
-        if column.isna().any():
+        missing = column.isna().to_numpy()
+        if missing.any():
             raise ValueError(f"column {name!r} is missing in rows "
-                             f"{arms._rows(labels, column.isna().to_numpy())}")
+                             f"{arms.name_rows(labels, missing)}")
+    names = _sorted_labels(treats)
     treats = treats.astype(str)
     dup = pd.DataFrame({"s": studies.to_numpy(), "t": treats.to_numpy()}
                        ).duplicated(keep=False).to_numpy()
     if dup.any():
-        raise ValueError(f"rows {arms._rows(labels, dup)} repeat a (study, "
-                         "treatment) pair; each study has one row per arm")
-    names = sorted(set(treats))
+        raise ValueError(f"rows {arms.name_rows(labels, dup)} repeat a "
+                         "(study, treatment) pair; each study has one row "
+                         "per arm")
     if str(reference) not in names:
         raise ValueError(f"reference {reference!r} is not a treatment of "
                          f"the data; the treatments are {names}")
@@ -96,6 +98,16 @@ def _study_structure(data, study, treatment, reference):
                          "needs at least two arms to give a contrast")
     index = pd.Index(study_labels, name=study)
     return study_codes, treat_codes, treatments, index
+
+
+def _sorted_labels(values):
+    """Distinct labels as strings, sorted as values (else as strings)."""
+    unique = pd.unique(values)
+    try:
+        unique = sorted(unique)
+    except TypeError:
+        unique = sorted(unique, key=str)
+    return [str(v) for v in unique]
 
 
 def _augment_values(augment, kind):
@@ -208,9 +220,9 @@ def network_contrasts(data, study, treatment, reference, measure="OR",
     -------
     NetworkContrasts
         One row per study (indexed by ``study``, sorted as ``groupby``
-        sorts) with ``y_<t>`` for each non-reference treatment in
-        sorted order (NaN where the study has no arm ``t``), ``S`` and
-        its vech columns ``S_<t>_<u>``, the study's ``design`` (the
+        sorts) with ``y_<t>`` for each non-reference treatment, sorted
+        (as values, or as strings if they do not sort; NaN where the
+        study has no arm ``t``), ``S`` and its vech columns ``S_<t>_<u>``, the study's ``design`` (the
         treatments of its own arms, joined without a separator when every
         treatment is one character long, else with ``":"``),
         ``augmented`` and ``corrected`` (continuity correction applied).
@@ -256,6 +268,7 @@ def network_contrasts(data, study, treatment, reference, measure="OR",
         raise ValueError("data must be a DataFrame with one row per arm, "
                          f"got {type(data).__name__}")
     columns = _arm_columns(measure, events, n, mean, sd)
+    arms.check_correction(add, to)
     for key, name in columns.items():
         _column(data, name, key)
     kind = "binary" if measure in arms.BINARY else "continuous"
