@@ -222,10 +222,11 @@ def network_contrasts(data, study, treatment, reference, measure="OR",
         One row per study (indexed by ``study``, sorted as ``groupby``
         sorts) with ``y_<t>`` for each non-reference treatment, sorted
         (as values, or as strings if they do not sort; NaN where the
-        study has no arm ``t``), ``S`` and its vech columns ``S_<t>_<u>``, the study's ``design`` (the
-        treatments of its own arms, joined without a separator when every
-        treatment is one character long, else with ``":"``),
-        ``augmented`` and ``corrected`` (continuity correction applied).
+        study has no arm ``t``), ``S`` and its vech columns
+        ``S_<t>_<u>``, the study's ``design`` (the treatments of its own
+        arms, joined without a separator when every treatment is one
+        character long, else with ``":"``), ``augmented`` and
+        ``corrected`` (continuity correction applied).
 
     Notes
     -----
