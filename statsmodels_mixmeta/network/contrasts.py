@@ -15,7 +15,7 @@ A study with arms :math:`t = 1, \dots, a` has per-arm estimates
     \operatorname{cov}(y_t, y_u) = v_r \quad (t \ne u),
 
 the arms being independent samples: the shared reference arm gives the
-off-diagonal terms (Gleser & Olkin 2009, section 19.3; White 2011).
+off-diagonal terms (Gleser & Olkin 2009; White et al. 2012).
 """
 from __future__ import annotations
 
@@ -233,7 +233,7 @@ def network_contrasts(data, study, treatment, reference, measure="OR",
     **Augmentation.**  A study without the reference arm gets one that
     carries almost no information: 0.001 events among 0.01 individuals
     for binary data, the rule of White et al. (2012) used for the smoking
-    network by Sera et al. (2019, section 6.3).  Its variance (about
+    network by Sera et al. (2019).  Its variance (about
     1111 for the log odds) makes the contrasts against it nearly
     uninformative about the reference, while their differences keep the
     study's comparisons of its own arms.  For continuous data the added
