@@ -14,7 +14,9 @@ from .design.dose_response import (greenland_longnecker,
                                    greenland_longnecker_addS)
 from .many import ManyResults, fit_many
 from .model import MixMeta
-from .network import InconsistencyTest, network_inconsistency_test
+from .network import (InconsistencyTest, NetworkContrasts,
+                      multiarm_contrasts, network_contrasts,
+                      network_inconsistency_test)
 from .results import MixMetaResults
 from .results.comparison import compare
 from .simulation import simulate
@@ -27,8 +29,10 @@ if "mixmeta" not in _smf.__all__:
     _smf.__all__.append("mixmeta")
 
 __all__ = ["FirstStageWarning", "InconsistencyTest", "MixMeta",
-           "MixMetaResults", "TwoStage", "ManyResults", "compare", "datasets",
-           "fit_many", "greenland_longnecker", "greenland_longnecker_addS",
-           "inputcov", "mixmeta", "network_inconsistency_test",
+           "MixMetaResults", "TwoStage", "ManyResults", "NetworkContrasts",
+           "compare", "datasets", "fit_many", "greenland_longnecker",
+           "greenland_longnecker_addS", "inputcov", "mixmeta",
+           "multiarm_contrasts", "network_contrasts",
+           "network_inconsistency_test",
            "side_by_side", "simulate", "two_stage", "unvech", "vech"]
 __version__ = "0.1.0"

@@ -4,7 +4,8 @@ treatment with their within-study covariances, and the design-by-treatment
 inconsistency model with its global Wald test.
 """
 from .container import NetworkContrasts
+from .contrasts import multiarm_contrasts, network_contrasts
 from .inconsistency import InconsistencyTest, network_inconsistency_test
 
-__all__ = ["InconsistencyTest", "NetworkContrasts",
-           "network_inconsistency_test"]
+__all__ = ["InconsistencyTest", "NetworkContrasts", "multiarm_contrasts",
+           "network_contrasts", "network_inconsistency_test"]
