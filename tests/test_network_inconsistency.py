@@ -30,30 +30,18 @@ def _smoking_contrasts(data=None):
                             reference="A")
 
 
-def _arm_contrasts(data, reference, treatments="ABCD", augment=(0.001, 0.01)):
-    """Contrasts against ``reference`` from the smoking arms (``dA, nA``,
-    ...), a reference arm of ``augment`` (events, n) added where a study
-    lacks it: log odds differences, variances 1/d + 1/(n - d)."""
-    others = [t for t in treatments if t != reference]
-    arms = data["design"].str.upper()
-    y = pd.DataFrame(np.nan, index=data.index,
-                     columns=["y_" + t for t in others])
-    S = np.full((len(data), len(others), len(others)), np.nan)
-    for i, label in enumerate(data.index):
-        def arm(t):
-            d, n = ((data.at[label, "d" + t], data.at[label, "n" + t])
-                    if t in arms[label] else augment)
-            return np.log(d / (n - d)), 1 / d + 1 / (n - d)
-        ref_logodds, ref_var = arm(reference)
-        seen = [j for j, t in enumerate(others) if t in arms[label]]
-        for j in seen:
-            logodds, var = arm(others[j])
-            y.iat[i, j] = logodds - ref_logodds
-            S[i, j, seen] = ref_var
-            S[i, j, j] += var
-    return NetworkContrasts(y, S, design=data["design"],
-                            treatments=[reference] + others,
-                            reference=reference)
+def _smoking_arms():
+    """The smoking arms in long form, one row per arm, without the data
+    set's augmented A arms (0.001 events among 0.01)."""
+    wide = datasets.load_smoking()
+    arms = pd.concat([pd.DataFrame({"study": wide["study"], "treatment": t,
+                                    "events": wide["d" + t],
+                                    "n": wide["n" + t]})
+                      for t in "ABCD"]).dropna()
+    designs = dict(zip(wide["study"], wide["design"]))
+    real = [t.lower() in designs[s]
+            for s, t in zip(arms["study"], arms["treatment"])]
+    return arms[real]
 
 
 @pytest.fixture(scope="module")
@@ -188,32 +176,29 @@ def test_repr_and_summary(smoking_prop):
     assert smoking_prop.converged
 
 
-# ---------------------------------------------- other references, df
-def test_arm_level_contrasts_rebuild_the_papers_columns():
-    data = datasets.load_smoking()
-    net = _arm_contrasts(data, "A")
-    np.testing.assert_allclose(net.y.to_numpy(),
-                               data[["yB", "yC", "yD"]].to_numpy(),
-                               atol=1e-6)
-    np.testing.assert_allclose(net.vech.to_numpy(),
-                               data[S_COLS].to_numpy(), rtol=1e-6)
-
-
-@pytest.mark.parametrize("reference", ["B", "C"])
-def test_another_reference_has_the_same_df(reference):
-    """With reference B or C other design contrasts carry the deviations,
-    but there are again 10 - 3 = 7; augmentation changes the numbers only
-    slightly (White et al. 2012)."""
-    net = _arm_contrasts(datasets.load_smoking(), reference)
+# ------------------------------------- from the arms, other references
+@pytest.mark.parametrize("reference", ["A", "B", "C"])
+def test_from_arm_level_data_with_any_reference(reference):
+    """smm.network_contrasts from the arms, with the exact augmentation:
+    again 10 coefficients and 7 deviations, which now sit on other design
+    contrasts; augmentation changes the numbers only slightly (White et
+    al. 2012)."""
+    net = smm.network_contrasts(_smoking_arms(), "study", "treatment",
+                                reference, events="events", n="n")
     result = smm.network_inconsistency_test(net, **PROP)
     assert result.df == 7
     assert len(result.inconsistency.params) == 10
     assert round(result.pvalue, 3) == 0.646
-    assert result.statistic == pytest.approx(5.11, abs=0.01)
-    assert all(name.split(": ")[1].endswith(
-        "vs " + result.designs.designs[d][0])
-        for name, (d, _) in zip(result.designs.deviation_names,
-                                result.designs.deviations))
+    assert result.statistic == pytest.approx(5.11, abs=0.005)
+    bases = {name: design[0] for name, design in
+             zip(result.designs.names, result.designs.designs)}
+    assert all(name.endswith(f" vs {bases[name.split(':')[0]]}")
+               for name in result.designs.deviation_names)
+    # the basic parameters are the two-arm trials against the reference
+    anchored = sorted(result.designs.designs[d] for d, _ in
+                      result.designs.anchors)
+    assert anchored == sorted(d for d in result.designs.designs
+                              if len(d) == 2 and reference in d)
 
 
 # --------------------------------------------- networks known by hand

@@ -187,8 +187,12 @@ def network_inconsistency_test(contrasts, *, fit_kwargs=None,
 
     Examples
     --------
+    The smoking network (README.rst builds ``arms``, one row per arm):
+
+    >>> net = smm.network_contrasts(arms, "study", "treatment", "A",
+    ...                             events="events", n="n")
     >>> result = smm.network_inconsistency_test(
-    ...     contrasts, bscov="prop", psi_fix=np.eye(3) + 1)
+    ...     net, bscov="prop", psi_fix=np.eye(3) + 1)
     >>> result.df, round(result.pvalue, 3)
     (7, 0.646)
     """
