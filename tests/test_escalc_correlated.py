@@ -205,3 +205,194 @@ def test_caller_data_are_not_modified():
     for spec, copy in zip(arrays, copies):
         for key in spec:
             np.testing.assert_array_equal(spec[key], copy[key])
+
+
+# --- criterion 4: the covariances against simulated patient-level trials ---
+TRIALS = 10_000
+
+
+def _moments(y):
+    """
+    The empirical covariance and correlation of the pairs ``y`` ``(T, 2)``
+    with their Monte-Carlo standard errors from the influence functions:
+    ``(x - mx)(y - my)`` for the covariance and ``zx zy - r (zx^2 + zy^2)/2``
+    (standardised values) for the correlation.
+    """
+    centred = y - y.mean(axis=0)
+    product = centred[:, 0] * centred[:, 1]
+    count = len(y)
+    cov = product.sum() / (count - 1)
+    z = centred / centred.std(axis=0, ddof=1)
+    r = (z[:, 0] * z[:, 1]).sum() / (count - 1)
+    influence = z[:, 0] * z[:, 1] - r * (z[:, 0] ** 2 + z[:, 1] ** 2) / 2
+    return (cov, product.std(ddof=1) / np.sqrt(count),
+            r, influence.std(ddof=1) / np.sqrt(count))
+
+
+def _binary_arm(rng, n, p_a, p_b, rho):
+    """
+    Events of two binary outcomes among ``n`` patients in each trial: each
+    patient falls in one cell of the joint 2x2 table with P(A and B) =
+    p_a p_b + rho sqrt(p_a q_a p_b q_b).
+    """
+    both = p_a * p_b + rho * np.sqrt(p_a * (1 - p_a) * p_b * (1 - p_b))
+    u = rng.random((TRIALS, n))
+    event_a = u < p_a                                      # A&B, then A only
+    event_b = (u < both) | ((u >= p_a) & (u < p_a + p_b - both))  # B only
+    return event_a.sum(axis=1), event_b.sum(axis=1)
+
+
+def test_simulated_log_odds_and_risk_ratios_match_the_delta_method():
+    rng = np.random.default_rng(20261207)
+    (n1, p1a, p1b, rho1), (n2, p2a, p2b, rho2) = ((400, 0.20, 0.35, 0.6),
+                                                  (500, 0.50, 0.45, 0.1))
+    events1 = _binary_arm(rng, n1, p1a, p1b, rho1)
+    events2 = _binary_arm(rng, n2, p2a, p2b, rho2)
+    outcomes = [dict(ai=events1[o], n1i=np.full(TRIALS, n1), ci=events2[o],
+                     n2i=np.full(TRIALS, n2)) for o in range(2)]
+    for measure, slope in (("OR", lambda p: 1 / (p * (1 - p))),
+                           ("RR", lambda p: 1 / p)):
+        eff = smm.escalc_correlated(measure, outcomes=outcomes, rho=rho1,
+                                    rho2=rho2)
+        y = eff.y.to_numpy()
+        x1, x2 = np.column_stack(events1), np.column_stack(events2)
+        by_hand = (np.log(x1 / (n1 - x1)) - np.log(x2 / (n2 - x2))
+                   if measure == "OR" else np.log(x1 / n1) - np.log(x2 / n2))
+        np.testing.assert_allclose(y, by_hand, rtol=1e-12)
+
+        def part(n, p_a, p_b, rho):       # delta method at the truth
+            return (slope(p_a) * slope(p_b) * rho
+                    * np.sqrt(p_a * (1 - p_a) * p_b * (1 - p_b)) / n)
+        true_cov = part(n1, p1a, p1b, rho1) + part(n2, p2a, p2b, rho2)
+        true_var = [part(n1, p, p, 1) + part(n2, q, q, 1)
+                    for p, q in ((p1a, p2a), (p1b, p2b))]
+        true_cor = true_cov / np.sqrt(true_var[0] * true_var[1])
+        cov, cov_se, cor, cor_se = _moments(y)
+        assert abs(cov - true_cov) < 3.5 * cov_se, (measure, cov, true_cov)
+        assert abs(cov - eff.S[:, 0, 1].mean()) < 3.5 * cov_se
+        assert abs(cor - true_cor) < 3.5 * cor_se, (measure, cor, true_cor)
+        # the test can tell: the correlation of one group used for both
+        wrong = part(n1, p1a, p1b, rho1) + part(n2, p2a, p2b, rho1)
+        assert abs(cov - wrong) > 10 * cov_se
+        variances = y.var(axis=0, ddof=1)
+        np.testing.assert_allclose(variances, true_var, rtol=0.05)
+
+
+def test_simulated_standardised_mean_differences_match_gleser_olkin():
+    rng = np.random.default_rng(7)
+    n1, n2, rho = 120, 90, 0.6
+    delta, sd = np.array([0.5, 0.8]), np.array([2.0, 5.0])
+    root = np.linalg.cholesky([[1.0, rho], [rho, 1.0]])
+
+    def group(n, mean):
+        x = mean + sd * (rng.standard_normal((TRIALS, n, 2)) @ root.T)
+        return x.mean(axis=1), x.std(axis=1, ddof=1)
+
+    (m1, s1), (m2, s2) = group(n1, delta * sd), group(n2, 0.0)
+    outcomes = [dict(m1i=m1[:, o], sd1i=s1[:, o], n1i=np.full(TRIALS, n1),
+                     m2i=m2[:, o], sd2i=s2[:, o], n2i=np.full(TRIALS, n2))
+                for o in range(2)]
+    eff = smm.escalc_correlated("SMD", outcomes=outcomes, rho=rho)
+    y = eff.y.to_numpy()
+    total = n1 + n2
+    true_cov = rho * (1 / n1 + 1 / n2) + rho ** 2 * delta.prod() / (2 * total)
+    true_var = 1 / n1 + 1 / n2 + delta ** 2 / (2 * total)
+    cov, cov_se, cor, cor_se = _moments(y)
+    assert abs(cov - true_cov) < 3.5 * cov_se, (cov, true_cov)
+    assert abs(cov - eff.S[:, 0, 1].mean()) < 3.5 * cov_se
+    assert abs(cor - true_cov / np.sqrt(true_var.prod())) < 3.5 * cor_se
+    # Hedges' g is unbiased for delta to within Monte-Carlo error
+    assert np.all(np.abs(y.mean(axis=0) - delta)
+                  < 3.5 * np.sqrt(true_var / TRIALS))
+
+
+# --- bad input ---
+
+@pytest.mark.parametrize("rho, match", [
+    (1.0, r"rows Ames, Bonn, Cork are 1 or more in absolute value"),
+    ([[1, 0.3], [0.2, 1]], "not symmetric"),
+    ([[2, 0.3], [0.3, 1]], "diagonal other than 1"),
+    (np.array([0.2, np.inf, 0.1]), "row Bonn are infinite"),
+    (np.array([0.2, np.nan, 0.1]), "row Bonn are missing"),
+    (np.array([0.2, -1.2, 0.1]), "row Bonn are 1 or more"),
+    ("rr", r"names no column of data \(data has columns"),
+    (np.zeros((2, 2, 2)), r"shape \(2, 2, 2\); with 3 studies and 2 "),
+    (None, "rho is required"),
+    ("a1", "rows Ames, Cork are 1 or more"),
+])
+def test_bad_rho_names_the_rows(rho, match):
+    with pytest.raises(ValueError, match=match):
+        smm.escalc_correlated("OR", data=TABLES, outcomes=OUT_OR, rho=rho)
+
+
+def test_non_positive_semidefinite_correlations_are_refused():
+    with pytest.raises(ValueError, match=r"rows 0, 1 are not positive "
+                       r"semi-definite .*at least -1/\(k-1\) = -0.5"):
+        smm.escalc_correlated("SMD", data=MEANS, outcomes=OUT_SMD, rho=-0.6)
+    R = np.array([[1, 0.9, -0.9], [0.9, 1, 0.9], [-0.9, 0.9, 1]])
+    with pytest.raises(ValueError, match="rho2: the correlation matrices"):
+        smm.escalc_correlated("OR", data=TABLES, outcomes=OUT_OR * 1 + [
+            dict(ai="a1", bi="b1", ci="c2", di="d2")], rho=0.2, rho2=R)
+    # a missing outcome takes no part in the check
+    data = MEANS.assign(m1c=[1.2, np.nan])
+    invalid_on_c = [[1, 0.5, -0.9], [0.5, 1, 0.9], [-0.9, 0.9, 1]]
+    with pytest.raises(ValueError, match="matrices of rows 0, 1 are not"):
+        smm.escalc_correlated("SMD", data=MEANS, outcomes=OUT_SMD,
+                              rho=invalid_on_c)
+    eff = smm.escalc_correlated("SMD", data=data, outcomes=OUT_SMD,
+                                rho=np.array([np.eye(3), invalid_on_c]))
+    assert np.isnan(eff.S[1, 2]).all() and np.isnan(eff.S[1, :, 2]).all()
+    assert eff.S[1, 0, 1] == pytest.approx(
+        0.5 * (1 / 35 + 1 / 30) + 0.25 * eff.y.iloc[1, 0] * eff.y.iloc[1, 1]
+        / 130, rel=1e-12)
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(measure="ROM"), r"measure must be one of \('OR', 'RR', 'SMD'\)"),
+    (dict(outcomes=[OUT_OR[0], dict(ai="a2", n1i="b2", ci="c2", di="d2")]),
+     r"outcome 'y2' has arguments \['ai', 'ci', 'di', 'n1i'\] but outcome "
+     r"'y1' has \['ai', 'bi', 'ci', 'di'\]"),
+    (dict(outcomes=[dict(ai="a1", bi="b1", ci="c1")] * 2),
+     r"ai, bi, ci, di or ai, n1i, ci, n2i"),
+    (dict(outcomes=[OUT_OR[0], dict(ai="a2", bi="b2", ci="c2", di="dd")]),
+     r"outcome 'y2', di: column 'dd' is not in data; data has columns"),
+    (dict(outcomes=OUT_OR[:1]), "at least 2 outcomes"),
+    (dict(outcomes=OUT_OR, names=["x"]), "names must name the 2 outcomes"),
+    (dict(outcomes=OUT_OR, names=["x", "x"]), "names must be distinct"),
+    (dict(to="some"), "to must be one of"),
+    (dict(measure="SMD", outcomes=OUT_SMD, rho2=0.2), "rho2 applies to"),
+    (dict(data=TABLES.assign(b1=[88, -1, 170])),
+     r"outcome 'y1': bi is negative in row Bonn"),
+    (dict(outcomes=[dict(ai="c1", n1i="a1", ci="c1", n2i="d1")] * 2),
+     r"outcome 'y1': ai is larger than n1i in rows Ames, Bonn, Cork"),
+    (dict(data=MEANS, measure="SMD", outcomes=OUT_SMD,
+          rho=0.1), None),
+    (dict(data=MEANS.assign(s2b=[11.0, 0.0]), measure="SMD",
+          outcomes=OUT_SMD), r"outcome 'y2': sd2i is not positive in row 1"),
+    (dict(data=MEANS.assign(n2=[25, 1]), measure="SMD", outcomes=OUT_SMD),
+     r"outcome 'y1': n2i is smaller than 2 in row 1"),
+    (dict(outcomes=[OUT_OR[0], dict(ai=[1, 2], bi="b2", ci="c2", di="d2")]),
+     r"outcome 'y2', ai has 2 values for 3 studies"),
+])
+def test_bad_input_is_refused_by_name(change, match):
+    arguments = dict(measure="OR", data=TABLES, outcomes=OUT_OR, rho=0.3)
+    arguments.update(change)
+    if match is None:      # the valid call of the parametrisation's pattern
+        assert smm.escalc_correlated(**arguments).S.shape == (2, 3, 3)
+        return
+    with pytest.raises(ValueError, match=match):
+        smm.escalc_correlated(**arguments)
+
+
+def test_group_sizes_differing_across_outcomes_warn_naming_the_rows():
+    data = TABLES.assign(d2=[59, 38, 100])
+    with pytest.warns(UserWarning, match=r"group sizes of row Cork differ "
+                      "across outcomes.*upper bounds"):
+        eff = smm.escalc_correlated("OR", data=data, outcomes=OUT_OR,
+                                    rho=0.5)
+    assert eff.S[2, 0, 1] == pytest.approx(0.5 * (
+        np.sqrt((1 / 30 + 1 / 170) * (1 / 60 + 1 / 140))
+        + np.sqrt((1 / 41 + 1 / 159) * (1 / 77 + 1 / 100))), rel=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        smm.escalc_correlated("OR", data=TABLES, outcomes=OUT_OR, rho=0.5)

@@ -79,9 +79,23 @@ def check_correlations(stack, observed, index, name="rho"):
     """
     labels = list(index)
     k = stack.shape[1]
+    with np.errstate(invalid="ignore"):
+        checks = _element_checks(stack, k)
+    both = observed[:, :, None] & observed[:, None, :]
+    checks.append(((np.isnan(stack) & both).any(axis=(1, 2)),
+                   "are missing for outcomes the study reports"))
+    for bad, what in checks:
+        if bad.any():
+            raise ValueError(f"{name}: the correlations of "
+                             f"{describe_rows(bad, labels)} {what}")
+    _check_semidefinite(stack, both, labels, name)
+
+
+def _element_checks(stack, k):
+    """``(bad rows, what is wrong)`` for the entries of the matrices."""
     diag = np.arange(k)
     off = ~np.eye(k, dtype=bool)
-    checks = [
+    return [
         (np.isinf(stack).any(axis=(1, 2)), "are infinite"),
         ((np.abs(stack[:, diag, diag] - 1.0) > 1e-12).any(axis=1),
          "have a diagonal other than 1 (a correlation matrix is needed)"),
@@ -90,13 +104,12 @@ def check_correlations(stack, observed, index, name="rho"):
         (((np.abs(stack) >= 1.0) & off).any(axis=(1, 2)),
          "are 1 or more in absolute value (|rho| < 1 is needed)"),
     ]
-    both = observed[:, :, None] & observed[:, None, :]
-    checks.append(((np.isnan(stack) & both).any(axis=(1, 2)),
-                   "are missing for outcomes the study reports"))
-    for bad, what in checks:
-        if bad.any():
-            raise ValueError(f"{name}: the correlations of "
-                             f"{describe_rows(bad, labels)} {what}")
+
+
+def _check_semidefinite(stack, both, labels, name):
+    """Each matrix positive semi-definite on the observed outcomes."""
+    k = stack.shape[1]
+    diag = np.arange(k)
     # positive semi-definite on the observed outcomes: the rows and columns
     # of a missing outcome become those of the identity
     checked = np.where(both, stack, 0.0)
