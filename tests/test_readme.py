@@ -176,3 +176,15 @@ def test_coverage_claims_are_the_benchmark_json():
                  for s in report["scenarios"]]
         claim = f"{label} {min(cover):.3f}–{max(cover):.3f}"
         assert claim in text, claim
+
+
+def test_correlated_outcomes_block(namespace):
+    eff, fit = namespace["eff"], namespace["corr_fit"]
+    text = README.read_text(encoding="utf-8")
+    # "for trial T1, 0.4 x (...) = 0.0472"
+    assert "= 0.0472" in text
+    assert eff.S[0, 0, 1] == pytest.approx(0.0472, abs=5e-5)
+    assert eff.S_columns == ["S_death_death", "S_death_admit",
+                             "S_admit_admit"]
+    assert list(fit.params.index) == ["death:Intercept", "admit:Intercept"]
+    assert fit.nobs == 12
