@@ -161,8 +161,10 @@ def test_zero_cell_rules():
     assert y1(to="if0all")["Ames"] == every["Ames"]
     assert every["Bonn"] == only0["Bonn"]
     assert y1(add=1.0)["Bonn"] == pytest.approx(np.log(1 * 45 / (51 * 7)))
-    none = smm.escalc_correlated("OR", data=TABLES, outcomes=OUT_OR, rho=0.4,
-                                 to="none")
+    with pytest.warns(UserWarning, match=r"outcome 'y1': the log ratio is "
+                      r"infinite in row Bonn \(a zero cell with to='none'\)"):
+        none = smm.escalc_correlated("OR", data=TABLES, outcomes=OUT_OR,
+                                     rho=0.4, to="none")
     assert np.isnan(none.y.loc["Bonn", "y1"])
     assert np.isnan(none.S[1, 0]).all() and np.isnan(none.S[1, :, 0]).all()
     assert none.S[1, 1, 1] == pytest.approx(1 / 9 + 1 / 41 + 1 / 12 + 1 / 38)
@@ -369,8 +371,15 @@ def test_non_positive_semidefinite_correlations_are_refused():
           rho=0.1), None),
     (dict(data=MEANS.assign(s2b=[11.0, 0.0]), measure="SMD",
           outcomes=OUT_SMD), r"outcome 'y2': sd2i is not positive in row 1"),
-    (dict(data=MEANS.assign(n2=[25, 1]), measure="SMD", outcomes=OUT_SMD),
-     r"outcome 'y1': n2i is smaller than 2 in row 1"),
+    (dict(data=MEANS.assign(n2=[25, 0]), measure="SMD", outcomes=OUT_SMD),
+     r"outcome 'y1': n2i is smaller than 1 in row 1"),
+    (dict(data=MEANS.assign(n1=[2, 35], n2=[1, 30]), measure="SMD",
+          outcomes=OUT_SMD), r"n1i \+ n2i is smaller than 4 .* in row 0"),
+    (dict(data=TABLES.assign(c2=[41, 0, 77], d2=[59, 0, 123])),
+     r"outcome 'y2': group 2 has no patients in row Bonn"),
+    (dict(add=-0.5), r"add must be a finite number >= 0 \(default 1/2\), "
+     r"got -0.5"),
+    (dict(add="half"), "add must be a finite number"),
     (dict(outcomes=[OUT_OR[0], dict(ai=[1, 2], bi="b2", ci="c2", di="d2")]),
      r"outcome 'y2', ai has 2 values for 3 studies"),
 ])

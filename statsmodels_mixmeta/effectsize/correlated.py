@@ -10,12 +10,12 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy.special import gammaln
+from scipy.special import poch
 
 from ..design.labels import describe_rows
-from .correlated_inputs import (ZERO_RULES, add_to_zero_cells, check_keys,
-                                check_means, differing_sizes, outcome_specs,
-                                read_columns, table_cells)
+from .correlated_inputs import (ZERO_RULES, add_to_zero_cells, check_add,
+                                check_keys, check_means, differing_sizes,
+                                outcome_specs, read_columns, table_cells)
 from .correlated_rho import check_correlations, correlation_stack
 from .multivariate import MultivariateEffects
 
@@ -52,7 +52,8 @@ def escalc_correlated(measure, data=None, outcomes=None, rho=None, rho2=None,
         (one number per study), or an ``(n, k, k)`` array (one matrix per
         study).  For "OR" and "RR" it applies to both groups unless
         ``rho2`` is given.  Off the diagonal ``|rho| < 1``; each matrix must
-        be positive semi-definite on the outcomes the study reports.
+        be positive semi-definite on the outcomes the study reports, and
+        may be NaN only for pairs of outcomes a study does not both report.
     rho2 : float, array_like or str, optional
         "OR" and "RR" only: the correlation in group 2 (``ci, di``) when it
         differs from group 1's ``rho``; the same forms as ``rho``.
@@ -80,7 +81,20 @@ def escalc_correlated(measure, data=None, outcomes=None, rho=None, rho2=None,
     UserWarning
         When a study's group sizes differ across its outcomes: the outcomes
         were then not all measured on the same patients, and the covariance
-        (which assumes full overlap) is too large in size (see Notes).
+        (which assumes full overlap) is too large in size (see Notes).  And
+        when a log ratio is infinite (a zero cell with ``to="none"``): the
+        outcome is missing in that study.
+
+    Raises
+    ------
+    ValueError
+        Naming the outcome, argument, column and studies at fault: an
+        unknown measure or argument set, outcomes with different argument
+        sets, a column not in ``data``, negative counts, events above the
+        group size, an empty group, ``sd <= 0``, ``n1i + n2i < 4`` ("SMD"),
+        and correlations that are infinite, ``|rho| >= 1`` off the diagonal,
+        missing for two outcomes a study reports, or not positive
+        semi-definite on the outcomes a study reports.
 
     Notes
     -----
@@ -183,6 +197,7 @@ def escalc_correlated(measure, data=None, outcomes=None, rho=None, rho2=None,
                          "outcome")
     if to not in ZERO_RULES:
         raise ValueError(f"to must be one of {ZERO_RULES}, got {to!r}")
+    add = check_add(add)
     if measure == "SMD" and rho2 is not None:
         raise ValueError("rho2 applies to 'OR' and 'RR' only: for 'SMD' the "
                          "correlation is the same in both groups (give rho)")
@@ -239,12 +254,13 @@ def within_covariance(parts, correlations, observed):
 
 def _tables(measure, columns, names, index, add, to, drop00):
     """Log ratios of 2x2 tables: ``y``, the two groups' parts, group sizes."""
-    y, group1, group2, sizes1, sizes2 = [], [], [], [], []
+    y, group1, group2, sizes1, sizes2, present = [], [], [], [], [], []
     for name in names:
         raw = table_cells(columns[name], name, index)
         sizes1.append(raw[0] + raw[1])
         sizes2.append(raw[2] + raw[3])
         a, b, c, d = add_to_zero_cells(raw, add, to, drop00)
+        present.append(~np.isnan(a + b + c + d))
         with np.errstate(divide="ignore", invalid="ignore"):
             if measure == "OR":
                 y.append(np.log(a) - np.log(b) - np.log(c) + np.log(d))
@@ -256,6 +272,12 @@ def _tables(measure, columns, names, index, add, to, drop00):
                 group2.append(1 / c - 1 / (c + d))
     y, u1, u2 = (np.column_stack(v) for v in (y, group1, group2))
     finite = np.isfinite(y) & np.isfinite(u1) & np.isfinite(u2)
+    lost = ~finite & np.column_stack(present)
+    for j in np.flatnonzero(lost.any(axis=0)):
+        warnings.warn(
+            f"outcome {names[j]!r}: the log ratio is infinite in "
+            f"{describe_rows(lost[:, j], list(index))} (a zero cell with "
+            f"to={to!r}); it is missing there", UserWarning, stacklevel=3)
     u1, u2 = np.where(finite, u1, np.nan), np.where(finite, u2, np.nan)
     parts = [(np.sqrt(u1), 1), (np.sqrt(u2), 1)]
     return (np.where(finite, y, np.nan), parts,
@@ -265,11 +287,12 @@ def _tables(measure, columns, names, index, add, to, drop00):
 def hedges_correction(df):
     r"""
     The exact bias correction :math:`J(\nu) = \Gamma(\nu/2) /
-    (\sqrt{\nu/2}\, \Gamma((\nu - 1)/2))` of Hedges (1981).
+    (\sqrt{\nu/2}\, \Gamma((\nu - 1)/2))` of Hedges (1981), as the
+    Pochhammer ratio :math:`\Gamma(x + 1/2)/\Gamma(x)`, :math:`x = (\nu -
+    1)/2`, which keeps its digits for large :math:`\nu`.
     """
     df = np.asarray(df, dtype=float)
-    return np.exp(gammaln(df / 2) - 0.5 * np.log(df / 2)
-                  - gammaln((df - 1) / 2))
+    return poch((df - 1) / 2, 0.5) / np.sqrt(df / 2)
 
 
 def _means(measure, columns, names, index, add, to, drop00):

@@ -144,7 +144,21 @@ def table_cells(values, outcome, index):
                 f"outcome {outcome!r}: ci is larger than n2i")
     b = values["bi"] if "bi" in values else values["n1i"] - a
     d = values["di"] if "di" in values else values["n2i"] - c
+    _refuse(a + b < 1, index, f"outcome {outcome!r}: group 1 has no patients")
+    _refuse(c + d < 1, index, f"outcome {outcome!r}: group 2 has no patients")
     return a, b, c, d
+
+
+def check_add(add):
+    """``add`` must be a finite number of at least 0."""
+    try:
+        value = float(add)
+    except (TypeError, ValueError):
+        value = np.nan
+    if isinstance(add, bool) or not np.isfinite(value) or value < 0:
+        raise ValueError(f"add must be a finite number >= 0 (default 1/2), "
+                         f"got {add!r}")
+    return value
 
 
 def add_to_zero_cells(cells, add=0.5, to="only0", drop00=False):
@@ -173,10 +187,16 @@ def add_to_zero_cells(cells, add=0.5, to="only0", drop00=False):
 
 
 def check_means(values, outcome, index):
-    """Group sizes of at least 2 and positive standard deviations."""
+    """
+    Group sizes of at least 1, ``n1i + n2i >= 4`` (Hedges' correction needs
+    ``n1i + n2i - 2 > 1``) and positive standard deviations.
+    """
     for key in ("n1i", "n2i"):
-        _refuse(values[key] < 2, index,
-                f"outcome {outcome!r}: {key} is smaller than 2")
+        _refuse(values[key] < 1, index,
+                f"outcome {outcome!r}: {key} is smaller than 1")
+    _refuse(values["n1i"] + values["n2i"] < 4, index,
+            f"outcome {outcome!r}: n1i + n2i is smaller than 4 (Hedges' "
+            "correction needs n1i + n2i - 2 > 1)")
     for key in ("sd1i", "sd2i"):
         _refuse(values[key] <= 0, index,
                 f"outcome {outcome!r}: {key} is not positive")
