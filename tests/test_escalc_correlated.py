@@ -405,3 +405,22 @@ def test_group_sizes_differing_across_outcomes_warn_naming_the_rows():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         smm.escalc_correlated("OR", data=TABLES, outcomes=OUT_OR, rho=0.5)
+
+
+def test_rho_from_the_joint_table_of_the_two_outcomes():
+    # group 1 of Ames: 100 patients, 12 deaths, 30 admissions, 8 both
+    phi = smm.effectsize.phi_coefficient([8, 0], [12, 0], [30, 9], [100, 50])
+    assert phi[0] == pytest.approx((100 * 8 - 12 * 30)
+                                   / np.sqrt(12 * 88 * 30 * 70), rel=1e-12)
+    assert np.isnan(phi[1])          # no deaths: no correlation
+    with pytest.raises(ValueError, match="joint tables of row 1 are "
+                       "impossible"):
+        smm.effectsize.phi_coefficient([8, 10], [12, 9], [30, 9], [100, 50])
+    # with the sample phi, the arm's covariance of the two logits is the
+    # delta method's (p_AB - p_A p_B) / (n p_A q_A p_B q_B)
+    eff = smm.escalc_correlated("OR", data=TABLES.iloc[[0]], outcomes=OUT_OR,
+                                rho=phi[:1], rho2=0.0)
+    p_a, p_b, p_ab = 0.12, 0.30, 0.08
+    assert eff.S[0, 0, 1] == pytest.approx(
+        (p_ab - p_a * p_b) / (100 * p_a * (1 - p_a) * p_b * (1 - p_b)),
+        rel=1e-12)

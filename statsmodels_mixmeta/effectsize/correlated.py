@@ -123,6 +123,13 @@ def escalc_correlated(measure, data=None, outcomes=None, rho=None, rho2=None,
     + 1/d` ("OR") or :math:`1/a - 1/n_1 + 1/c - 1/n_2` ("RR").  This is the
     large-sample covariance of Wei and Higgins (2013, binary outcomes).
 
+    The phi coefficient is bounded by the margins: :math:`\rho \le
+    \sqrt{p_A q_B / (q_A p_B)}` for :math:`p_A \le p_B` (and a negative
+    bound likewise), so a large ``rho`` with rare events overstates the
+    covariance.  When a trial reports how many patients of each arm had
+    both events, :func:`phi_coefficient` gives ``rho`` (or ``rho2``) from
+    that joint table, one per study.
+
     *Standardised mean differences* ("SMD").  ``rho`` is the correlation of
     the two continuous outcomes within a patient, the same in both groups
     (as the pooled standard deviation assumes a common variance).  The mean
@@ -326,3 +333,39 @@ def _warn_on_sizes(sizes, observed, index):
             "across outcomes: not all patients report every outcome, so the "
             "covariances (which assume the same patients) are upper bounds "
             "in size", UserWarning, stacklevel=3)
+
+
+def phi_coefficient(both, events_a, events_b, n):
+    r"""
+    The correlation of two binary outcomes within patients (the phi
+    coefficient) from their joint 2x2 table in one group.
+
+    Parameters
+    ----------
+    both, events_a, events_b, n : array_like
+        Per study: patients with both events, with event A, with event B,
+        and patients in the group.
+
+    Returns
+    -------
+    ndarray
+        :math:`(n x_{AB} - x_A x_B) / \sqrt{x_A (n - x_A) x_B (n - x_B)}`,
+        to pass as ``rho`` (group 1) or ``rho2`` (group 2) of
+        :func:`escalc_correlated`; NaN where an outcome has no events or
+        only events.
+    """
+    both, events_a, events_b, n = (np.asarray(v, dtype=float)
+                                   for v in (both, events_a, events_b, n))
+    bad = ((both < 0) | (both > np.minimum(events_a, events_b))
+           | (events_a + events_b - both > n) | (events_a < 0)
+           | (events_b < 0))
+    if np.any(bad):
+        raise ValueError(
+            f"phi_coefficient: the joint tables of "
+            f"{describe_rows(np.atleast_1d(bad))} are impossible (need 0 <= "
+            "both <= min(events_a, events_b) and events_a + events_b - both "
+            "<= n)")
+    spread = events_a * (n - events_a) * events_b * (n - events_b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        phi = (n * both - events_a * events_b) / np.sqrt(spread)
+    return np.where(spread > 0, phi, np.nan)
