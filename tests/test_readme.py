@@ -200,3 +200,15 @@ def test_inconsistency_block(namespace):
     # "print(np.allclose(network_test.consistency.params, ...))  # True"
     np.testing.assert_allclose(network_test.consistency.params,
                                namespace["consistency"].params, rtol=1e-8)
+
+
+def test_correlated_outcomes_block(namespace):
+    eff, fit = namespace["corr_eff"], namespace["corr_fit"]
+    text = README.read_text(encoding="utf-8")
+    # "for trial T1, 0.4 x (...) = 0.0472"
+    assert "= 0.0472" in text
+    assert eff.S[0, 0, 1] == pytest.approx(0.0472, abs=5e-5)
+    assert eff.S_columns == ["S_death_death", "S_death_admit",
+                             "S_admit_admit"]
+    assert list(fit.params.index) == ["death:Intercept", "admit:Intercept"]
+    assert fit.nobs == 12
