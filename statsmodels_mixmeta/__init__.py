@@ -12,6 +12,7 @@ from . import datasets
 from .design.covariance import inputcov, unvech, vech
 from .design.dose_response import (greenland_longnecker,
                                    greenland_longnecker_addS)
+from .effectsize import escalc
 from .many import ManyResults, fit_many
 from .model import MixMeta
 from .results import MixMetaResults
@@ -26,7 +27,7 @@ if "mixmeta" not in _smf.__all__:
     _smf.__all__.append("mixmeta")
 
 __all__ = ["FirstStageWarning", "MixMeta", "MixMetaResults", "TwoStage",
-           "ManyResults", "compare", "datasets", "fit_many",
+           "ManyResults", "compare", "datasets", "escalc", "fit_many",
            "greenland_longnecker", "greenland_longnecker_addS", "inputcov",
            "mixmeta", "side_by_side", "simulate", "two_stage", "unvech",
            "vech"]

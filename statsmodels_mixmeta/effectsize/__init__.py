@@ -3,3 +3,6 @@ Effect sizes and their within-study (co)variances computed from raw data
 (counts, means, correlations, rates), the inputs ``y`` and ``S`` of a
 MixMeta model, with metafor's measure and argument names.
 """
+from .escalc import escalc
+
+__all__ = ["escalc"]
