@@ -20,7 +20,7 @@ response ratios in experimental ecology. *Ecology* 80, 1150-1156.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import gammaln
+from scipy.special import poch
 
 
 def hedges_correction(df):
@@ -32,13 +32,14 @@ def hedges_correction(df):
         c(m) = \frac{\Gamma(m/2)}{\sqrt{m/2}\;\Gamma\!\left((m-1)/2\right)},
         \qquad m = n_1 + n_2 - 2,
 
-    computed through log-gamma so that it does not overflow for large
-    ``m``; ``c(m) \approx 1 - 3 / (4m - 1)`` (Hedges, 1981).  Defined for
-    ``m > 1``.
+    computed as the Pochhammer ratio ``Gamma(x + 1/2) / Gamma(x)``,
+    ``x = (m - 1) / 2`` (:func:`scipy.special.poch`), which neither
+    overflows nor loses digits for large ``m`` (a difference of log-gammas
+    loses about ``1e-11`` at ``m = 10^5``); ``c(m) \approx 1 - 3 / (4m - 1)``
+    (Hedges, 1981).  Defined for ``m > 1``.
     """
     df = np.asarray(df, dtype=float)
-    return np.exp(gammaln(df / 2) - 0.5 * np.log(df / 2)
-                  - gammaln((df - 1) / 2))
+    return poch((df - 1) / 2, 0.5) / np.sqrt(df / 2)
 
 
 def mean_difference(m1, sd1, n1, m2, sd2, n2):
