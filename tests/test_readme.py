@@ -176,3 +176,16 @@ def test_coverage_claims_are_the_benchmark_json():
                  for s in report["scenarios"]]
         claim = f"{label} {min(cover):.3f}–{max(cover):.3f}"
         assert claim in text, claim
+
+
+def test_effect_size_block(namespace):
+    # "True: the shipped log risk ratios"; "1/2 added to Ames's four cells"
+    bcg, es = namespace["bcg"], namespace["es"]
+    np.testing.assert_allclose(es["yi"], bcg["logrr"], atol=1e-10)
+    assert namespace["rr_fit"].params.index.tolist() == ["Intercept", "ablat"]
+    es_or = namespace["es_or"]
+    assert list(es_or.index) == ["Ames", "Bern", "Cork"]
+    assert es_or.loc["Ames", "yi"] == pytest.approx(
+        np.log(0.5 * 27.5 / (30.5 * 3.5)), abs=1e-12)
+    assert es_or.loc["Bern", "vi"] == pytest.approx(
+        1 / 4 + 1 / 36 + 1 / 9 + 1 / 32, abs=1e-12)
