@@ -316,8 +316,7 @@ BAD = pd.DataFrame({"a": [1, -2, 3], "b": [4, 5, 6], "c": [1, 1, 1],
     (dict(measure="XX"), r"unknown measure 'XX'.*2x2 tables: OR, RR, RD, "
                          r"PETO.*rates: IRR, IRD"),
     (dict(measure="OR", ai="a", ci="c", di="d"),
-     r"needs bi or n1i \(missing\); its arguments are ai, bi, n1i, ci, di, "
-     r"n2i"),
+     r"is missing bi or n1i; its arguments are ai, bi, n1i, ci, di, n2i"),
     (dict(measure="OR", ai="a", bi="b", ci="c", di="d", ri=0.5),
      r"does not take ri; its arguments are ai, bi, n1i"),
     (dict(measure="OR", ai="A", bi="b", ci="c", di="d"),

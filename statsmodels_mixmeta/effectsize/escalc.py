@@ -158,8 +158,8 @@ def _resolve(measure, family, data, columns):
     missing = [" or ".join(alternatives) for alternatives in family.required
                if not any(name in columns for name in alternatives)]
     if missing:
-        raise ValueError(f"escalc({measure!r}) needs {', '.join(missing)} "
-                         f"(missing); its arguments are "
+        raise ValueError(f"escalc({measure!r}) is missing "
+                         f"{', '.join(missing)}; its arguments are "
                          f"{', '.join(accepted)}")
     if data is not None and not isinstance(data, pd.DataFrame):
         raise ValueError("escalc: data must be a pandas DataFrame or None, "
