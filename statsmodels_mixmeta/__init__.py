@@ -15,6 +15,8 @@ from .design.dose_response import (greenland_longnecker,
 from .effectsize import escalc
 from .many import ManyResults, fit_many
 from .model import MixMeta
+from .network import (NetworkContrasts, multiarm_contrasts,
+                      network_contrasts)
 from .results import MixMetaResults
 from .results.comparison import compare
 from .simulation import simulate
@@ -27,8 +29,9 @@ if "mixmeta" not in _smf.__all__:
     _smf.__all__.append("mixmeta")
 
 __all__ = ["FirstStageWarning", "MixMeta", "MixMetaResults", "TwoStage",
-           "ManyResults", "compare", "datasets", "escalc", "fit_many",
-           "greenland_longnecker", "greenland_longnecker_addS", "inputcov",
-           "mixmeta", "side_by_side", "simulate", "two_stage", "unvech",
-           "vech"]
+           "ManyResults", "NetworkContrasts", "compare", "datasets",
+           "escalc", "fit_many", "greenland_longnecker",
+           "greenland_longnecker_addS", "inputcov", "mixmeta",
+           "multiarm_contrasts", "network_contrasts", "side_by_side",
+           "simulate", "two_stage", "unvech", "vech"]
 __version__ = "0.1.0"

@@ -422,3 +422,20 @@ def test_shapes_sources_and_alignment():
         smm.escalc("OR", ai="a", bi="b", ci="c", di="d", data={"a": [1]})
     with pytest.raises(ValueError, match=r"infinite values in rows \[0\]"):
         smm.escalc("PR", xi=[np.inf], ni=[3])
+
+
+def test_two_arm_network_contrasts_agree_with_escalc():
+    # two independent implementations: network_contrasts (arm-level, the
+    # zero-cell rule of netmeta's pairwise) and escalc (metafor's only0)
+    arms = pd.DataFrame({"study": [1, 1, 2, 2, 3, 3],
+                         "treatment": ["A", "B"] * 3,
+                         "events": [3, 0, 5, 9, 12, 20],
+                         "n": [30, 30, 40, 41, 60, 58]})
+    wide = arms.pivot(index="study", columns="treatment")
+    for measure in ("OR", "RR", "RD"):
+        net = smm.network_contrasts(arms, "study", "treatment", "A",
+                                    measure=measure, events="events", n="n")
+        es = smm.escalc(measure, ai=wide["events"]["B"], n1i=wide["n"]["B"],
+                        ci=wide["events"]["A"], n2i=wide["n"]["A"])
+        np.testing.assert_allclose(net.frame["y_B"], es["yi"], atol=1e-12)
+        np.testing.assert_allclose(net.frame["S_B_B"], es["vi"], atol=1e-12)
