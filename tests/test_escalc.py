@@ -439,3 +439,20 @@ def test_two_arm_network_contrasts_agree_with_escalc():
                         ci=wide["events"]["A"], n2i=wide["n"]["A"])
         np.testing.assert_allclose(net.frame["y_B"], es["yi"], atol=1e-12)
         np.testing.assert_allclose(net.frame["S_B_B"], es["vi"], atol=1e-12)
+
+
+@pytest.mark.parametrize("measure", ["OR", "RR"])
+def test_correlated_outcomes_have_escalc_on_their_diagonal(measure):
+    # escalc_correlated (several outcomes on the same patients) must give
+    # each outcome escalc's effect size and variance, zero cells included
+    data = pd.DataFrame({"d1": [0, 8, 30], "h1": [30, 25, 0], "n1": [100] * 3,
+                         "d0": [20, 15, 41], "h0": [41, 33, 80],
+                         "n0": [100, 100, 205]})
+    outcomes = {"death": dict(ai="d1", n1i="n1", ci="d0", n2i="n0"),
+                "admit": dict(ai="h1", n1i="n1", ci="h0", n2i="n0")}
+    eff = smm.escalc_correlated(measure, data=data, rho=0.3,
+                                outcomes=outcomes)
+    for k, (name, cells) in enumerate(outcomes.items()):
+        es = smm.escalc(measure, data=data, **cells)
+        np.testing.assert_allclose(eff.y[name], es["yi"], atol=1e-12)
+        np.testing.assert_allclose(eff.S[:, k, k], es["vi"], atol=1e-12)

@@ -199,3 +199,15 @@ def test_effect_size_block(namespace):
         np.log(0.5 * 27.5 / (30.5 * 3.5)), abs=1e-12)
     assert es_or.loc["Bern", "vi"] == pytest.approx(
         1 / 4 + 1 / 36 + 1 / 9 + 1 / 32, abs=1e-12)
+
+
+def test_correlated_outcomes_block(namespace):
+    eff, fit = namespace["corr_eff"], namespace["corr_fit"]
+    text = README.read_text(encoding="utf-8")
+    # "for trial T1, 0.4 x (...) = 0.0472"
+    assert "= 0.0472" in text
+    assert eff.S[0, 0, 1] == pytest.approx(0.0472, abs=5e-5)
+    assert eff.S_columns == ["S_death_death", "S_death_admit",
+                             "S_admit_admit"]
+    assert list(fit.params.index) == ["death:Intercept", "admit:Intercept"]
+    assert fit.nobs == 12
