@@ -12,7 +12,7 @@ from . import datasets
 from .design.covariance import inputcov, unvech, vech
 from .design.dose_response import (greenland_longnecker,
                                    greenland_longnecker_addS)
-from .effectsize import escalc_correlated
+from .effectsize import escalc, escalc_correlated
 from .many import ManyResults, fit_many
 from .model import MixMeta
 from .network import (InconsistencyTest, NetworkContrasts,
@@ -31,7 +31,7 @@ if "mixmeta" not in _smf.__all__:
 
 __all__ = ["FirstStageWarning", "InconsistencyTest", "MixMeta",
            "MixMetaResults", "TwoStage", "ManyResults", "NetworkContrasts",
-           "compare", "datasets", "escalc_correlated", "fit_many",
+           "compare", "datasets", "escalc", "escalc_correlated", "fit_many",
            "greenland_longnecker", "greenland_longnecker_addS", "inputcov",
            "mixmeta", "multiarm_contrasts", "network_contrasts",
            "network_inconsistency_test", "side_by_side", "simulate",
