@@ -53,7 +53,7 @@ def check_groups(groups, n_rows):
                          f"fit_many; got {frame.shape[1]}")
     if frame.isna().to_numpy().any():
         rows = np.flatnonzero(frame.isna().to_numpy().any(axis=1))[:SHOW]
-        raise ValueError(f"groups must not be missing; rows {list(rows)} "
+        raise ValueError(f"groups must not be missing; rows {rows.tolist()} "
                          f"are")
     outer, _ = pd.factorize(frame[0])
     pairs = pd.Series(list(zip(outer, frame[1])))
@@ -61,7 +61,7 @@ def check_groups(groups, n_rows):
     if repeated.size:
         raise ValueError(
             f"groups: each inner group must be one row (one study) within "
-            f"its outer group for fit_many; rows {list(repeated[:SHOW])} "
+            f"its outer group for fit_many; rows {repeated[:SHOW].tolist()} "
             f"share an inner group")
     return outer
 
@@ -106,7 +106,7 @@ def check_arrays(endog, S, exog):
     bad[~bad] = ~(np.linalg.eigvalsh(S[~bad])[:, 0] > 0)
     if bad.any():
         raise ValueError(f"S must be finite, symmetric and positive "
-                         f"definite; rows {list(np.flatnonzero(bad)[:SHOW])}"
+                         f"definite; rows {np.flatnonzero(bad)[:SHOW].tolist()}"
                          f" are not")
     exog = np.ones((n_rows, 1)) if exog is None else np.array(
         exog, dtype=float)
