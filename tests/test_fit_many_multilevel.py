@@ -151,7 +151,7 @@ def test_small_m_interior_and_boundary(method):
     where it stops at a boundary, fit_many's maximum (over the closed cone)
     is at least as high, and its likelihood is the hand-computed one."""
     S, groups, exog = design(3, 4, seed=5)
-    Y = draw(S, groups, 30, seed=6, psi_outer=cs(K, 1.0, 0.5))
+    Y = draw(S, groups, 10, seed=6, psi_outer=cs(K, 1.0, 0.5))
     many = smm.fit_many(Y, S, groups=groups, bscov=["cs", "cs"],
                         method=method)
     outer = groups["outer"].to_numpy()
@@ -165,7 +165,7 @@ def test_small_m_interior_and_boundary(method):
         if not fit.on_boundary:
             interior += 1
             assert_same(many, j, fit)
-    assert 10 <= interior < Y.shape[2]
+    assert 4 <= interior < Y.shape[2]
 
 
 def test_kernel_against_dense_and_score():
