@@ -274,12 +274,12 @@ def _derivatives(stack, ev, W, Wsum, M, sumG, MG, u, bases):
     ws, As, bs = [], [], []
     I_WM = np.eye(k) - W.sum(axis=2) @ M            # (I - W_g M_g), (R,m,k,k)
     for E in outer_basis:
-        wbar = _mv(E, ubar)                                      # (R,m,k)
+        wbar = ubar @ E                            # E_t ubar, (R,m,k)
         a = _mv(W, _mv(np.swapaxes(I_WM, -1, -2), wbar)[:, :, None])
         ws.append(("outer", wbar))
         As.append(a)
     for E in inner_basis:
-        w = _mv(E, u)
+        w = u @ E
         Ww = _mv(W, w)
         a = Ww - _mv(W, _mv(M, Ww.sum(axis=2))[:, :, None])
         ws.append(("inner", w))
