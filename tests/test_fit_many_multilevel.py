@@ -249,3 +249,25 @@ def test_bad_input(change, message):
     with pytest.raises(ValueError, match=message):
         smm.fit_many(Y_in, S_in, exog_in, **kwargs)
     np.testing.assert_array_equal(Y_in, before)
+
+
+def test_bootstrap_refits_all_draws_at_once(table6):
+    """``simulate(refit=True)`` of a two-level cs fit goes through the
+    batched climbs and equals single fits of the same draws."""
+    S, groups, exog, Y = table6
+    fit = single(Y[:, :, 0], S, groups, exog, "reml")
+    frame = fit.simulate(4, seed=11, refit=True)
+    draws = fit.simulate(4, seed=11)
+    assert frame.attrs["warnings"] == {} and frame["converged"].all()
+    assert (frame["n_warnings"] == 0).all()
+    for j, y in enumerate(draws):
+        one = single(y, S, groups, exog, "reml")
+        assert abs(frame["llf"][j] - one.llf) < 1e-8
+        np.testing.assert_allclose(frame.iloc[j, :K], one.params, rtol=1e-6)
+        rows, cols = np.tril_indices(K)
+        psi = np.concatenate([p[rows, cols] for p in one.psis])
+        np.testing.assert_allclose(frame.iloc[j, K:K + len(psi)], psi,
+                                   rtol=1e-6, atol=1e-6)
+    # with fit_kwargs the loop of single fits runs: the same estimates
+    loop = fit.simulate(4, seed=11, refit=True, fit_kwargs={"maxiter": 500})
+    np.testing.assert_allclose(loop["llf"], frame["llf"], atol=1e-8)
