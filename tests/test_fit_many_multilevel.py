@@ -113,6 +113,13 @@ def test_vech_S_and_chunks_agree(table6):
                         bscov=["cs", "cs"], chunk_size=5)
     np.testing.assert_allclose(vech.params, full.params, rtol=1e-12)
     np.testing.assert_allclose(vech.psi, full.psi, rtol=1e-10, atol=1e-12)
+    # rows in any order, groups labelled by strings: the same fits
+    order = np.random.default_rng(0).permutation(len(S))
+    labels = groups.astype(str).iloc[order]
+    shuffled = smm.fit_many(Y[order], S[order], groups=labels,
+                            bscov=["cs", "cs"])
+    np.testing.assert_allclose(shuffled.llf, full.llf, rtol=1e-12)
+    np.testing.assert_allclose(shuffled.psi, full.psi, rtol=1e-8, atol=1e-12)
 
 
 @pytest.mark.parametrize("bscov", [("diag", "id"), ("id", "cs")])
@@ -197,7 +204,8 @@ def test_kernel_against_dense_and_score():
                 up[level] = up[level] + h * E
                 down[level] = down[level] - h * E
                 numeric = (kernel.evaluate(stack, padded, *up).llf
-                           - kernel.evaluate(stack, padded, *down).llf) / (2 * h)
+                           - kernel.evaluate(stack, padded, *down).llf
+                           ) / (2 * h)
                 np.testing.assert_allclose(
                     np.einsum("rab,ab->r", grad, E), numeric, atol=1e-6)
         assert (np.linalg.eigvalsh(ev.info) > 0).all()

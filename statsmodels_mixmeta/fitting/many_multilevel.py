@@ -207,7 +207,8 @@ def _line_search(stack, y, lam, step, base, bases):
     return out_lam, out
 
 
-FIELDS = ("llf", "beta", "cov_beta", "quad", "grad_outer", "grad_inner", "info")
+FIELDS = ("llf", "beta", "cov_beta", "quad", "grad_outer", "grad_inner",
+          "info")
 
 
 def take(ev, index):

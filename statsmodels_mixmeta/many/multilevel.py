@@ -105,9 +105,9 @@ def check_arrays(endog, S, exog):
                 axis=(1, 2))
     bad[~bad] = ~(np.linalg.eigvalsh(S[~bad])[:, 0] > 0)
     if bad.any():
+        rows = np.flatnonzero(bad)[:SHOW].tolist()
         raise ValueError(f"S must be finite, symmetric and positive "
-                         f"definite; rows {np.flatnonzero(bad)[:SHOW].tolist()}"
-                         f" are not")
+                         f"definite; rows {rows} are not")
     exog = np.ones((n_rows, 1)) if exog is None else np.array(
         exog, dtype=float)
     if exog.ndim == 1:
