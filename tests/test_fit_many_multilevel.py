@@ -13,6 +13,7 @@ import statsmodels.formula.api as smf
 import statsmodels_mixmeta as smm
 from statsmodels_mixmeta.fitting import many_multilevel as optimiser
 from statsmodels_mixmeta.kernels import many_multilevel as kernel
+from statsmodels_mixmeta.many import Status
 
 K = 3
 
@@ -279,3 +280,14 @@ def test_bootstrap_refits_all_draws_at_once(table6):
     # with fit_kwargs the loop of single fits runs: the same estimates
     loop = fit.simulate(4, seed=11, refit=True, fit_kwargs={"maxiter": 500})
     np.testing.assert_allclose(loop["llf"], frame["llf"], atol=1e-8)
+
+
+def test_maxiter_reports_unconverged(table6):
+    S, groups, _, Y = table6
+    short = smm.fit_many(Y, S, groups=groups, bscov=["cs", "cs"], maxiter=2)
+    assert (~short.converged).all() and (short.n_iter == 2).all()
+    assert (short.status == Status.UNCERTIFIED).all()
+    assert set(short.messages.index) == set(range(Y.shape[2]))
+    full = smm.fit_many(Y, S, groups=groups, bscov=["cs", "cs"])
+    assert (short.llf <= full.llf + 1e-12).all()
+    assert (full.status == Status.FITTED).all()
