@@ -103,6 +103,16 @@ def test_fit_many_blocks(namespace):
     np.testing.assert_array_equal(np.asarray(lazy.params), pairs.params)
 
 
+def test_network_block(namespace):
+    # "print(consistency.params)      # fits["prop"].params, to 1e-5"
+    net, consistency = namespace["net"], namespace["consistency"]
+    np.testing.assert_allclose(np.asarray(consistency.params),
+                               np.asarray(namespace["fits"]["prop"].params),
+                               rtol=1e-5)
+    assert net.info["augmented"].sum() == 5 and len(net.frame) == 24
+    assert net.design.loc[2] == "BCD" and net.S[1, 0, 0] > 1111
+
+
 def test_simulation_block(namespace):
     draws, same, boot = (namespace["draws"], namespace["same"],
                          namespace["boot"])
