@@ -169,7 +169,7 @@ def run(n_sim, output=None, verbose=True, jobs=1):
     JSON at ``output``)."""
     report = {
         "design": {"k": K, "inner_per_outer": N_INNER, "tau": TAU,
-                   "within_sd_uniform": SD_RANGE, "beta": 0.0,
+                   "within_sd_uniform": list(SD_RANGE), "beta": 0.0,
                    "method": "REML", "bscov": ["cs", "cs"],
                    "seed": SEED, "n_sim": n_sim},
         "paper": PAPER, "python": platform.python_version(),
