@@ -89,9 +89,12 @@ def theta_of(bscov, psi):
 
 def starts(stack, y, bases):
     """
-    A start inside the cone for every data set: the covariance of the
-    least-squares residuals less the mean within-study covariance, split
-    evenly between the levels, projected on each level's structure and
+    A start inside the cone for every data set, by analysis of variance
+    of the least-squares residuals ``r``: within outer groups
+    ``C_w = sum (r_i - rbar_g)(r_i - rbar_g)' / (n - m)`` estimates
+    ``Psi_w + mean S``, between them
+    ``C_b = sum_g n_g rbar_g rbar_g' / (m - p)`` estimates
+    ``nbar Psi_o + C_w``; each projected on its level's structure and
     raised to at least a tenth of the mean within-study variance.
     """
     mask = stack.mask
@@ -99,13 +102,19 @@ def starts(stack, y, bases):
     xtx = np.einsum("gnc,gnd->cd", x, x)
     coef = np.linalg.solve(xtx, np.einsum("gnc,rgna->rca", x, y))
     resid = (y - np.einsum("gnc,rca->rgna", x, coef)) * mask[..., None]
-    n = mask.sum()
-    dof = max(n - stack.p, 1)
-    total = np.einsum("rgna,rgnb->rab", resid, resid) / dof
+    sizes = mask.sum(axis=1)
+    n, m = sizes.sum(), len(sizes)
+    means = resid.sum(axis=2) / sizes[:, None]
+    centred = (resid - means[:, :, None]) * mask[..., None]
+    within = np.einsum("rgna,rgnb->rab", centred, centred) / max(n - m, 1)
+    between = np.einsum("g,rga,rgb->rab", sizes, means, means) / max(
+        m - stack.p, 1)
     mean_s = stack.S[mask].mean(axis=0)
-    excess = (total - mean_s) / 2
     floor = 0.1 * np.trace(mean_s) / stack.k
-    return [np.maximum(project(basis, excess), floor) for basis in bases]
+    psi_outer = (between - within) / sizes.mean()
+    psi_inner = within - mean_s
+    return [np.maximum(project(basis, psi), floor)
+            for basis, psi in zip(bases, (psi_outer, psi_inner))]
 
 
 def _score(ev, bases):
