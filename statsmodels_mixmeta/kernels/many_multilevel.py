@@ -272,10 +272,10 @@ def _derivatives(stack, ev, W, Wsum, M, sumG, MG, u, bases):
     # average information: w_t = dV_t u, a_t = V^{-1} w_t, b_t = X' a_t
     outer_basis, inner_basis = bases
     ws, As, bs = [], [], []
-    I_WM = np.eye(k) - W.sum(axis=2) @ M            # (I - W_g M_g), (R,m,k,k)
+    I_MW = np.eye(k) - np.swapaxes(WsumM, -1, -2)   # I - M_g W_g
     for E in outer_basis:
         wbar = ubar @ E                            # E_t ubar, (R,m,k)
-        a = _mv(W, _mv(np.swapaxes(I_WM, -1, -2), wbar)[:, :, None])
+        a = _mv(W, _mv(I_MW, wbar)[:, :, None])
         ws.append(("outer", wbar))
         As.append(a)
     for E in inner_basis:
