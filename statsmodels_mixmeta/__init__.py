@@ -12,6 +12,7 @@ from . import datasets
 from .design.covariance import inputcov, unvech, vech
 from .design.dose_response import (greenland_longnecker,
                                    greenland_longnecker_addS)
+from .effectsize import escalc, escalc_correlated
 from .many import ManyResults, fit_many
 from .model import MixMeta
 from .network import (NetworkContrasts, multiarm_contrasts,
@@ -29,7 +30,8 @@ if "mixmeta" not in _smf.__all__:
 
 __all__ = ["FirstStageWarning", "MixMeta", "MixMetaResults", "TwoStage",
            "ManyResults", "NetworkContrasts", "compare", "datasets",
-           "fit_many", "greenland_longnecker", "greenland_longnecker_addS",
-           "inputcov", "mixmeta", "multiarm_contrasts", "network_contrasts",
-           "side_by_side", "simulate", "two_stage", "unvech", "vech"]
+           "escalc", "escalc_correlated", "fit_many", "greenland_longnecker",
+           "greenland_longnecker_addS", "inputcov", "mixmeta",
+           "multiarm_contrasts", "network_contrasts", "side_by_side",
+           "simulate", "two_stage", "unvech", "vech"]
 __version__ = "0.1.0"
