@@ -4,8 +4,7 @@ The raw data of several outcomes per study for
 outcome (metafor's names: ``ai, bi, ci, di`` or ``ai, n1i, ci, n2i`` for
 2x2 tables, ``m1i, sd1i, n1i, m2i, sd2i, n2i`` for means) read from the data
 or from arrays, checked (naming the outcome, argument, column and rows at
-fault), and metafor's zero-cell rule (``add``, ``to``, ``drop00``) applied
-to each outcome's tables.
+fault).
 """
 from __future__ import annotations
 
@@ -19,7 +18,6 @@ from ..design.labels import describe_rows
 #: The valid argument sets of each kind of measure, for error messages.
 TABLE_SETS = ("ai, bi, ci, di", "ai, n1i, ci, n2i")
 MEANS_SET = ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")
-ZERO_RULES = ("only0", "all", "if0all", "none")
 
 
 def outcome_specs(outcomes, names):
@@ -147,43 +145,6 @@ def table_cells(values, outcome, index):
     _refuse(a + b < 1, index, f"outcome {outcome!r}: group 1 has no patients")
     _refuse(c + d < 1, index, f"outcome {outcome!r}: group 2 has no patients")
     return a, b, c, d
-
-
-def check_add(add):
-    """``add`` must be a finite number of at least 0."""
-    try:
-        value = float(add)
-    except (TypeError, ValueError):
-        value = np.nan
-    if isinstance(add, bool) or not np.isfinite(value) or value < 0:
-        raise ValueError(f"add must be a finite number >= 0 (default 1/2), "
-                         f"got {add!r}")
-    return value
-
-
-def add_to_zero_cells(cells, add=0.5, to="only0", drop00=False):
-    """
-    metafor's zero-cell rule on one outcome's tables.
-
-    ``to="only0"`` adds ``add`` to the four cells of each table with a zero
-    cell, ``"all"`` to every table, ``"if0all"`` to every table when any
-    table has a zero cell, ``"none"`` to none.  With ``drop00``, a table
-    with no events (or only events) in both groups becomes missing (NaN).
-    Returns new arrays; the inputs are not modified.
-    """
-    a, b, c, d = (np.array(cell, dtype=float) for cell in cells)
-    if drop00:
-        both = ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
-        for cell in (a, b, c, d):
-            cell[both] = np.nan
-    zero = (a == 0) | (b == 0) | (c == 0) | (d == 0)
-    if to == "only0":
-        shift = np.where(zero, add, 0.0)
-    elif to == "all" or (to == "if0all" and zero.any()):
-        shift = np.full(a.shape, float(add))
-    else:
-        shift = np.zeros(a.shape)
-    return a + shift, b + shift, c + shift, d + shift
 
 
 def check_means(values, outcome, index):

@@ -228,6 +228,10 @@ def _index(measure, data, columns, values):
     return pd.RangeIndex(n)
 
 
+def _zero_cell_options(inputs, add, to):
+    return zero_cells.check_options(add, to, f"escalc({inputs.measure!r})")
+
+
 def _counts(inputs, events, part, total):
     """The non-events of a group: ``part``, or ``total - events``."""
     checks.nonnegative(inputs, *[name for name in (events, part, total)
@@ -239,15 +243,13 @@ def _counts(inputs, events, part, total):
 
 
 def _prepare_table(inputs, family, add, to, drop00):
-    add, to = zero_cells.check_options(inputs.measure, add, to)
+    add, to = _zero_cell_options(inputs, add, to)
     a, c = inputs["ai"], inputs["ci"]
     b = _counts(inputs, "ai", "bi", "n1i")
     d = _counts(inputs, "ci", "di", "n2i")
     checks.at_least_one(inputs, a + b, ["ai", "bi", "n1i"], "group 1 size")
     checks.at_least_one(inputs, c + d, ["ci", "di", "n2i"], "group 2 size")
-    drop = zero_cells.uninformative([a, b, c, d], [(0, 2), (1, 3)]) \
-        if drop00 else None
-    return zero_cells.adjust([a, b, c, d], add, to, drop)
+    return zero_cells.adjust_tables([a, b, c, d], add, to, drop00)
 
 
 def _prepare_means(inputs, family, add, to, drop00):
@@ -270,7 +272,7 @@ def _prepare_correlations(inputs, family, add, to, drop00):
 
 
 def _prepare_single(inputs, family, add, to, drop00):
-    add, to = zero_cells.check_options(inputs.measure, add, to)
+    add, to = _zero_cell_options(inputs, add, to)
     non_events = _counts(inputs, "xi", "mi", "ni")
     checks.at_least_one(inputs, inputs["xi"] + non_events, ["xi", "ni", "mi"],
                         "sample size")
@@ -278,7 +280,7 @@ def _prepare_single(inputs, family, add, to, drop00):
 
 
 def _prepare_rates(inputs, family, add, to, drop00):
-    add, to = zero_cells.check_options(inputs.measure, add, to)
+    add, to = _zero_cell_options(inputs, add, to)
     checks.nonnegative(inputs, "x1i", "x2i")
     checks.positive(inputs, "t1i", "t2i", what="person-times")
     x1, x2 = inputs["x1i"], inputs["x2i"]
