@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..effectsize.checks import row_list
 from . import arms
 from .container import NetworkContrasts
 
@@ -45,7 +46,7 @@ def _numeric(column, name, labels):
     bad = ~np.isfinite(values)
     if bad.any():
         raise ValueError(f"column {name!r} is missing or not finite in rows "
-                         f"{arms.name_rows(labels, bad)}; drop those arms (or "
+                         f"{row_list(labels, bad)}; drop those arms (or "
                          "give their values) first")
     return values
 
@@ -73,13 +74,13 @@ def _study_structure(data, study, treatment, reference):
         missing = column.isna().to_numpy()
         if missing.any():
             raise ValueError(f"column {name!r} is missing in rows "
-                             f"{arms.name_rows(labels, missing)}")
+                             f"{row_list(labels, missing)}")
     names = _sorted_labels(treats)
     treats = treats.astype(str)
     dup = pd.DataFrame({"s": studies.to_numpy(), "t": treats.to_numpy()}
                        ).duplicated(keep=False).to_numpy()
     if dup.any():
-        raise ValueError(f"rows {arms.name_rows(labels, dup)} repeat a "
+        raise ValueError(f"rows {row_list(labels, dup)} repeat a "
                          "(study, treatment) pair; each study has one row "
                          "per arm")
     if str(reference) not in names:
