@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from ..design.labels import describe_rows
+from .checks import (MISALIGNED, NO_DATA, NOT_IN_DATA, above, below,
+                     lookup, not_above)
 
 #: The valid argument sets of each kind of measure, for error messages.
 TABLE_SETS = ("ai, bi, ci, di", "ai, n1i, ci, n2i")
@@ -87,18 +89,14 @@ def read_columns(spec, outcome, data):
     values, index = {}, None if data is None else data.index
     for key, value in spec.items():
         where = f"outcome {outcome!r}, {key}"
-        if isinstance(value, str):
-            if data is None:
-                raise ValueError(f"{where}: {value!r} names a column but no "
-                                 "data were given")
-            if value not in data.columns:
-                raise ValueError(f"{where}: column {value!r} is not in data; "
-                                 f"data has columns "
-                                 f"{list(map(str, data.columns))}")
-            value, where = data[value], f"{where} (column {value!r})"
-        if isinstance(value, pd.Series) and index is not None \
-                and not value.index.equals(index):
-            raise ValueError(f"{where}: a Series must be indexed like data")
+        value, column = lookup(value, data, {
+            NO_DATA: f"{where}: {{column!r}} names a column but no data "
+                     "were given",
+            NOT_IN_DATA: f"{where}: column {{column!r}} is not in data; "
+                         "data has columns {columns}",
+            MISALIGNED: f"{where}: a Series must be indexed like data"})
+        if column is not None:
+            where = f"{where} (column {column!r})"
         try:
             array = np.asarray(value, dtype=float)
         except (TypeError, ValueError):
@@ -132,18 +130,19 @@ def table_cells(values, outcome, index):
     """
     a, c = values["ai"], values["ci"]
     for key in values:
-        _refuse(values[key] < 0, index,
+        _refuse(below(values[key], 0), index,
                 f"outcome {outcome!r}: {key} is negative")
     if "n1i" in values:
-        _refuse(a > values["n1i"], index,
+        _refuse(above(a, values["n1i"]), index,
                 f"outcome {outcome!r}: ai is larger than n1i")
     if "n2i" in values:
-        _refuse(c > values["n2i"], index,
+        _refuse(above(c, values["n2i"]), index,
                 f"outcome {outcome!r}: ci is larger than n2i")
     b = values["bi"] if "bi" in values else values["n1i"] - a
     d = values["di"] if "di" in values else values["n2i"] - c
-    _refuse(a + b < 1, index, f"outcome {outcome!r}: group 1 has no patients")
-    _refuse(c + d < 1, index, f"outcome {outcome!r}: group 2 has no patients")
+    for group, size in ((1, a + b), (2, c + d)):
+        _refuse(below(size, 1), index,
+                f"outcome {outcome!r}: group {group} has no patients")
     return a, b, c, d
 
 
@@ -153,13 +152,13 @@ def check_means(values, outcome, index):
     ``n1i + n2i - 2 > 1``) and positive standard deviations.
     """
     for key in ("n1i", "n2i"):
-        _refuse(values[key] < 1, index,
+        _refuse(below(values[key], 1), index,
                 f"outcome {outcome!r}: {key} is smaller than 1")
-    _refuse(values["n1i"] + values["n2i"] < 4, index,
+    _refuse(below(values["n1i"] + values["n2i"], 4), index,
             f"outcome {outcome!r}: n1i + n2i is smaller than 4 (Hedges' "
             "correction needs n1i + n2i - 2 > 1)")
     for key in ("sd1i", "sd2i"):
-        _refuse(values[key] <= 0, index,
+        _refuse(not_above(values[key], 0), index,
                 f"outcome {outcome!r}: {key} is not positive")
 
 

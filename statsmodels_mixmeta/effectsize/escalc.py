@@ -179,20 +179,15 @@ def _resolve(measure, family, data, columns):
 
 def _column(measure, name, value, data):
     """One argument as a float array and a description of its source."""
-    source = "array"
-    if isinstance(value, str):
-        if data is None:
-            raise ValueError(f"escalc({measure!r}): {name}={value!r} names "
-                             "a column, but no data was given")
-        if value not in data.columns:
-            raise ValueError(f"escalc({measure!r}): column {value!r} given "
-                             f"for {name} is not in data; its columns are "
-                             f"{', '.join(map(str, data.columns))}")
-        value, source = data[value], f"column {value!r}"
-    elif isinstance(value, pd.Series) and data is not None:
-        if not value.index.equals(data.index):
-            raise ValueError(f"escalc({measure!r}): the Series given for "
-                             f"{name} is not indexed like data")
+    value, column = checks.lookup(value, data, {
+        checks.NO_DATA: f"escalc({measure!r}): {name}={{column!r}} names "
+                        "a column, but no data was given",
+        checks.NOT_IN_DATA: f"escalc({measure!r}): column {{column!r}} "
+                            f"given for {name} is not in data; its columns "
+                            "are {joined}",
+        checks.MISALIGNED: f"escalc({measure!r}): the Series given for "
+                           f"{name} is not indexed like data"})
+    source = "array" if column is None else f"column {column!r}"
     try:
         if isinstance(value, pd.Series):
             array = value.to_numpy(dtype=float, na_value=np.nan)

@@ -43,7 +43,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..effectsize import groups, zero_cells
-from ..effectsize.checks import row_list
+from ..effectsize.checks import above, below, not_above, row_list
 from ..effectsize.continuous import hedges_correction
 
 BINARY = tuple(groups.BINARY)
@@ -56,9 +56,9 @@ def check_binary(events, n, labels):
     Refuse negative counts, empty arms and more events than individuals,
     naming the rows (``labels``) at fault.
     """
-    checks = [(events < 0, "negative events"),
-              (n <= 0, "n not positive"),
-              (events > n, "more events than n")]
+    checks = [(below(events, 0), "negative events"),
+              (not_above(n, 0), "n not positive"),
+              (above(events, n), "more events than n")]
     for mask, what in checks:
         if mask.any():
             raise ValueError(f"arm-level data: {what} in rows "
@@ -69,7 +69,7 @@ def check_binary(events, n, labels):
 def check_continuous(sd, n, labels):
     """Refuse non-positive standard deviations and arm sizes."""
     for values, name in ((sd, "sd"), (n, "n")):
-        mask = values <= 0
+        mask = not_above(values, 0)
         if mask.any():
             raise ValueError(f"arm-level data: {name} not positive in rows "
                              f"{row_list(labels, mask)}; {name} must be > 0")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..effectsize import checks
 from ..effectsize.checks import row_list
 from . import arms
 from .container import NetworkContrasts
@@ -32,10 +33,9 @@ DEFAULT_AUGMENT = {"binary": (0.001, 0.01), "continuous": 0.01}
 def _column(data, name, what):
     if name is None:
         return None
-    if name not in data.columns:
-        raise ValueError(f"{what}={name!r} is not a column of data; the "
-                         f"columns are {list(data.columns)}")
-    return data[name]
+    return checks.lookup(name, data, {
+        checks.NOT_IN_DATA: f"{what}={{column!r}} is not a column of data; "
+                            "the columns are {columns}"})[0]
 
 
 def _numeric(column, name, labels):
