@@ -4,25 +4,14 @@ scale of the contrast (log odds, log risk, risk or mean) with its variance,
 the checks of the arm values, and the continuity correction of studies with
 zero cells.
 
-For an arm with ``d`` events among ``n`` individuals (``p = d / n``):
+An arm's estimate and variance are those of one group in
+:mod:`~statsmodels_mixmeta.effectsize.groups`: the log odds ("OR"), log
+proportion ("RR"), proportion ("RD") or mean ("MD"), so that the contrast of
+two arms of a study, the difference of their estimates, is the log odds
+ratio, log risk ratio, risk difference or mean difference of ``escalc``.
 
-========  ==========================  ===========================
-measure   arm estimate                its variance
-========  ==========================  ===========================
-``OR``    :math:`\log\{d / (n - d)\}` :math:`1/d + 1/(n - d)`
-``RR``    :math:`\log(d / n)`         :math:`1/d - 1/n`
-``RD``    :math:`p`                   :math:`p (1 - p) / n`
-``MD``    the arm's mean ``m``        :math:`s^2 / n`
-``SMD``   :math:`J(\nu)\, m / s_p`    :math:`1 / n`
-========  ==========================  ===========================
-
-(the large-sample variances of the log odds, log proportion and proportion
-of a binomial count, and of a sample mean with standard deviation ``s``).
-The contrast of two arms of the same study is the difference of their
-estimates: the log odds ratio, log risk ratio, risk difference or mean
-difference of metafor's ``escalc`` (measures "OR", "RR", "RD", "MD").
-
-For "SMD" the means are scaled by the standard deviation pooled over all
+For "SMD" (arm estimate :math:`J(\nu)\, m / s_p`, "variance"
+:math:`1 / n`) the means are scaled by the standard deviation pooled over all
 the study's arms, :math:`s_p^2 = \sum_j (n_j - 1) s_j^2 / \nu` with
 :math:`\nu = \sum_j (n_j - 1)`, and Hedges' exact correction
 :math:`J(\nu) = \Gamma(\nu/2) / \{\sqrt{\nu/2}\,\Gamma((\nu-1)/2)\}`;
@@ -122,11 +111,6 @@ def continuity_correction(events, n, study_codes, n_studies, add, to):
 def binary_arms(events, n, measure):
     """Each arm's estimate and variance for a binary ``measure``."""
     return groups.BINARY[measure](events, n - events, n)
-
-
-def continuous_arms(mean, sd, n):
-    """Each arm's mean and its variance ``sd**2 / n``."""
-    return groups.mean(mean, sd, n)
 
 
 def pooled_arm(mean, sd, n, study_codes, n_studies):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..effectsize import checks
+from ..effectsize import checks, groups
 from ..effectsize.checks import row_list
 from . import arms
 from .container import NetworkContrasts
@@ -146,8 +146,7 @@ def _arm_estimates(values, measure, codes, n_studies, add, to):
         est, var, two_n = arms.standardized_arms(
             values["mean"], values["sd"], values["n"], codes, n_studies)
         return est, var, corrected, two_n
-    est, var = arms.continuous_arms(values["mean"], values["sd"],
-                                    values["n"])
+    est, var = groups.mean(values["mean"], values["sd"], values["n"])
     return est, var, corrected, None
 
 
@@ -160,7 +159,7 @@ def _augmented_arm(values, measure, augment, codes, n_studies):
         return np.full(n_studies, est[0]), np.full(n_studies, var[0])
     mean, sd = arms.pooled_arm(values["mean"], values["sd"], values["n"],
                                codes, n_studies)
-    return arms.continuous_arms(mean, sd, np.full(n_studies, augment))
+    return groups.mean(mean, sd, np.full(n_studies, augment))
 
 
 def _contrasts(est, var):
