@@ -9,7 +9,6 @@ each study's observed outcomes.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from ..design.labels import describe_rows
 from .checks import MISALIGNED, NO_DATA, NOT_IN_DATA, lookup

@@ -143,7 +143,8 @@ def standardized_arms(mean, sd, n, study_codes, n_studies):
     _, pooled_sd = pooled_arm(mean, sd, n, study_codes, n_studies)
     df = np.bincount(study_codes, weights=n - 1, minlength=n_studies)
     with np.errstate(invalid="ignore", divide="ignore"):
-        scale = np.where(df > 1, hedges_correction(np.maximum(df, 1.5)), np.nan)
+        scale = np.where(df > 1, hedges_correction(np.maximum(df, 1.5)),
+                         np.nan)
     est = mean * (scale / pooled_sd)[study_codes]
     total = np.bincount(study_codes, weights=n, minlength=n_studies)
     return est, 1 / n, 2 * total
