@@ -16,6 +16,7 @@ import pandas as pd
 from ..design.labels import describe_rows
 from .checks import (MISALIGNED, NO_DATA, NOT_IN_DATA, above, below,
                      lookup, not_above)
+from .groups import non_events
 
 #: The valid argument sets of each kind of measure, for error messages.
 TABLE_SETS = ("ai, bi, ci, di", "ai, n1i, ci, n2i")
@@ -138,8 +139,8 @@ def table_cells(values, outcome, index):
     if "n2i" in values:
         _refuse(above(c, values["n2i"]), index,
                 f"outcome {outcome!r}: ci is larger than n2i")
-    b = values["bi"] if "bi" in values else values["n1i"] - a
-    d = values["di"] if "di" in values else values["n2i"] - c
+    b = non_events(values, "ai", "bi", "n1i")
+    d = non_events(values, "ci", "di", "n2i")
     for group, size in ((1, a + b), (2, c + d)):
         _refuse(below(size, 1), index,
                 f"outcome {outcome!r}: group {group} has no patients")

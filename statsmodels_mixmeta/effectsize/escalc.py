@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import binary, checks, continuous, correlation, rates, single
-from . import zero_cells
+from . import (binary, checks, continuous, correlation, groups, rates,
+               single, zero_cells)
 
 
 @dataclass(frozen=True)
@@ -234,7 +234,7 @@ def _counts(inputs, events, part, total):
     if total in inputs:
         checks.events_within(inputs, events, total)
     checks.consistent(inputs, part, total, events)
-    return inputs[part] if part in inputs else inputs[total] - inputs[events]
+    return groups.non_events(inputs, events, part, total)
 
 
 def _prepare_table(inputs, family, add, to, drop00):

@@ -70,6 +70,16 @@ def difference(first, second):
     return y1 - y2, v1 + v2
 
 
+def non_events(values, events, part, total):
+    """
+    A group's non-events: ``values[part]`` when given (say ``bi``), else
+    ``values[total] - values[events]`` (say ``n1i - ai``).
+    """
+    if part in values:
+        return values[part]
+    return values[total] - values[events]
+
+
 def pooled_sd(sum_of_squares, df):
     r"""
     The pooled standard deviation
