@@ -188,6 +188,20 @@ def test_coverage_claims_are_the_benchmark_json():
         assert claim in text, claim
 
 
+def test_inconsistency_block(namespace):
+    network_test = namespace["network_test"]
+    # "print(network_test)        # chi2(7) = 5.1116, p = 0.6463; ..."
+    assert repr(network_test) == ("<InconsistencyTest: chi2(7) = 5.1116, "
+                                  "p = 0.6463; 8 designs, 10 coefficients>")
+    assert network_test.df == 7 and round(network_test.pvalue, 3) == 0.646
+    assert len(network_test.inconsistency.params) == 10
+    assert "ACD: D vs A" in network_test.designs.deviation_names
+    assert "BCD: D vs B" in network_test.designs.deviation_names
+    # "print(np.allclose(network_test.consistency.params, ...))  # True"
+    np.testing.assert_allclose(network_test.consistency.params,
+                               namespace["consistency"].params, rtol=1e-8)
+
+
 def test_effect_size_block(namespace):
     # "True: the shipped log risk ratios"; "1/2 added to Ames's four cells"
     bcg, es = namespace["bcg"], namespace["es"]
