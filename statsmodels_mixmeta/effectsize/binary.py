@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import groups
+
 
 def log_odds_ratio(a, b, c, d):
     r"""
@@ -37,10 +39,7 @@ def log_odds_ratio(a, b, c, d):
         y = \log\frac{a d}{b c}, \qquad
         v = \frac1a + \frac1b + \frac1c + \frac1d .
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        yi = np.log(a) - np.log(b) - np.log(c) + np.log(d)
-        vi = 1 / a + 1 / b + 1 / c + 1 / d
-    return yi, vi
+    return groups.difference(groups.log_odds(a, b), groups.log_odds(c, d))
 
 
 def log_risk_ratio(a, b, c, d):
@@ -52,11 +51,8 @@ def log_risk_ratio(a, b, c, d):
         y = \log\frac{a / n_1}{c / n_2}, \qquad
         v = \frac1a - \frac1{n_1} + \frac1c - \frac1{n_2} .
     """
-    n1, n2 = a + b, c + d
-    with np.errstate(divide="ignore", invalid="ignore"):
-        yi = np.log(a / n1) - np.log(c / n2)
-        vi = 1 / a - 1 / n1 + 1 / c - 1 / n2
-    return yi, vi
+    return groups.difference(groups.log_risk(a, a + b),
+                             groups.log_risk(c, c + d))
 
 
 def risk_difference(a, b, c, d):
@@ -68,12 +64,7 @@ def risk_difference(a, b, c, d):
         y = p_1 - p_2, \quad p_1 = a / n_1,\ p_2 = c / n_2, \qquad
         v = \frac{p_1 (1 - p_1)}{n_1} + \frac{p_2 (1 - p_2)}{n_2} .
     """
-    n1, n2 = a + b, c + d
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p1, p2 = a / n1, c / n2
-        yi = p1 - p2
-        vi = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
-    return yi, vi
+    return groups.difference(groups.risk(a, a + b), groups.risk(c, c + d))
 
 
 def peto_log_odds_ratio(a, b, c, d):

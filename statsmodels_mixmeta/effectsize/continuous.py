@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import poch
 
+from . import groups
+
 
 def hedges_correction(df):
     r"""
@@ -50,7 +52,8 @@ def mean_difference(m1, sd1, n1, m2, sd2, n2):
 
         y = m_1 - m_2, \qquad v = \frac{s_1^2}{n_1} + \frac{s_2^2}{n_2} .
     """
-    return m1 - m2, sd1 ** 2 / n1 + sd2 ** 2 / n2
+    return groups.difference(groups.mean(m1, sd1, n1),
+                             groups.mean(m2, sd2, n2))
 
 
 def standardized_mean_difference(m1, sd1, n1, m2, sd2, n2):
@@ -65,7 +68,8 @@ def standardized_mean_difference(m1, sd1, n1, m2, sd2, n2):
         v = \frac1{n_1} + \frac1{n_2} + \frac{g^2}{2 (n_1 + n_2)} .
     """
     df = n1 + n2 - 2
-    pooled_sd = np.sqrt(((n1 - 1) * sd1 ** 2 + (n2 - 1) * sd2 ** 2) / df)
+    pooled_sd = groups.pooled_sd((n1 - 1) * sd1 ** 2 + (n2 - 1) * sd2 ** 2,
+                                 df)
     g = hedges_correction(df) * (m1 - m2) / pooled_sd
     return g, 1 / n1 + 1 / n2 + g ** 2 / (2 * (n1 + n2))
 
@@ -80,8 +84,8 @@ def log_ratio_of_means(m1, sd1, n1, m2, sd2, n2):
         y = \log\frac{m_1}{m_2}, \qquad
         v = \frac{s_1^2}{n_1 m_1^2} + \frac{s_2^2}{n_2 m_2^2} .
     """
-    return (np.log(m1) - np.log(m2),
-            sd1 ** 2 / (n1 * m1 ** 2) + sd2 ** 2 / (n2 * m2 ** 2))
+    return groups.difference(groups.log_mean(m1, sd1, n1),
+                             groups.log_mean(m2, sd2, n2))
 
 
 MEASURES = {"MD": mean_difference, "SMD": standardized_mean_difference,

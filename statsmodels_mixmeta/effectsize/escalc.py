@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import binary, checks, continuous, correlation, rates, single
-from . import zero_cells
+from . import (binary, checks, continuous, correlation, groups, rates,
+               single, zero_cells)
 
 
 @dataclass(frozen=True)
@@ -179,20 +179,15 @@ def _resolve(measure, family, data, columns):
 
 def _column(measure, name, value, data):
     """One argument as a float array and a description of its source."""
-    source = "array"
-    if isinstance(value, str):
-        if data is None:
-            raise ValueError(f"escalc({measure!r}): {name}={value!r} names "
-                             "a column, but no data was given")
-        if value not in data.columns:
-            raise ValueError(f"escalc({measure!r}): column {value!r} given "
-                             f"for {name} is not in data; its columns are "
-                             f"{', '.join(map(str, data.columns))}")
-        value, source = data[value], f"column {value!r}"
-    elif isinstance(value, pd.Series) and data is not None:
-        if not value.index.equals(data.index):
-            raise ValueError(f"escalc({measure!r}): the Series given for "
-                             f"{name} is not indexed like data")
+    value, column = checks.lookup(value, data, {
+        checks.NO_DATA: f"escalc({measure!r}): {name}={{column!r}} names "
+                        "a column, but no data was given",
+        checks.NOT_IN_DATA: f"escalc({measure!r}): column {{column!r}} "
+                            f"given for {name} is not in data; its columns "
+                            "are {joined}",
+        checks.MISALIGNED: f"escalc({measure!r}): the Series given for "
+                           f"{name} is not indexed like data"})
+    source = "array" if column is None else f"column {column!r}"
     try:
         if isinstance(value, pd.Series):
             array = value.to_numpy(dtype=float, na_value=np.nan)
@@ -228,6 +223,10 @@ def _index(measure, data, columns, values):
     return pd.RangeIndex(n)
 
 
+def _zero_cell_options(inputs, add, to):
+    return zero_cells.check_options(add, to, f"escalc({inputs.measure!r})")
+
+
 def _counts(inputs, events, part, total):
     """The non-events of a group: ``part``, or ``total - events``."""
     checks.nonnegative(inputs, *[name for name in (events, part, total)
@@ -235,19 +234,17 @@ def _counts(inputs, events, part, total):
     if total in inputs:
         checks.events_within(inputs, events, total)
     checks.consistent(inputs, part, total, events)
-    return inputs[part] if part in inputs else inputs[total] - inputs[events]
+    return groups.non_events(inputs, events, part, total)
 
 
 def _prepare_table(inputs, family, add, to, drop00):
-    add, to = zero_cells.check_options(inputs.measure, add, to)
+    add, to = _zero_cell_options(inputs, add, to)
     a, c = inputs["ai"], inputs["ci"]
     b = _counts(inputs, "ai", "bi", "n1i")
     d = _counts(inputs, "ci", "di", "n2i")
     checks.at_least_one(inputs, a + b, ["ai", "bi", "n1i"], "group 1 size")
     checks.at_least_one(inputs, c + d, ["ci", "di", "n2i"], "group 2 size")
-    drop = zero_cells.uninformative([a, b, c, d], [(0, 2), (1, 3)]) \
-        if drop00 else None
-    return zero_cells.adjust([a, b, c, d], add, to, drop)
+    return zero_cells.adjust_tables([a, b, c, d], add, to, drop00)
 
 
 def _prepare_means(inputs, family, add, to, drop00):
@@ -270,7 +267,7 @@ def _prepare_correlations(inputs, family, add, to, drop00):
 
 
 def _prepare_single(inputs, family, add, to, drop00):
-    add, to = zero_cells.check_options(inputs.measure, add, to)
+    add, to = _zero_cell_options(inputs, add, to)
     non_events = _counts(inputs, "xi", "mi", "ni")
     checks.at_least_one(inputs, inputs["xi"] + non_events, ["xi", "ni", "mi"],
                         "sample size")
@@ -278,7 +275,7 @@ def _prepare_single(inputs, family, add, to, drop00):
 
 
 def _prepare_rates(inputs, family, add, to, drop00):
-    add, to = zero_cells.check_options(inputs.measure, add, to)
+    add, to = _zero_cell_options(inputs, add, to)
     checks.nonnegative(inputs, "x1i", "x2i")
     checks.positive(inputs, "t1i", "t2i", what="person-times")
     x1, x2 = inputs["x1i"], inputs["x2i"]

@@ -11,7 +11,7 @@ Agresti, A. (2013). *Categorical Data Analysis*, 3rd ed. Wiley (sections
 """
 from __future__ import annotations
 
-import numpy as np
+from . import groups
 
 
 def proportion(x, m):
@@ -22,10 +22,7 @@ def proportion(x, m):
 
         y = p = \frac{x}{n}, \qquad v = \frac{p (1 - p)}{n} .
     """
-    n = x + m
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = x / n
-        return p, p * (1 - p) / n
+    return groups.risk(x, x + m)
 
 
 def logit_proportion(x, m):
@@ -36,8 +33,7 @@ def logit_proportion(x, m):
 
         y = \log\frac{x}{m}, \qquad v = \frac1x + \frac1m .
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.log(x) - np.log(m), 1 / x + 1 / m
+    return groups.log_odds(x, m)
 
 
 MEASURES = {"PR": proportion, "PLO": logit_proportion}

@@ -28,22 +28,50 @@ DEFAULT_ADD = 0.5
 DEFAULT_TO = "only0"
 
 
-def check_options(measure, add, to):
-    """Validate ``add`` (a finite number >= 0) and ``to``; fill defaults."""
+def add_value(add):
+    """``add`` as a float, NaN unless it is a finite number >= 0."""
+    try:
+        value = float(add)
+    except (TypeError, ValueError):
+        return np.nan
+    if isinstance(add, bool) or not np.isfinite(value) or value < 0:
+        return np.nan
+    return value
+
+
+def check_options(add, to, caller=None):
+    """
+    Validate ``add`` (a finite number >= 0) and ``to``; fill the defaults.
+
+    ``caller`` (say ``"escalc('OR')"``) starts the error messages.
+    """
     add = DEFAULT_ADD if add is None else add
     to = DEFAULT_TO if to is None else to
-    try:
-        add_value = float(add)
-    except (TypeError, ValueError):
-        add_value = np.nan
-    if isinstance(add, bool) or not np.isfinite(add_value) or add_value < 0:
-        raise ValueError(f"escalc({measure!r}): add must be a finite number "
-                         f">= 0 (default 1/2), got {add!r}")
+    prefix = "" if caller is None else f"{caller}: "
+    value = add_value(add)
+    if np.isnan(value):
+        raise ValueError(f"{prefix}add must be a finite number >= 0 "
+                         f"(default 1/2), got {add!r}")
     if to not in TO_OPTIONS:
-        raise ValueError(f"escalc({measure!r}): to must be one of "
+        raise ValueError(f"{prefix}to must be one of "
                          f"{', '.join(repr(t) for t in TO_OPTIONS)}, "
                          f"got {to!r}")
-    return add_value, to
+    return value, to
+
+
+def selected(has_zero, to):
+    """
+    The units (rows, or studies of several arms) that receive ``add``
+    under ``to``, given which of them have a zero cell.
+    """
+    has_zero = np.asarray(has_zero, dtype=bool)
+    if to == "all":
+        return np.ones_like(has_zero)
+    if to == "only0":
+        return has_zero
+    if to == "if0all":
+        return np.full_like(has_zero, has_zero.any())
+    return np.zeros_like(has_zero)
 
 
 def uninformative(cells, pairs):
@@ -81,14 +109,17 @@ def adjust(cells, add, to, drop=None):
     has_zero = np.zeros(len(cells[0]), dtype=bool)
     for cell in cells:
         has_zero |= cell == 0
-    if to == "all":
-        rows = np.ones_like(has_zero)
-    elif to == "only0":
-        rows = has_zero
-    elif to == "if0all":
-        rows = np.full_like(has_zero, has_zero.any())
-    else:
-        rows = np.zeros_like(has_zero)
+    rows = selected(has_zero, to)
     for cell in cells:
         cell[rows] += add
     return cells
+
+
+def adjust_tables(cells, add, to, drop00=False):
+    """
+    :func:`adjust` on the cells ``a, b, c, d`` of 2x2 tables, ``drop00``
+    dropping the tables with no events (``a = c = 0``) or only events
+    (``b = d = 0``) in both groups.
+    """
+    drop = uninformative(cells, [(0, 2), (1, 3)]) if drop00 else None
+    return adjust(cells, add, to, drop)
