@@ -152,6 +152,13 @@ class Evaluation:
     log_sigma: np.ndarray = None    # (R,): sum log Sigma
     sum_w: np.ndarray = None        # (R,): sum w
     sum_w2: np.ndarray = None       # (R,): sum w^2
+    # the Stieltjes pieces of the score and curvature (see
+    # :mod:`statsmodels_mixmeta.kernels.variance_shape`):
+    # ell' = (pull - penalty) / 2, ell'' = penalty2 / 2 - pull2
+    penalty: np.ndarray = None      # (R,): d/dt (sum log Sigma [+ D])
+    penalty2: np.ndarray = None     # (R,): -d2/dt2 of the same
+    pull: np.ndarray = None         # (R,): -dQ/dt = sum w^2 r^2
+    pull2: np.ndarray = None        # (R,): d2Q/dt2 / 2
 
 
 def _colsum(a, b=None):
@@ -221,19 +228,32 @@ def evaluate(stack, tau2, rows=None, derivatives=True):
     wwr = w * wr
     u = np.einsum("Np,NR->Rp", X, wwr) if stack.shared else \
         np.einsum("NpR,NR->Rp", X, wwr)
-    hessian = (0.5 * sum_w2 - _colsum(wwr, wr)
-               + np.einsum("Ra,Rab,Rb->R", u, cov, u))
-    information = sum_w2
+    pull = sum_w - score
+    pull2 = _colsum(wwr, wr) - np.einsum("Ra,Rab,Rb->R", u, cov, u)
+    information = penalty2 = sum_w2
+    penalty = sum_w
     if stack.reml:
         J = cov @ stack.product(w2, rows)
         trace_J2 = np.einsum("Rab,Rba->R", J, J)
         trace_M2 = np.einsum("Rab,Rab->R", cov, stack.product(w2 * w, rows))
-        score = score - np.trace(J, axis1=1, axis2=2)
-        hessian = hessian + 0.5 * trace_J2 - trace_M2
+        trace_J = np.trace(J, axis1=1, axis2=2)
+        score = score - trace_J
+        penalty = sum_w - trace_J
+        penalty2 = sum_w2 + trace_J2 - 2.0 * trace_M2
         information = information + trace_J2 - 2.0 * trace_M2
+    return _finish(out, score, sum_w, sum_w2, pull, pull2, penalty,
+                   penalty2, information)
+
+
+def _finish(out, score, sum_w, sum_w2, pull, pull2, penalty, penalty2,
+            information):
+    """Fill the derivatives of ``out``: ``ell' = (pull - penalty) / 2``,
+    ``ell'' = penalty2 / 2 - pull2``."""
     out.score = -0.5 * score
     out.sum_w, out.sum_w2 = sum_w, sum_w2
-    out.hessian = hessian
+    out.pull, out.pull2 = pull, pull2
+    out.penalty, out.penalty2 = penalty, penalty2
+    out.hessian = 0.5 * penalty2 - pull2
     out.information = 0.5 * information
     return out
 
@@ -272,20 +292,20 @@ def _evaluate_one(stack, rows, y, X, w, log_sigma, derivatives):
     sum_w2 = w2.sum(axis=0)
     wwr = w * wr
     u = _colsum(wwr, None if unit else x)
-    hessian = 0.5 * sum_w2 - _colsum(wwr, wr) + u * u / F
-    information = sum_w2
+    pull = sum_w - score
+    pull2 = _colsum(wwr, wr) - u * u / F
+    information = penalty2 = sum_w2
+    penalty = sum_w
     if stack.reml:
         wx2 = w2 if unit else w2 * (x * x)
         J = wx2.sum(axis=0) / F
         trace_M2 = _colsum(wx2, w) / F
         score = score - J
-        hessian = hessian + 0.5 * J * J - trace_M2
+        penalty = sum_w - J
+        penalty2 = sum_w2 + J * J - 2.0 * trace_M2
         information = information + J * J - 2.0 * trace_M2
-    out.score = -0.5 * score
-    out.sum_w, out.sum_w2 = sum_w, sum_w2
-    out.hessian = hessian
-    out.information = 0.5 * information
-    return out
+    return _finish(out, score, sum_w, sum_w2, pull, pull2, penalty,
+                   penalty2, information)
 
 
 def profile_terms(stack, tau2, rows=None):
