@@ -217,7 +217,14 @@ def certify(stack, tau2, fit, rows, tol=SCAN_TOL):
     G = grid.shape[1]
     data = np.empty((len(bounds.POINT_FIELDS), n, G))
     for g in range(G - 1):
-        data[:, :, g] = _points(stack, grid[:, g], rows)
+        # the columns do not decrease: a point that repeats the one
+        # before it (the far points of a fit at 0) is copied
+        new = index if g == 0 else np.flatnonzero(
+            grid[:, g] != grid[:, g - 1])
+        if g:
+            data[:, :, g] = data[:, :, g - 1]
+        if new.size:
+            data[:, new, g] = _points(stack, grid[new, g], rows[new])
     data[:, :, -1] = bounds.point_data(fit)
     order = np.argsort(grid, axis=1, kind="stable")
     grid = np.take_along_axis(grid, order, axis=1)

@@ -161,6 +161,26 @@ class Evaluation:
     pull2: np.ndarray = None        # (R,): d2Q/dt2 / 2
 
 
+#: Products of the ``Sigma_ij`` of a problem within these bounds are
+#: exact to ``N`` roundings; outside them the logarithms are summed.
+_PRODUCT_RANGE = (1e-280, 1e280)
+
+
+def log_sum(sigma):
+    """``sum_i log sigma_i`` per column, as the logarithm of the product
+    (one pass, no logarithm per value; within ``N`` roundings, about
+    ``N * 1e-16``, of the sum of logarithms) where that product is in
+    range, else as the sum."""
+    product = sigma.prod(axis=0)
+    low, high = _PRODUCT_RANGE
+    inside = (product > low) & (product < high)
+    out = np.log(np.where(inside, product, 1.0))
+    if not inside.all():
+        outside = np.flatnonzero(~inside)
+        out[outside] = np.log(sigma[:, outside]).sum(axis=0)
+    return out
+
+
 def _colsum(a, b=None):
     """``sum_i a_i b_i`` per column."""
     return a.sum(axis=0) if b is None else np.einsum("NR,NR->R", a, b)
@@ -188,11 +208,14 @@ def evaluate(stack, tau2, rows=None, derivatives=True):
     y, v, o, X = stack.take(rows, observed=not stack.complete)
     if stack.complete:
         sigma = v + tau2
-        w = 1.0 / sigma
     else:
-        sigma = v + o * tau2
-        w = o / sigma
-    log_sigma = np.log(sigma).sum(axis=0)
+        sigma = np.multiply(o, tau2)
+        sigma += v
+    log_sigma = log_sum(sigma)
+    if stack.complete:
+        w = np.divide(1.0, sigma, out=sigma)
+    else:
+        w = np.divide(o, sigma, out=sigma)
     if stack.n_fixed == 1:
         return _evaluate_one(stack, rows, y, X, w, log_sigma, derivatives)
     F = stack.product(w, rows)
@@ -263,12 +286,15 @@ def _constant(stack, rows):
 
 
 def _evaluate_one(stack, rows, y, X, w, log_sigma, derivatives):
-    """:func:`evaluate` for one coefficient: scalar algebra per problem."""
+    """:func:`evaluate` for one coefficient: scalar algebra per problem,
+    each sum one fused pass over the ``(N, R)`` arrays (``einsum``) and
+    two temporaries (the residuals and ``w r``)."""
     unit = stack.unit
     x = None if unit else (np.broadcast_to(X[:, :1], y.shape)
                            if stack.shared else X[:, 0, :])
+    sum_w = w.sum(axis=0)
     wx = w if unit else w * x
-    F = wx.sum(axis=0) if unit else _colsum(wx, x)
+    F = sum_w if unit else _colsum(wx, x)
     beta = _colsum(wx, y) / F
     resid = y - (beta if unit else x * beta)
     wr = w * resid
@@ -281,25 +307,21 @@ def _evaluate_one(stack, rows, y, X, w, log_sigma, derivatives):
                      quad=quad, log_sigma=log_sigma)
     if not derivatives:
         return out
-    sum_w = w.sum(axis=0)
-    score = sum_w - _colsum(wr, wr)
-    w2 = w * w
+    pull = _colsum(wr, wr)
+    score = sum_w - pull
     if derivatives == "score":
         if stack.reml:
-            score = score - (w2 if unit else w2 * (x * x)).sum(axis=0) / F
+            score = score - _colsum(wx, wx) / F
         out.score, out.sum_w = -0.5 * score, sum_w
         return out
-    sum_w2 = w2.sum(axis=0)
-    wwr = w * wr
-    u = _colsum(wwr, None if unit else x)
-    pull = sum_w - score
-    pull2 = _colsum(wwr, wr) - u * u / F
+    sum_w2 = _colsum(w, w)
+    u = _colsum(wr, wx)
+    pull2 = np.einsum("NR,NR,NR->R", wr, wr, w) - u * u / F
     information = penalty2 = sum_w2
     penalty = sum_w
     if stack.reml:
-        wx2 = w2 if unit else w2 * (x * x)
-        J = wx2.sum(axis=0) / F
-        trace_M2 = _colsum(wx2, w) / F
+        J = sum_w2 / F if unit else _colsum(wx, wx) / F
+        trace_M2 = np.einsum("NR,NR,NR->R", wx, wx, w) / F
         score = score - J
         penalty = sum_w - J
         penalty2 = sum_w2 + J * J - 2.0 * trace_M2
