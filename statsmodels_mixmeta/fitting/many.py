@@ -57,7 +57,7 @@ MAX_DECADES = 12
 
 _FIELDS = ("llf", "beta", "cov_beta", "score", "hessian", "information",
            "quad", "log_sigma", "sum_w", "sum_w2", "penalty", "penalty2",
-           "pull", "pull2")
+           "pull", "pull2", "trace_j")
 
 
 def take(ev, index):
@@ -81,9 +81,10 @@ def _step(ev, tau2):
     return np.maximum(tau2 + step, 0.0) - tau2
 
 
-def climb(stack, tau2, rows, maxiter=100):
+def climb(stack, tau2, rows, maxiter=100, fit=None):
     """
-    Newton ascent of problems ``rows`` from ``tau2``.
+    Newton ascent of problems ``rows`` from ``tau2`` (``fit``, if given,
+    the kernel there).
 
     Returns
     -------
@@ -99,7 +100,8 @@ def climb(stack, tau2, rows, maxiter=100):
     n_iter = np.zeros(n, np.int32)
     scale = (stack.variance[:, rows] * stack.observed[:, rows]).sum(
         axis=0) / np.maximum(stack.n_obs[rows], 1)
-    fit = kernel.evaluate(stack, tau2, rows)
+    if fit is None:
+        fit = kernel.evaluate(stack, tau2, rows)
     active = np.arange(n)
     ev = fit
     for _ in range(maxiter):
@@ -184,7 +186,7 @@ def _points(stack, tau2, rows):
     return bounds.point_data(kernel.evaluate(stack, tau2, rows))
 
 
-def certify(stack, tau2, fit, rows, tol=SCAN_TOL):
+def certify(stack, tau2, fit, rows, tol=SCAN_TOL, at_zero=None):
     """
     The certified global maximum of each problem (the module docstring).
 
@@ -198,6 +200,8 @@ def certify(stack, tau2, fit, rows, tol=SCAN_TOL):
     rows : ndarray of int
         Their problems in ``stack``.
     tol : float
+    at_zero : Evaluation, optional
+        The kernel at ``tau2 = 0`` (with derivatives), if known.
 
     Returns
     -------
@@ -223,6 +227,9 @@ def certify(stack, tau2, fit, rows, tol=SCAN_TOL):
             grid[:, g] != grid[:, g - 1])
         if g:
             data[:, :, g] = data[:, :, g - 1]
+        elif at_zero is not None:
+            data[:, :, 0] = bounds.point_data(at_zero)
+            new = np.flatnonzero(grid[:, 0] != 0)
         if new.size:
             data[:, new, g] = _points(stack, grid[new, g], rows[new])
     data[:, :, -1] = bounds.point_data(fit)

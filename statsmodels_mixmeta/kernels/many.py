@@ -159,6 +159,7 @@ class Evaluation:
     penalty2: np.ndarray = None     # (R,): -d2/dt2 of the same
     pull: np.ndarray = None         # (R,): -dQ/dt = sum w^2 r^2
     pull2: np.ndarray = None        # (R,): d2Q/dt2 / 2
+    trace_j: np.ndarray = None      # (R,): tr(F^{-1} X'W^2X)
 
 
 #: Products of the ``Sigma_ij`` of a problem within these bounds are
@@ -255,15 +256,16 @@ def evaluate(stack, tau2, rows=None, derivatives=True):
     pull2 = _colsum(wwr, wr) - np.einsum("Ra,Rab,Rb->R", u, cov, u)
     information = penalty2 = sum_w2
     penalty = sum_w
+    J = cov @ stack.product(w2, rows)
+    trace_J = np.trace(J, axis1=1, axis2=2)
     if stack.reml:
-        J = cov @ stack.product(w2, rows)
         trace_J2 = np.einsum("Rab,Rba->R", J, J)
         trace_M2 = np.einsum("Rab,Rab->R", cov, stack.product(w2 * w, rows))
-        trace_J = np.trace(J, axis1=1, axis2=2)
         score = score - trace_J
         penalty = sum_w - trace_J
         penalty2 = sum_w2 + trace_J2 - 2.0 * trace_M2
         information = information + trace_J2 - 2.0 * trace_M2
+    out.trace_j = trace_J
     return _finish(out, score, sum_w, sum_w2, pull, pull2, penalty,
                    penalty2, information)
 
@@ -319,8 +321,8 @@ def _evaluate_one(stack, rows, y, X, w, log_sigma, derivatives):
     pull2 = np.einsum("NR,NR,NR->R", wr, wr, w) - u * u / F
     information = penalty2 = sum_w2
     penalty = sum_w
+    out.trace_j = J = sum_w2 / F if unit else _colsum(wx, wx) / F
     if stack.reml:
-        J = sum_w2 / F if unit else _colsum(wx, wx) / F
         trace_M2 = np.einsum("NR,NR,NR->R", wx, wx, w) / F
         score = score - J
         penalty = sum_w - J
@@ -378,7 +380,7 @@ def _terms_one(stack, tau2, rows):
     return np.stack([A, G, dG])
 
 
-def moment_variance(stack, rows=None):
+def moment_variance(stack, rows=None, at_zero=None):
     r"""
     DerSimonian-Laird estimates and Cochran's Q of each problem.
 
@@ -387,17 +389,29 @@ def moment_variance(stack, rows=None):
     (DerSimonian & Laird 1986 in its meta-regression form, as
     :meth:`statsmodels_mixmeta.kernels.univariate.UnivariateLikelihood.moment_variance`).
 
+    Parameters
+    ----------
+    stack : Stack
+    rows : ndarray of int, optional
+    at_zero : Evaluation, optional
+        :func:`evaluate` (with derivatives) at ``tau2 = 0`` for ``rows``,
+        when the caller has it: nothing is evaluated again.
+
     Returns
     -------
     tau2, q : ndarray, ``(R,)``
     """
-    _, v, o, _ = stack.take(rows)
     n = stack.n_problems if rows is None else len(rows)
     zero = np.zeros(n)
-    fit = evaluate(stack, zero, rows, derivatives=False)
-    w = o / v
-    denominator = w.sum(axis=0) - np.einsum(
-        "Rab,Rab->R", fit.cov_beta, stack.product(w * w, rows))
+    if at_zero is None:
+        _, v, o, _ = stack.take(rows)
+        fit = evaluate(stack, zero, rows, derivatives=False)
+        w = o / v
+        denominator = w.sum(axis=0) - np.einsum(
+            "Rab,Rab->R", fit.cov_beta, stack.product(w * w, rows))
+    else:
+        fit = at_zero
+        denominator = fit.sum_w - fit.trace_j
     n_obs = stack.n_obs if rows is None else stack.n_obs[rows]
     excess = fit.quad - (n_obs - stack.n_fixed)
     tau2 = np.divide(excess, denominator, out=zero.copy(),

@@ -202,7 +202,11 @@ def _fit_chunk(endog, S, exog, method, maxiter, out):
     rows = np.flatnonzero(status == Status.FITTED)
     if not rows.size:
         return
-    moments, q = kernel.moment_variance(stack, rows)
+    at_zero = None
+    if method in ("ml", "reml"):
+        # the kernel at 0 gives the moments, and starts or certifies
+        at_zero = kernel.evaluate(stack, np.zeros(len(rows)), rows)
+    moments, q = kernel.moment_variance(stack, rows, at_zero)
     out["q"][rows] = q
     if method == "fixed":
         tau2 = np.zeros(len(rows))
@@ -217,7 +221,7 @@ def _fit_chunk(endog, S, exog, method, maxiter, out):
         converged, n_iter, gap = np.ones(len(rows), bool), 0, 0.0
     else:
         tau2, fit, converged, n_iter, gap = _maximise(
-            stack, moments, rows, maxiter)
+            stack, moments, rows, maxiter, at_zero)
     out["tau2"][rows] = tau2
     out["llf"][rows] = fit.llf
     out["params"][rows] = fit.beta
@@ -227,16 +231,24 @@ def _fit_chunk(endog, S, exog, method, maxiter, out):
     out["gap"][rows] = gap
 
 
-def _maximise(stack, start, rows, maxiter):
-    """Climb, certify, and climb again from a better point of the scan."""
+def _maximise(stack, start, rows, maxiter, at_zero):
+    """Climb, certify, and climb again from a better point of the
+    certificate (``at_zero``: the kernel at 0)."""
+    # a start at 0 has its kernel already
+    fit = optimiser.take(at_zero, np.arange(len(rows)))
+    away = np.flatnonzero(start > 0)
+    if away.size:
+        optimiser.put(fit, away, kernel.evaluate(stack, start[away],
+                                                 rows[away]))
     tau2, fit, converged, n_iter = optimiser.climb(stack, start, rows,
-                                                   maxiter)
+                                                   maxiter, fit)
     gap = np.full(len(rows), np.nan)
     done = np.flatnonzero(converged)
     if not done.size:
         return tau2, fit, converged, n_iter, gap
     best, better, gap_done = optimiser.certify(
-        stack, tau2[done], optimiser.take(fit, done), rows[done])
+        stack, tau2[done], optimiser.take(fit, done), rows[done],
+        at_zero=optimiser.take(at_zero, done))
     gap[done] = gap_done
     again = done[better]
     if again.size:
