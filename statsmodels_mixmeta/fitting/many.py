@@ -41,18 +41,8 @@ LLF_TOL = 1e-12
 STEP_RTOL = 1e-10
 #: Step halvings before a step counts as unable to raise the likelihood.
 MAX_HALVINGS = 40
-#: Multiples of the fit in the certification grid (of the mean
-#: within-study variance for a fit at 0).
-FIT_MULTIPLES = np.array([0.3, 0.7, 1.4, 3.0])
-#: Steps around the fit, in units of ``d``.
-NEAR_STEPS = np.array([-4.0, -1.0, 1.0, 4.0])
-#: The same for a fit at 0, and its farthest point in units of the mean
-#: within-study variance.
-BOUNDARY_STEPS = np.array([1.0, 10.0, 100.0, 1000.0])
-BOUNDARY_FAR = 0.1
 #: Splitting rounds and tail decades of the certification at most.
 MAX_ROUNDS = 60
-WIDTH = 2.0
 MAX_DECADES = 12
 
 _FIELDS = ("llf", "beta", "cov_beta", "score", "hessian", "information",
@@ -152,34 +142,24 @@ def _line_search(stack, rows, tau2, step, base):
     return trial, out, moved
 
 
-def _start_points(tau2, m, M, mean_v):
-    """The points of the certificate besides the fit, ``(R, G)``: for a
-    fit ``t > 0``, ``0``, ``t / 2``, ``3 t / 2`` and the farther of ``3 t``
-    and ``M - 2m`` (from where a negative score certifies the tail); for a
-    fit at 0, ``M - 2m`` (at least ``mean_v / 1000``) and a quarter of
-    it."""
-    positive = tau2 > 0
-    far = np.maximum(M - 2.0 * m, 1e-3 * mean_v)
-    return np.stack([np.where(positive, 0.0, 0.25 * far),
-                     np.where(positive, 0.5 * tau2, far),
-                     np.where(positive, 1.5 * tau2, far),
-                     np.where(positive, np.maximum(3.0 * tau2, far), far)],
-                    axis=1)
+def _far_point(tau2, m, M, mean_v):
+    """The certificate's point beyond the fit: the farther of ``3 t / 2``
+    and ``M - 2m`` (from where a negative score certifies the tail), at
+    least ``mean_v / 1000``."""
+    return np.maximum(np.maximum(1.5 * tau2, M - 2.0 * m), 1e-3 * mean_v)
 
 
 def _variance_range(stack, rows):
-    """Per problem: the smallest, largest, mean and ``(p+1)``-th smallest
-    observed variance."""
-    o, v = stack.observed[:, rows], stack.variance[:, rows]
+    """Per problem: the smallest, largest and mean observed variance."""
+    v = stack.variance[:, rows]
+    n_obs = stack.n_obs[rows]
+    if stack.complete:
+        return v.min(axis=0), v.max(axis=0), v.sum(axis=0) / n_obs
+    o = stack.observed[:, rows]
     seen = o > 0
-    observed_v = np.where(seen, v, np.inf)
-    m = observed_v.min(axis=0)
+    m = np.where(seen, v, np.inf).min(axis=0)
     M = np.where(seen, v, -np.inf).max(axis=0)
-    mean_v = (o * v).sum(axis=0) / np.maximum(stack.n_obs[rows], 1)
-    p = stack.n_fixed
-    v_kth = np.partition(observed_v, p, axis=0)[p] if \
-        stack.n_values > p else np.full(len(rows), np.inf)
-    return m, M, mean_v, v_kth
+    return m, M, (o * v).sum(axis=0) / np.maximum(n_obs, 1)
 
 
 def _points(stack, tau2, rows):
@@ -214,63 +194,51 @@ def certify(stack, tau2, fit, rows, tol=SCAN_TOL, at_zero=None):
     """
     n = len(rows)
     index = np.arange(n)
-    m, M, mean_v, v_kth = _variance_range(stack, rows)
+    m, M, mean_v = _variance_range(stack, rows)
     constant = stack.constant[rows]
-    grid = np.concatenate([_start_points(tau2, m, M, mean_v),
-                           tau2[:, None]], axis=1)
-    G = grid.shape[1]
-    data = np.empty((len(bounds.POINT_FIELDS), n, G))
-    for g in range(G - 1):
-        # the columns do not decrease: a point that repeats the one
-        # before it (the far points of a fit at 0) is copied
-        new = index if g == 0 else np.flatnonzero(
-            grid[:, g] != grid[:, g - 1])
-        if g:
-            data[:, :, g] = data[:, :, g - 1]
-        elif at_zero is not None:
-            data[:, :, 0] = bounds.point_data(at_zero)
-            new = np.flatnonzero(grid[:, 0] != 0)
-        if new.size:
-            data[:, new, g] = _points(stack, grid[new, g], rows[new])
-    data[:, :, -1] = bounds.point_data(fit)
-    order = np.argsort(grid, axis=1, kind="stable")
-    grid = np.take_along_axis(grid, order, axis=1)
-    data = np.take_along_axis(data, order[None], axis=2)
-    best_at = data[0].argmax(axis=1)
-    best, best_tau2 = data[0][index, best_at], grid[index, best_at]
+    # the points 0, the fit and one beyond: two intervals a problem (one
+    # for a fit at 0)
+    far = _far_point(tau2, m, M, mean_v)
+    at_fit = bounds.point_data(fit)
+    if at_zero is None:
+        at_zero = _points(stack, np.zeros(n), rows)
+    else:
+        at_zero = bounds.point_data(at_zero)
+    at_far = _points(stack, far, rows)
     fit_llf = fit.llf
+    best = np.maximum(at_zero[0], at_far[0])
+    best_tau2 = np.where(at_far[0] > at_zero[0], far, 0.0)
     # the tail beyond the last point, extended by decades while open
-    last, at_last = grid[:, -1].copy(), data[:, :, -1].copy()
-    tail = bounds.beyond(stack, rows, m, M, v_kth, last, at_last)
-    extra = []
+    last, at_last = far.copy(), at_far.copy()
+    tail = bounds.beyond(stack, rows, m, M, last, at_last)
+    positive = np.flatnonzero(tau2 > 0)
+    owner = np.concatenate([positive, index])
+    lower = np.concatenate([np.zeros(positive.size), tau2])
+    upper = np.concatenate([tau2[positive], far])
+    at_lower = np.concatenate([at_zero[:, positive], at_fit], axis=1)
+    at_upper = np.concatenate([at_fit[:, positive], at_far], axis=1)
     for _ in range(MAX_DECADES):
         open_tail = np.flatnonzero(tail > np.maximum(best, fit_llf) + tol)
         if not open_tail.size:
             break
         more = last[open_tail] * 10.0
         at_more = _points(stack, more, rows[open_tail])
-        extra.append((open_tail, last[open_tail], more,
-                      at_last[:, open_tail], at_more))
+        owner = np.concatenate([owner, open_tail])
+        lower = np.concatenate([lower, last[open_tail]])
+        upper = np.concatenate([upper, more])
+        at_lower = np.concatenate([at_lower, at_last[:, open_tail]], axis=1)
+        at_upper = np.concatenate([at_upper, at_more], axis=1)
         bounds._raise(best, best_tau2, open_tail, at_more[0], more)
         last[open_tail], at_last[:, open_tail] = more, at_more
         tail[open_tail] = bounds.beyond(
-            stack, rows[open_tail], m[open_tail], M[open_tail],
-            v_kth[open_tail], more, at_more)
-    closed = tail.copy()
-    owner = np.repeat(index, G - 1)
-    lower, upper = grid[:, :-1].ravel(), grid[:, 1:].ravel()
-    K = data.shape[0]
-    at_lower = data[:, :, :-1].reshape(K, -1)
-    at_upper = data[:, :, 1:].reshape(K, -1)
-    for own, lo, up, d_lo, d_up in extra:
-        owner = np.concatenate([owner, own])
-        lower, upper = np.concatenate([lower, lo]), np.concatenate([upper, up])
-        at_lower = np.concatenate([at_lower, d_lo], axis=1)
-        at_upper = np.concatenate([at_upper, d_up], axis=1)
+            stack, rows[open_tail], m[open_tail], M[open_tail], more,
+            at_more)
+    closed = tail
     top = np.maximum(best, fit_llf)
     for round_ in range(MAX_ROUNDS + 1):
         bound = bounds.between(constant[owner], m[owner], M[owner], lower,
-                               upper, at_lower, at_upper)
+                               upper, at_lower, at_upper,
+                               top[owner] + tol)
         keep = (bound > top[owner] + tol) & (upper > lower)
         np.maximum.at(closed, owner[~keep], bound[~keep])
         owner, lower, upper = owner[keep], lower[keep], upper[keep]

@@ -28,11 +28,13 @@ def point_data(ev):
     return np.stack([getattr(ev, f) for f in POINT_FIELDS])
 
 
-def between(constant, m, M, lower, upper, at_lower, at_upper):
+def between(constant, m, M, lower, upper, at_lower, at_upper, enough=None):
     """
     Upper bounds of ``ell`` on ``[lower, upper]`` (all ``(K,)``) from the
     data of the ends (``(8, K)``), for problems with ``constant``, smallest
-    and largest observed variance ``m``, ``M`` (``(K,)``).
+    and largest observed variance ``m``, ``M`` (``(K,)``).  Where the shape
+    bound is already at most ``enough``, the interval bound of the terms is
+    not computed.
     """
     llf_a, s_a, pen_a, pull_a, pen2_a, pull2_a, A_a, w_a = at_lower
     llf_b, s_b, pen_b, pull_b, pen2_b, pull2_b, A_b, w_b = at_upper
@@ -44,22 +46,39 @@ def between(constant, m, M, lower, upper, at_lower, at_upper):
                                  (pen2_b, pull2_b))
     bound = variance_shape.shape_bound(lower, upper, llf_a, llf_b, s_a, s_b,
                                        down, up, cap)
+    rest = slice(None) if enough is None else np.flatnonzero(bound > enough)
     # the terms A, G = -2 (ell - c) - A and G' = -2 ell' - A'
-    terms_a = np.stack([A_a, -2.0 * (llf_a - constant) - A_a,
-                        -2.0 * s_a - w_a])
-    terms_b = np.stack([A_b, -2.0 * (llf_b - constant) - A_b,
-                        -2.0 * s_b - w_b])
-    return np.minimum(bound, _interval_bounds(constant, M, lower, upper,
-                                              terms_a, terms_b))
+    c = constant[rest]
+    terms_a = np.stack([A_a[rest], -2.0 * (llf_a[rest] - c) - A_a[rest],
+                        -2.0 * s_a[rest] - w_a[rest]])
+    terms_b = np.stack([A_b[rest], -2.0 * (llf_b[rest] - c) - A_b[rest],
+                        -2.0 * s_b[rest] - w_b[rest]])
+    bound[rest] = np.minimum(bound[rest], _interval_bounds(
+        c, M[rest], lower[rest], upper[rest], terms_a, terms_b))
+    return bound
 
 
-def beyond(stack, rows, m, M, v_kth, last, at_last):
+def beyond(stack, rows, m, M, last, at_last):
     """An upper bound of ``ell`` on ``[last, inf)``: ``ell(last)`` where it
     is certified to decrease from there, else :func:`_tail_bound`."""
-    falls = variance_shape.decreasing_tail(last, m, M, at_last[2],
-                                           at_last[3])
-    return np.where(falls, at_last[0],
-                    _tail_bound(stack, rows, last, at_last[6], M, v_kth))
+    bound = at_last[0].copy()
+    rest = np.flatnonzero(~variance_shape.decreasing_tail(
+        last, m, M, at_last[2], at_last[3]))
+    if rest.size:
+        bound[rest] = _tail_bound(stack, rows[rest], last[rest],
+                                  at_last[6, rest], M[rest],
+                                  _kth_variance(stack, rows[rest]))
+    return bound
+
+
+def _kth_variance(stack, rows):
+    """The ``(p+1)``-th smallest observed variance of each problem."""
+    p = stack.n_fixed
+    if stack.n_values <= p:
+        return np.full(len(rows), np.inf)
+    observed_v = np.where(stack.observed[:, rows] > 0,
+                          stack.variance[:, rows], np.inf)
+    return np.partition(observed_v, p, axis=0)[p]
 
 
 def _tail_bound(stack, rows, last, A_last, v_max, v_kth):
