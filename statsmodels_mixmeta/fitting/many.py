@@ -162,11 +162,19 @@ def _variance_range(stack, rows):
     return m, M, (o * v).sum(axis=0) / np.maximum(n_obs, 1)
 
 
+def _split(lower, upper, m, fit):
+    """Where to split ``[lower, upper]``: halfway, or nearer the fit."""
+    return np.where(lower == fit, lower + 0.2 * (upper - lower),
+                    np.where(upper == fit, upper - 0.4 * (upper - lower),
+                             0.5 * (lower + upper)))
+
+
 def _points(stack, tau2, rows):
     return bounds.point_data(kernel.evaluate(stack, tau2, rows))
 
 
-def certify(stack, tau2, fit, rows, tol=SCAN_TOL, at_zero=None):
+def certify(stack, tau2, fit, rows, tol=SCAN_TOL, at_zero=None,
+            known=None):
     """
     The certified global maximum of each problem (the module docstring).
 
@@ -182,6 +190,10 @@ def certify(stack, tau2, fit, rows, tol=SCAN_TOL, at_zero=None):
     tol : float
     at_zero : Evaluation, optional
         The kernel at ``tau2 = 0`` (with derivatives), if known.
+    known : tuple, optional
+        ``(tau2, Evaluation)``: one more point a problem, evaluated with
+        derivatives (the climb's start), used where it lies between 0
+        and the far point.
 
     Returns
     -------
@@ -206,17 +218,30 @@ def certify(stack, tau2, fit, rows, tol=SCAN_TOL, at_zero=None):
         at_zero = bounds.point_data(at_zero)
     at_far = _points(stack, far, rows)
     fit_llf = fit.llf
-    best = np.maximum(at_zero[0], at_far[0])
-    best_tau2 = np.where(at_far[0] > at_zero[0], far, 0.0)
+    grid = [np.zeros(n), tau2, far]
+    data = [at_zero, at_fit, at_far]
+    if known is not None:
+        # points the caller evaluated (the climb's start): those between
+        # 0 and the far point join the grid, the others repeat the fit
+        t_known, ev_known = known
+        inside = (t_known > 0) & (t_known < far)
+        grid.append(np.where(inside, t_known, tau2))
+        data.append(np.where(inside, bounds.point_data(ev_known), at_fit))
+    grid, data = np.stack(grid, axis=1), np.stack(data, axis=2)
+    if known is not None:
+        order = np.argsort(grid, axis=1)
+        grid = np.take_along_axis(grid, order, axis=1)
+        data = np.take_along_axis(data, order[None], axis=2)
+    best_at = data[0].argmax(axis=1)
+    best, best_tau2 = data[0][index, best_at], grid[index, best_at]
     # the tail beyond the last point, extended by decades while open
     last, at_last = far.copy(), at_far.copy()
     tail = bounds.beyond(stack, rows, m, M, last, at_last)
-    positive = np.flatnonzero(tau2 > 0)
-    owner = np.concatenate([positive, index])
-    lower = np.concatenate([np.zeros(positive.size), tau2])
-    upper = np.concatenate([tau2[positive], far])
-    at_lower = np.concatenate([at_zero[:, positive], at_fit], axis=1)
-    at_upper = np.concatenate([at_fit[:, positive], at_far], axis=1)
+    G = grid.shape[1]
+    owner = np.repeat(index, G - 1)
+    lower, upper = grid[:, :-1].ravel(), grid[:, 1:].ravel()
+    at_lower = data[:, :, :-1].reshape(len(data), -1)
+    at_upper = data[:, :, 1:].reshape(len(data), -1)
     for _ in range(MAX_DECADES):
         open_tail = np.flatnonzero(tail > np.maximum(best, fit_llf) + tol)
         if not open_tail.size:
@@ -245,11 +270,7 @@ def certify(stack, tau2, fit, rows, tol=SCAN_TOL, at_zero=None):
         at_lower, at_upper = at_lower[:, keep], at_upper[:, keep]
         if not owner.size or round_ == MAX_ROUNDS:
             break
-        # halve in log(t + m), where the shape bounds are uniform
-        shift = m[owner]
-        split = np.sqrt((lower + shift) * (upper + shift)) - shift
-        split = np.clip(split, lower + 0.25 * (upper - lower),
-                        upper - 0.25 * (upper - lower))
+        split = _split(lower, upper, m[owner], tau2[owner])
         at_split = _points(stack, split, rows[owner])
         bounds._raise(best, best_tau2, owner, at_split[0], split)
         top = np.maximum(best, fit_llf)

@@ -38,14 +38,28 @@ def between(constant, m, M, lower, upper, at_lower, at_upper, enough=None):
     """
     llf_a, s_a, pen_a, pull_a, pen2_a, pull2_a, A_a, w_a = at_lower
     llf_b, s_b, pen_b, pull_b, pen2_b, pull2_b, A_b, w_b = at_upper
-    down = variance_shape.decreasing(lower, upper, m, M, (pen_a, pull_a),
-                                     (pen_b, pull_b))
-    up = variance_shape.increasing(lower, upper, m, M, (pen_a, pull_a),
-                                   (pen_b, pull_b))
-    cap = variance_shape.concave(lower, upper, m, M, (pen2_a, pull2_a),
-                                 (pen2_b, pull2_b))
-    bound = variance_shape.shape_bound(lower, upper, llf_a, llf_b, s_a, s_b,
-                                       down, up, cap)
+    bound = np.full(lower.shape, np.inf)
+    # each shape is tried only where the slopes at the ends allow it: a
+    # decreasing piece has ell' <= 0 at both ends, an increasing one >= 0,
+    # a concave one ell'(a) >= ell'(b)
+    i = np.flatnonzero((s_a <= 0) & (s_b <= 0))
+    down = variance_shape.decreasing(
+        lower[i], upper[i], m[i], M[i], (pen_a[i], pull_a[i]),
+        (pen_b[i], pull_b[i]))
+    bound[i[down]] = llf_a[i[down]]
+    i = np.flatnonzero((s_a >= 0) & (s_b >= 0))
+    up = variance_shape.increasing(
+        lower[i], upper[i], m[i], M[i], (pen_a[i], pull_a[i]),
+        (pen_b[i], pull_b[i]))
+    bound[i[up]] = np.minimum(bound[i[up]], llf_b[i[up]])
+    i = np.flatnonzero((s_a >= s_b) & (bound > enough)) if enough is not \
+        None else np.flatnonzero(s_a >= s_b)
+    cap = variance_shape.concave(
+        lower[i], upper[i], m[i], M[i], (pen2_a[i], pull2_a[i]),
+        (pen2_b[i], pull2_b[i]))
+    i = i[cap]
+    bound[i] = np.minimum(bound[i], variance_shape.tangent_bound(
+        lower[i], upper[i], llf_a[i], llf_b[i], s_a[i], s_b[i]))
     rest = slice(None) if enough is None else np.flatnonzero(bound > enough)
     # the terms A, G = -2 (ell - c) - A and G' = -2 ell' - A'
     c = constant[rest]

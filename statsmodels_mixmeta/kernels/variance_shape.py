@@ -82,27 +82,29 @@ def decreasing(a, b, m, M, at_a, at_b):
     """
     pen_a, pull_a = at_a
     pen_b, pull_b = at_b
+    am, aM, bm, bM = a + m, a + M, b + m, b + M
     # pull from a, penalty from a: (t + m) / (t + M)^2 peaks at M - 2m
     t1 = np.clip(M - 2.0 * m, a, b)
-    d1 = _le(pull_a * (a + M) ** 2 * (t1 + m),
-             pen_a * (a + m) * (t1 + M) ** 2)
+    t1m, t1M = t1 + m, t1 + M
+    out = _le(pull_a * aM * aM * t1m, pen_a * am * t1M * t1M)
     # from b, from b: (t + M) / (t + m)^2 falls, worst at a
-    d2 = _le(pull_b * (b + m) ** 2 * (a + M), pen_b * (b + M) * (a + m) ** 2)
-    d3 = _le(pull_a * (a + M), pen_b * (b + M))
-    d4 = _le(pull_b * (b + m) ** 2, pen_a * (a + m) ** 2)
-    return d1 | d2 | d3 | d4
+    out |= _le(pull_b * bm * bm * aM, pen_b * bM * am * am)
+    out |= _le(pull_a * aM, pen_b * bM)
+    out |= _le(pull_b * bm * bm, pen_a * am * am)
+    return out
 
 
 def increasing(a, b, m, M, at_a, at_b):
     """Whether ``pull(t) >= penalty(t)`` for every ``t`` in ``[a, b]``."""
     pen_a, pull_a = at_a
     pen_b, pull_b = at_b
-    i1 = _le(pen_a * (a + M) * (b + m) ** 2, pull_a * (a + m) ** 2 * (b + M))
-    i2 = _le(pen_b, pull_b) & _le(pen_b * (b + m) * (a + M) ** 2,
-                                  pull_b * (b + M) ** 2 * (a + m))
-    i3 = _le(pen_b * (b + m) ** 2, pull_a * (a + m) ** 2)
-    i4 = _le(pen_a * (a + M), pull_b * (b + M))
-    return i1 | i2 | i3 | i4
+    am, aM, bm, bM = a + m, a + M, b + m, b + M
+    out = _le(pen_a * aM * bm * bm, pull_a * am * am * bM)
+    out |= _le(pen_b, pull_b) & _le(pen_b * bm * aM * aM,
+                                    pull_b * bM * bM * am)
+    out |= _le(pen_b * bm * bm, pull_a * am * am)
+    out |= _le(pen_a * aM, pull_b * bM)
+    return out
 
 
 def concave(a, b, m, M, at_a, at_b):
@@ -113,15 +115,16 @@ def concave(a, b, m, M, at_a, at_b):
     pen_a, pull_a = at_a
     pen_b, pull_b = at_b
     pull_a, pull_b = 2.0 * pull_a, 2.0 * pull_b
+    am, aM, bm, bM = a + m, a + M, b + m, b + M
+    am3, bm2, bM2 = am * am * am, bm * bm, bM * bM
     # (t + M)^2 / (t + m)^3 falls: worst at b
-    c1 = _le(pen_a * (a + M) ** 2 * (b + m) ** 3,
-             pull_a * (a + m) ** 3 * (b + M) ** 2)
+    out = _le(pen_a * aM * aM * bm2 * bm, pull_a * am3 * bM2)
     # (t + m)^2 / (t + M)^3 rises then falls: worst at an end
-    c2 = _le(pen_b, pull_b) & _le(pen_b * (b + m) ** 2 * (a + M) ** 3,
-                                  pull_b * (b + M) ** 3 * (a + m) ** 2)
-    c3 = _le(pen_b * (b + m) ** 3, pull_a * (a + m) ** 3)
-    c4 = _le(pen_a * (a + M) ** 2, pull_b * (b + M) ** 2)
-    return c1 | c2 | c3 | c4
+    out |= _le(pen_b, pull_b) & _le(pen_b * bm2 * aM * aM * aM,
+                                    pull_b * bM2 * bM * am * am)
+    out |= _le(pen_b * bm2 * bm, pull_a * am3)
+    out |= _le(pen_a * aM * aM, pull_b * bM2)
+    return out
 
 
 def decreasing_tail(T, m, M, penalty, pull):
@@ -129,24 +132,19 @@ def decreasing_tail(T, m, M, penalty, pull):
     ``T`` on, by the bounds from ``T`` alone (for ``T >= M - 2m`` this is
     ``pull(T) <= penalty(T)``)."""
     t1 = np.maximum(M - 2.0 * m, T)
-    return _le(pull * (T + M) ** 2 * (t1 + m), penalty * (T + m) * (t1 + M) ** 2)
+    TM, t1M = T + M, t1 + M
+    return _le(pull * TM * TM * (t1 + m), penalty * (T + m) * t1M * t1M)
 
 
-def shape_bound(a, b, llf_a, llf_b, slope_a, slope_b, down, up, cap):
+def tangent_bound(a, b, llf_a, llf_b, slope_a, slope_b):
     """
-    An upper bound of ``ell`` on ``[a, b]`` from its certified shape:
-    ``ell(a)`` where it decreases (``down``), ``ell(b)`` where it increases
-    (``up``), the lower of its tangents at ``a`` and ``b`` at their
-    crossing where it is concave (``cap``), else infinite.
+    The maximum over ``[a, b]`` of the lower of the tangents of ``ell`` at
+    ``a`` and ``b``: an upper bound of ``ell`` there where it is concave.
     """
-    bound = np.full(np.shape(a), np.inf)
-    bound = np.where(down, np.minimum(bound, llf_a), bound)
-    bound = np.where(up, np.minimum(bound, llf_b), bound)
-    # concave: ell <= min(llf_a + slope_a (t - a), llf_b + slope_b (t - b))
+    # ell <= min(llf_a + slope_a (t - a), llf_b + slope_b (t - b))
     gap = slope_a - slope_b
     cross = np.divide(llf_b - llf_a + slope_a * a - slope_b * b, gap,
                       out=np.array(a, dtype=float), where=gap > 0)
     cross = np.clip(cross, a, b)
-    tangent = np.where(slope_a <= 0, llf_a, np.where(
+    return np.where(slope_a <= 0, llf_a, np.where(
         slope_b >= 0, llf_b, llf_a + np.maximum(slope_a, 0) * (cross - a)))
-    return np.where(cap, np.minimum(bound, tangent), bound)
