@@ -173,8 +173,7 @@ def _points(stack, tau2, rows):
     return bounds.point_data(kernel.evaluate(stack, tau2, rows))
 
 
-def certify(stack, tau2, fit, rows, tol=SCAN_TOL, at_zero=None,
-            known=None):
+def certify(stack, tau2, fit, rows, tol=SCAN_TOL, at_zero=None):
     """
     The certified global maximum of each problem (the module docstring).
 
@@ -190,10 +189,6 @@ def certify(stack, tau2, fit, rows, tol=SCAN_TOL, at_zero=None,
     tol : float
     at_zero : Evaluation, optional
         The kernel at ``tau2 = 0`` (with derivatives), if known.
-    known : tuple, optional
-        ``(tau2, Evaluation)``: one more point a problem, evaluated with
-        derivatives (the climb's start), used where it lies between 0
-        and the far point.
 
     Returns
     -------
@@ -218,30 +213,18 @@ def certify(stack, tau2, fit, rows, tol=SCAN_TOL, at_zero=None,
         at_zero = bounds.point_data(at_zero)
     at_far = _points(stack, far, rows)
     fit_llf = fit.llf
-    grid = [np.zeros(n), tau2, far]
-    data = [at_zero, at_fit, at_far]
-    if known is not None:
-        # points the caller evaluated (the climb's start): those between
-        # 0 and the far point join the grid, the others repeat the fit
-        t_known, ev_known = known
-        inside = (t_known > 0) & (t_known < far)
-        grid.append(np.where(inside, t_known, tau2))
-        data.append(np.where(inside, bounds.point_data(ev_known), at_fit))
-    grid, data = np.stack(grid, axis=1), np.stack(data, axis=2)
-    if known is not None:
-        order = np.argsort(grid, axis=1)
-        grid = np.take_along_axis(grid, order, axis=1)
-        data = np.take_along_axis(data, order[None], axis=2)
-    best_at = data[0].argmax(axis=1)
-    best, best_tau2 = data[0][index, best_at], grid[index, best_at]
+    best = np.maximum(at_zero[0], at_far[0])
+    best_tau2 = np.where(at_far[0] > at_zero[0], far, 0.0)
+    bounds._raise(best, best_tau2, index, fit_llf, tau2)
     # the tail beyond the last point, extended by decades while open
     last, at_last = far.copy(), at_far.copy()
     tail = bounds.beyond(stack, rows, m, M, last, at_last)
-    G = grid.shape[1]
-    owner = np.repeat(index, G - 1)
-    lower, upper = grid[:, :-1].ravel(), grid[:, 1:].ravel()
-    at_lower = data[:, :, :-1].reshape(len(data), -1)
-    at_upper = data[:, :, 1:].reshape(len(data), -1)
+    # [0, fit] (empty for a fit at 0) and [fit, far]
+    owner = np.concatenate([index, index])
+    lower = np.concatenate([np.zeros(n), tau2])
+    upper = np.concatenate([tau2, far])
+    at_lower = np.concatenate([at_zero, at_fit], axis=1)
+    at_upper = np.concatenate([at_fit, at_far], axis=1)
     for _ in range(MAX_DECADES):
         open_tail = np.flatnonzero(tail > np.maximum(best, fit_llf) + tol)
         if not open_tail.size:

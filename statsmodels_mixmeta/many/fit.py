@@ -243,7 +243,6 @@ def _maximise(stack, start, rows, maxiter, at_zero):
     if away.size:
         optimiser.put(fit, away, kernel.evaluate(stack, start[away],
                                                  rows[away]))
-    at_start = optimiser.take(fit, np.arange(len(rows)))
     tau2, fit, converged, n_iter = optimiser.climb(stack, start, rows,
                                                    maxiter, fit)
     gap = np.full(len(rows), np.nan)
@@ -252,8 +251,7 @@ def _maximise(stack, start, rows, maxiter, at_zero):
         return tau2, fit, converged, n_iter, gap
     best, better, gap_done = optimiser.certify(
         stack, tau2[done], optimiser.take(fit, done), rows[done],
-        at_zero=optimiser.take(at_zero, done),
-        known=(start[done], optimiser.take(at_start, done)))
+        at_zero=optimiser.take(at_zero, done))
     gap[done] = gap_done
     again = done[better]
     if again.size:
