@@ -62,12 +62,39 @@ def put(ev, index, part):
 
 
 def _step(ev, tau2):
-    """Newton's step where the curvature is negative, else scoring's,
-    projected onto ``tau2 >= 0``."""
+    """
+    The step to the maximum of a one-pole model of the profile, else
+    Newton's where the curvature is negative, else scoring's; projected
+    onto ``tau2 >= 0``.
+
+    The model replaces each measure of the Stieltjes form
+    (:mod:`statsmodels_mixmeta.kernels.variance_shape`) by one atom that
+    matches its two pieces at ``t``: ``P' = K / (c + d)``, ``Q = Z / (e +
+    d)`` at ``t + d``, with ``c = penalty / penalty2``, ``K = penalty c``,
+    ``e = pull / pull2``, ``Z = pull e^2``.  It is exact for equal
+    variances, matches ``ell'`` and ``ell''`` at ``t`` (so its steps
+    converge as Newton's), and its maximum, where ``K (e + d)^2 = Z (c +
+    d)``, is the larger root ``d = (Z - 2Ke + sqrt(Z (Z + 4K (c - e)))) /
+    (2K)``; with no real root the model falls from ``t`` down to 0.  The
+    model's step is taken where it points the way of the score.
+    """
     newton = ev.hessian < 0
     curvature = np.where(newton, -ev.hessian, ev.information)
     safe = np.where(curvature > 0, curvature, 1.0)
     step = np.where(curvature > 0, ev.score / safe, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        c = ev.penalty / ev.penalty2
+        e = ev.pull / ev.pull2
+        K = ev.penalty * c
+        Z = ev.pull * e * e
+        root = Z * (Z + 4.0 * K * (c - e))
+        model = (Z - 2.0 * K * e + np.sqrt(root)) / (2.0 * K)
+        model = np.where(root < 0, -tau2, model)
+        # the model's maximum must lie uphill (beyond a minimum of the
+        # model, or against the score, Newton's step is taken)
+        usable = (np.isfinite(model) & (ev.pull2 > 0) & (ev.penalty2 > 0)
+                  & (model * ev.score > 0))
+    step = np.where(usable, model, step)
     return np.maximum(tau2 + step, 0.0) - tau2
 
 
