@@ -192,7 +192,7 @@ def _variance_range(stack, rows):
 def _split(lower, upper, m, fit):
     """Where to split ``[lower, upper]``: halfway, or nearer the fit."""
     return np.where(lower == fit, lower + 0.2 * (upper - lower),
-                    np.where(upper == fit, upper - 0.4 * (upper - lower),
+                    np.where(upper == fit, upper - 0.5 * (upper - lower),
                              0.5 * (lower + upper)))
 
 
