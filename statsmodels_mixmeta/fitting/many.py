@@ -1,30 +1,27 @@
 """
 Maximise many univariate profiled likelihoods in ``tau2`` at once.
 
-Each problem climbs from its DerSimonian-Laird estimate by Newton's method
-in ``tau2`` (Fisher scoring where the curvature is not negative), halving a
-step that lowers the likelihood and projecting onto ``tau2 >= 0``; a
-problem leaves the active set once converged, so that it stops costing.
+Each problem climbs from its DerSimonian-Laird estimate (:func:`climb`):
+each step goes to the maximum of a one-pole model of the profile that
+matches its score and curvature (exact for equal within-study variances;
+Newton's step where the model points against the score), is halved while
+it lowers the likelihood and is projected onto ``tau2 >= 0``; a problem
+leaves the active set once converged, so that it stops costing.
 
 Converged fits are then certified as the global maximum over ``tau2 >= 0``
 to within ``SCAN_TOL`` (the single fit's guarantee,
-:func:`statsmodels_mixmeta.fitting.restarts.check_single_variance`) by the
-interval bounds of :mod:`statsmodels_mixmeta.kernels.variance_scan`
-(:func:`~statsmodels_mixmeta.kernels.variance_scan.interval_bounds`,
-:func:`~statsmodels_mixmeta.kernels.variance_scan.tail_bound`; here
-:func:`_interval_bounds` also bounds ``A`` by its chord in ``log(t + max
-v)``, where it is concave too, and :func:`_tail_bound` works in the
-stack's layout), evaluated by the kernel of
-:mod:`statsmodels_mixmeta.kernels.many` on a grid around each fit (the
-fit's own terms come from the climb's last evaluation): points at ``t +-
-d`` and ``t +- 4d``, where ``d = sqrt(8 tol / (|A''| + |G''|))`` is the
-width over which the bounds (the chord of ``A``, the tangents of ``G``)
-are within about ``tol`` of a smooth maximum, and a few multiples of ``t``
-(for ``t = 0``: ``d``, ``10d``, ``100d``, ``1000d`` and multiples of the
-mean within-study variance); intervals not yet certified are split, all
-problems at once, and the tail extended by decades while its bound is
-open.  A problem whose scan finds a higher point is climbed again from
-there and the better optimum kept.
+:func:`statsmodels_mixmeta.fitting.restarts.check_single_variance`) by
+:func:`certify`: from the kernel at 0, at the fit and at one point beyond
+it (the farther of ``1.5 t`` and ``M - 2m``, ``m`` and ``M`` the smallest
+and largest observed variance), the profile is bounded on ``[0, t]`` and
+``[t, far]`` by its certified shape (monotone or concave,
+:mod:`statsmodels_mixmeta.kernels.variance_shape`) or by the interval
+bounds of its terms (:mod:`statsmodels_mixmeta.fitting.many_bounds`), and
+beyond ``far`` by a certified decrease or the tail bound (extended by
+decades while open).  Intervals whose bound is not below the best value
+plus ``tol`` are split (halfway, or a fifth of the way from a fit at their
+lower end), all problems at once.  A problem where some point beats the
+fit is climbed again from there and the better optimum kept.
 """
 import numpy as np
 
@@ -189,8 +186,9 @@ def _variance_range(stack, rows):
     return m, M, (o * v).sum(axis=0) / np.maximum(n_obs, 1)
 
 
-def _split(lower, upper, m, fit):
-    """Where to split ``[lower, upper]``: halfway, or nearer the fit."""
+def _split(lower, upper, fit):
+    """Where to split ``[lower, upper]``: a fifth of the way from a fit at
+    its lower end, else halfway."""
     return np.where(lower == fit, lower + 0.2 * (upper - lower),
                     np.where(upper == fit, upper - 0.5 * (upper - lower),
                              0.5 * (lower + upper)))
@@ -280,7 +278,7 @@ def certify(stack, tau2, fit, rows, tol=SCAN_TOL, at_zero=None):
         at_lower, at_upper = at_lower[:, keep], at_upper[:, keep]
         if not owner.size or round_ == MAX_ROUNDS:
             break
-        split = _split(lower, upper, m[owner], tau2[owner])
+        split = _split(lower, upper, tau2[owner])
         at_split = _points(stack, split, rows[owner])
         bounds._raise(best, best_tau2, owner, at_split[0], split)
         top = np.maximum(best, fit_llf)
