@@ -205,3 +205,27 @@ def test_accepted_fits_are_the_maximum_of_a_fine_grid(method):
     assert np.all(top <= res.llf + res.gap + 1e-9)
     # and the grid comes within its resolution of the fit
     assert np.all(top >= res.llf - 1e-3)
+
+
+# an ML profile that is convex and falling on its way to its maximum at 0
+# (from DerSimonian-Laird's 0.095): scoring's steps crawl there (the
+# climb used to stop after 100 iterations at 0.0018, uncertified)
+CONVEX_Y = [0.2929, 0.2767, -0.9027, 1.2968, -0.0271, 0.8327, -0.1998, 0.525,
+            -0.4677, -0.2101, -0.3918, 1.041, 1.1209, 0.3898, -1.3482,
+            0.4417, 1.4122, -0.0289]
+CONVEX_V = [0.0647, 0.4918, 0.8998, 0.2631, 0.4147, 0.3598, 0.8254, 0.9781,
+            0.2349, 0.9486, 0.2963, 0.6403, 0.4902, 0.5278, 0.4883, 0.1354,
+            0.4994, 0.2666]
+
+
+def test_climb_to_a_maximum_at_zero_across_a_convex_stretch():
+    y, v = np.array(CONVEX_Y), np.array(CONVEX_V)
+    res = smm.fit_many(y, v, method="ml")
+    assert res.converged[0] and res.n_iter[0] <= 10
+    assert res.tau2[0] == 0.0
+    assert 0 <= res.gap[0] <= 1e-6
+    single = smm.MixMeta(y, None, S=v, method="ml").fit(tol=1e-12)
+    assert abs(res.llf[0] - single.llf) < 1e-8
+    assert float(single.psi.values[0, 0]) < 1e-10
+    np.testing.assert_allclose(res.params[0], single.params, rtol=1e-6)
+    np.testing.assert_allclose(res.bse[0], single.bse, rtol=1e-6)

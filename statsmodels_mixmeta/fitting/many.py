@@ -60,9 +60,8 @@ def put(ev, index, part):
 
 def _step(ev, tau2):
     """
-    The step to the maximum of a one-pole model of the profile, else
-    Newton's where the curvature is negative, else scoring's; projected
-    onto ``tau2 >= 0``.
+    The step to the maximum of a one-pole model of the profile (else one
+    of the fallbacks below), projected onto ``tau2 >= 0``.
 
     The model replaces each measure of the Stieltjes form
     (:mod:`statsmodels_mixmeta.kernels.variance_shape`) by one atom that
@@ -73,12 +72,18 @@ def _step(ev, tau2):
     converge as Newton's), and its maximum, where ``K (e + d)^2 = Z (c +
     d)``, is the larger root ``d = (Z - 2Ke + sqrt(Z (Z + 4K (c - e)))) /
     (2K)``; with no real root the model falls from ``t`` down to 0.  The
-    model's step is taken where it points the way of the score.
+    model's step is taken where it points the way of the score; where it
+    does not, Newton's where the curvature is negative, the step to 0
+    where the profile is convex and falls towards 0 (the line search
+    halves it if the profile is not convex all the way), else scoring's.
     """
     newton = ev.hessian < 0
     curvature = np.where(newton, -ev.hessian, ev.information)
     safe = np.where(curvature > 0, curvature, 1.0)
     step = np.where(curvature > 0, ev.score / safe, 0.0)
+    # convex and falling towards 0: the profile lies above its tangent, so
+    # 0 beats t (scoring's short steps would crawl there)
+    step = np.where(~newton & (ev.score < 0), -tau2, step)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         c = ev.penalty / ev.penalty2
         e = ev.pull / ev.pull2
