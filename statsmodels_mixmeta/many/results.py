@@ -77,6 +77,9 @@ class ManyResults:
         ``groups=G``.
     """
 
+    #: The engine that fitted the problems ("numpy" or "numba").
+    engine = "numpy"
+
     def __init__(self, method, endog, S, exog, params, bse, tau2, llf, q,
                  gap, converged, n_iter, n_obs, status, psi=None,
                  bscov="unstr", groups=None):
