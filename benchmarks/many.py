@@ -2,14 +2,18 @@
 Many univariate meta-analyses at once (issue 12): ``fit_many`` against
 PyMARE's vectorised REML and a loop of single fits, and its peak memory.
 
-    python benchmarks/many.py [--repeats 5] [--quick] [--only speed]
+    python benchmarks/many.py [--repeats 5] [--quick]
+                              [--only speed|memory|bivariate]
 
 * **speed**: 100,000 problems x 20 studies (intercept only, REML; a third
   of the problems without heterogeneity): ``smm.fit_many`` and
   ``pymare.estimators.VarianceBasedLikelihoodEstimator(method="REML")``
   (the ``benchmarks`` extra) on the same arrays, timed alternately
   (``fit_many``, PyMARE, ``fit_many``, ...) over ``--repeats`` rounds in
-  the same run, so that the machine's load falls on both alike; median
+  the same run, so that the machine's load falls on both alike (with
+  numba installed, the compiled engine ``fit_many(engine="numba")`` is a
+  third call of each round, ``fit_many_numba``, its JIT cache loaded
+  before timing, compared with the numpy engine's answers); median
   wall and CPU times, their ratio and the ratio of each round; the loop
   of single ``MixMeta(...).fit()`` is timed on a sample of 1,000 problems
   (once, same run; its cost a problem and extrapolated to all of them,
@@ -22,7 +26,7 @@ PyMARE's vectorised REML and a loop of single fits, and its peak memory.
   each of ``endog`` and ``S``), fitted in chunks in a child process; its
   peak resident set size (``ru_maxrss``, input included) and the peak of
   Python allocations traced by ``tracemalloc`` during the fit (target:
-  under 2 GB).
+  under 2 GB), for each engine.
 
 * **bivariate**: 10,000 bivariate problems x 30 studies (10% of the
   outcomes missing), REML, ``fit_many`` against a loop of single fits
@@ -49,6 +53,10 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                   "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 ROOT = Path(__file__).resolve().parents[1]
+# the script's folder holds a coverage.py of its own, which would shadow
+# the coverage package that numba probes for on import
+sys.path[:] = [p for p in sys.path
+               if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
@@ -104,7 +112,7 @@ def profile_breakdown(y, v):
     import pstats
     profiler = cProfile.Profile()
     profiler.enable()
-    smm.fit_many(y, v)
+    smm.fit_many(y, v, engine="numpy")
     profiler.disable()
     stats = pstats.Stats(profiler).stats
     wanted = {("fit.py", "fit_many"): "fit_many",
@@ -152,11 +160,62 @@ def single_loop(y, v, columns):
     return np.array(out)
 
 
+def _has_numba():
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _compiled_entry(res, fast, times, pymare_times):
+    """The compiled engine's times, its agreement with the numpy engine
+    and its ratios to PyMARE (median and each round)."""
+    wall, cpu = statistics.median(times["wall_s"]), statistics.median(
+        times["cpu_s"])
+    both = np.isfinite(res.tau2)
+    entry = {"wall_s": wall, "cpu_s": cpu, "wall_s_each": times["wall_s"],
+             "cpu_s_each": times["cpu_s"], "engine": fast.engine,
+             "converged": int(fast.converged.sum()),
+             "max_abs_diff_llf_vs_numpy": float(np.max(np.abs(
+                 fast.llf - res.llf)[both])),
+             "max_rel_diff_tau2_vs_numpy": float(np.max((np.abs(
+                 fast.tau2 - res.tau2) / np.maximum(res.tau2, 1e-300))[
+                     both & (res.tau2 > 0)], initial=0.0)),
+             "n_tau2_zero_mismatch": int(np.sum((fast.tau2 == 0)
+                                                != (res.tau2 == 0))),
+             "max_rel_diff_params_vs_numpy": float(np.max(np.abs(
+                 fast.params - res.params)[both] / np.abs(
+                     res.params)[both])),
+             "status_identical": bool(np.array_equal(fast.status,
+                                                     res.status)),
+             "converged_identical": bool(np.array_equal(fast.converged,
+                                                        res.converged))}
+    if pymare_times is not None:
+        p_wall = statistics.median(pymare_times["wall_s"])
+        p_cpu = statistics.median(pymare_times["cpu_s"])
+        entry.update({
+            "speedup_wall_vs_pymare": p_wall / wall,
+            "speedup_cpu_vs_pymare": p_cpu / cpu,
+            "speedup_wall_each_round": [
+                b / a for a, b in zip(times["wall_s"],
+                                      pymare_times["wall_s"])],
+            "speedup_cpu_each_round": [
+                b / a for a, b in zip(times["cpu_s"],
+                                      pymare_times["cpu_s"])],
+            "target_speedup": TARGET_SPEEDUP})
+    return entry
+
+
 def speed(n_problems, n_studies, sample, repeats):
     """``fit_many`` and PyMARE timed alternately in the same run; a loop
     of single fits timed on a sample in the same run."""
     y, v = problems(n_problems, n_studies)
-    calls = {"fit_many": lambda: smm.fit_many(y, v)}
+    calls = {"fit_many": lambda: smm.fit_many(y, v, engine="numpy")}
+    if _has_numba():
+        # load (or compile) the compiled engine before timing it
+        smm.fit_many(y[:, :100], v[:, :100], engine="numba")
+        calls["fit_many_numba"] = lambda: smm.fit_many(y, v, engine="numba")
     try:
         import pymare
         calls["pymare"] = lambda: pymare_reml(y, v)
@@ -172,6 +231,10 @@ def speed(n_problems, n_studies, sample, repeats):
                         "converged": int(res.converged.sum()),
                         "mean_n_iter": float(res.n_iter.mean()),
                         "max_gap": float(np.nanmax(res.gap))}}
+    if "fit_many_numba" in outs:
+        out["fit_many_numba"] = _compiled_entry(
+            res, outs["fit_many_numba"], times["fit_many_numba"],
+            times.get("pymare"))
     if pymare is not None:
         p_beta, p_tau2 = outs["pymare"]
         theirs = times["pymare"]
@@ -285,18 +348,21 @@ def bivariate(n_problems, n_studies, sample, repeats):
     return out
 
 
-def memory_child(n_problems, n_studies):
+def memory_child(n_problems, n_studies, engine="numpy"):
     """Run in a child process: fit and report peak memory as JSON."""
     import tracemalloc
     y, v = problems(n_problems, n_studies)
+    if engine == "numba":
+        smm.fit_many(y[:, :100], v[:, :100], engine=engine)
     tracemalloc.start()
     wall = time.perf_counter()
-    res = smm.fit_many(y, v)
+    res = smm.fit_many(y, v, engine=engine)
     wall = time.perf_counter() - wall
     traced = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     print(json.dumps({
         "problems": n_problems, "studies": n_studies, "wall_s": wall,
+        "engine": res.engine,
         "input_bytes": int(y.nbytes + v.nbytes),
         "tracemalloc_peak_bytes_during_fit": int(traced),
         "maxrss_bytes": int(resource.getrusage(
@@ -304,10 +370,11 @@ def memory_child(n_problems, n_studies):
         "converged": int(res.converged.sum())}))
 
 
-def memory(n_problems, n_studies):
+def memory(n_problems, n_studies, engine="numpy"):
     child = subprocess.run(
         [sys.executable, __file__, "--memory-child", str(n_problems),
-         str(n_studies)], capture_output=True, text=True, check=True)
+         str(n_studies), engine], capture_output=True, text=True,
+        check=True)
     out = json.loads(child.stdout.strip().splitlines()[-1])
     out["under_2GB"] = out["maxrss_bytes"] < TARGET_MEMORY
     return out
@@ -317,14 +384,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", choices=("bivariate", "speed"),
+    parser.add_argument("--only", choices=("bivariate", "speed", "memory"),
                         help="run this part only and update its entry in "
                              "benchmarks/results/many.json")
-    parser.add_argument("--memory-child", nargs=2, type=int,
+    parser.add_argument("--memory-child", nargs=3,
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
-        return memory_child(*args.memory_child)
+        n_problems, n_studies, engine = args.memory_child
+        return memory_child(int(n_problems), int(n_studies), engine)
     if args.only == "bivariate":
         part = bivariate(1_000 if args.quick else 10_000, 30,
                          50 if args.quick else 200,
@@ -347,13 +415,27 @@ def main(argv=None):
             result["speed"] = dict(part, load_average=os.getloadavg())
             path.write_text(json.dumps(result, indent=2) + "\n")
         return None
+    if args.only == "memory":
+        big = 100_000 if args.quick else 1_000_000
+        part = {"numpy": memory(big, 50)}
+        if _has_numba():
+            part["numba"] = memory(big, 50, "numba")
+        print(json.dumps(part, indent=2))
+        if not args.quick:
+            path = ROOT / "benchmarks" / "results" / "many.json"
+            result = json.loads(path.read_text())
+            result["memory"] = part
+            path.write_text(json.dumps(result, indent=2) + "\n")
+        return None
     if args.quick:
         n_problems, sample, repeats, big = 10_000, 200, 1, 100_000
     else:
         n_problems, sample, repeats, big = 100_000, 1_000, args.repeats, \
             1_000_000
     result = {"speed": speed(n_problems, 20, sample, repeats),
-              "memory": memory(big, 50),
+              "memory": dict({"numpy": memory(big, 50)}, **(
+                  {"numba": memory(big, 50, "numba")} if _has_numba()
+                  else {})),
               "bivariate": bivariate(n_problems // 10, 30, sample // 5,
                                      repeats),
               "quick": args.quick,
