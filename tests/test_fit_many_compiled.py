@@ -1,0 +1,144 @@
+"""
+The compiled engine of ``fit_many`` (``engine="numba"``, the ``fast``
+extra) against the numpy engine, problem by problem: the same estimator,
+climb and certificate, so the same answers to rounding (log-likelihood
+1e-10 absolute; coefficients, standard errors and ``tau2`` 1e-8 relative;
+status and convergence identical), on random problems with 5 to 50
+observed studies, NaN studies, problems that cannot be fitted and profiles
+with two maxima where the certificate must find the global one.
+"""
+import sys
+
+import numpy as np
+import pytest
+
+import statsmodels_mixmeta as smm
+from statsmodels_mixmeta.many import Status
+
+# REML profiles with a local maximum near 0 and the global one far from it
+# (tests/test_fit_many.py): a climb from the DerSimonian-Laird estimate
+# stops at the local one, the certificate finds a higher point
+TWO_MAXIMA_Y = [8.0999, -1.8154, 0.0632, 1.9013, 0.0497, -0.3959, 0.1218,
+                -0.0177]
+TWO_MAXIMA_V = [2.67862, 1.58444, 3.49977, 1.39365, 0.00123, 0.00661,
+                0.00971, 0.0026]
+LOCAL_MAXIMA = [
+    ([1.31, 0.0217, 0.1224, 0.0112, -0.067, -0.7079, 0.6674, 4.2422],
+     [0.76854, 0.00913, 3.76556, 0.00742, 4.00251, 1.03351, 1.6105,
+      0.74067]),
+    ([-6.6273, -0.0918, 0.0358, -0.1126, -0.0397, 0.0633],
+     [1.92806, 0.67224, 2.48152, 0.53352, 0.0073, 0.00246]),
+]
+
+
+def _problems(seed, n_problems, n_studies=50):
+    """Random problems with 5 to 50 observed studies (the rest NaN), a
+    third without heterogeneity, some that cannot be fitted, the local
+    maxima above and their mirror images and rescalings."""
+    rng = np.random.default_rng(seed)
+    v = rng.uniform(0.01, 1.0, (n_studies, n_problems)) ** rng.choice(
+        [1.0, 2.0], n_problems)
+    tau2 = rng.choice([0.0, 0.05, 0.5], n_problems)
+    y = 0.3 + rng.normal(size=(n_studies, n_problems)) * np.sqrt(v + tau2)
+    n_obs = rng.integers(5, n_studies + 1, n_problems)
+    order = rng.random((n_studies, n_problems)).argsort(axis=0)
+    y[order >= n_obs] = np.nan
+    v[np.isnan(y) & (rng.random(y.shape) < 0.5)] = np.nan
+    extra = [(TWO_MAXIMA_Y, TWO_MAXIMA_V)] + LOCAL_MAXIMA
+    k = 0
+    for scale in (1.0, -1.0, 10.0, 0.1):
+        for ey, ev in extra:
+            y[:, k] = np.nan
+            y[:len(ey), k] = scale * np.asarray(ey)
+            v[:len(ev), k] = scale * scale * np.asarray(ev)
+            k += 1
+    # one observed study, none, two
+    y[1:, -3] = np.nan
+    y[0, -3], v[0, -3] = 0.1, 0.2
+    y[:, -2] = np.nan
+    y[:2, -1], v[:2, -1] = y[:2, 0], v[:2, 0]
+    y[2:, -1] = np.nan
+    return y, v
+
+
+def _relative(a, b):
+    both = np.isfinite(a) & np.isfinite(b)
+    assert np.array_equal(np.isnan(a), np.isnan(b))
+    scale = np.where(both, np.maximum(np.abs(a), np.abs(b)), 1.0)
+    return float(np.max(np.where(both, np.abs(a - b) / np.where(
+        scale > 0, scale, 1.0), 0.0), initial=0.0))
+
+
+def _compare(y, v, exog, method):
+    ref = smm.fit_many(y, v, exog, method=method, engine="numpy")
+    fast = smm.fit_many(y, v, exog, method=method, engine="numba")
+    assert ref.engine == "numpy" and fast.engine == "numba"
+    assert np.array_equal(fast.status, ref.status)
+    assert np.array_equal(fast.converged, ref.converged)
+    assert np.array_equal(fast.n_obs, ref.n_obs)
+    assert np.array_equal(np.isnan(fast.llf), np.isnan(ref.llf))
+    assert np.nanmax(np.abs(fast.llf - ref.llf), initial=0.0) <= 1e-10
+    for name in ("params", "bse", "tau2", "q"):
+        assert _relative(getattr(fast, name), getattr(ref, name)) <= 1e-8, \
+            name
+    assert np.array_equal(np.isnan(fast.gap), np.isnan(ref.gap))
+    return ref, fast
+
+
+@pytest.mark.parametrize("method", ["reml", "ml", "fixed", "mm"])
+@pytest.mark.parametrize("design", ["intercept", "slope"])
+def test_compiled_equals_numpy(method, design):
+    y, v = _problems(11 if design == "intercept" else 12, 3000)
+    exog = None if design == "intercept" else np.random.default_rng(
+        3).uniform(0.5, 2.0, (y.shape[0], 1))
+    ref, fast = _compare(y, v, exog, method)
+    # the last three problems: one observed study (fitted with fixed
+    # effects only), none, two
+    assert (ref.status == Status.FITTED).sum() == 2998 + (method == "fixed")
+    fitted = ref.status == Status.FITTED
+    assert fast.converged[fitted].all()
+
+
+def test_compiled_finds_the_global_maximum():
+    # the global maximum of TWO_MAXIMA under REML: tau2 = 5.325, llf
+    # -17.149 (test_fit_many.py, against a dense grid), also mirrored and
+    # rescaled (tau2 scales with the variances)
+    y, v = _problems(5, 40)
+    res = smm.fit_many(y, v, method="reml", engine="numba")
+    for k, scale in zip((0, 3, 6, 9), (1.0, -1.0, 10.0, 0.1)):
+        assert res.tau2[k] == pytest.approx(5.325 * scale ** 2, rel=1e-3)
+        assert res.gap[k] < 1e-6
+    assert res.llf[0] == pytest.approx(-17.149, abs=1e-3)
+    assert res.llf[3] == pytest.approx(res.llf[0], abs=1e-9)
+    ref = smm.fit_many(y, v, method="reml", engine="numpy")
+    assert np.allclose(res.tau2[:12], ref.tau2[:12], rtol=1e-8, atol=0)
+
+
+def test_unfittable_problems_are_reported_alike():
+    y, v = _problems(6, 40)
+    for method in ("reml", "fixed"):
+        ref, fast = _compare(y, v, None, method)
+        # one observed study: too few for a random effect, not for fixed
+        assert fast.status[-3] == (Status.TOO_FEW if method == "reml"
+                                   else Status.FITTED)
+        assert fast.status[-2] == Status.EMPTY
+        assert fast.status[-1] == Status.FITTED
+    # a design column of zeros on a problem's observed studies
+    x = np.ones((y.shape[0], 1))
+    x[:2] = 0.0
+    ref, fast = _compare(y, v, x, "reml")
+    assert fast.status[-1] == Status.RANK_DEFICIENT
+
+
+def test_engine_choice_and_validation(monkeypatch):
+    y, v = _problems(7, 30)
+    assert smm.fit_many(y, v).engine == "numba"
+    # two coefficients: the numpy engine fits them
+    X = np.column_stack([np.ones(y.shape[0]), np.arange(y.shape[0])])
+    assert smm.fit_many(y, v, X, engine="numba").engine == "numpy"
+    with pytest.raises(ValueError, match="engine must be one of"):
+        smm.fit_many(y, v, engine="torch")
+    monkeypatch.setitem(sys.modules, "numba", None)
+    with pytest.raises(ImportError, match="'fast' extra"):
+        smm.fit_many(y, v, engine="numba")
+    assert smm.fit_many(y, v, engine="auto").engine == "numpy"
