@@ -33,6 +33,8 @@ MAX_POINTS = 256
 #: POINT_FIELDS`) as fields of an evaluation.
 _POINT = (kc.LLF, kc.SCORE, kc.PENALTY, kc.PULL, kc.PENALTY2, kc.PULL2,
           kc.LOG_SIGMA, kc.SUM_W)
+#: Problems handled by one thread in turn, with one work space.
+BLOCK = 64
 #: Method codes.
 FIXED, ML, REML, MM = 0, 1, 2, 3
 #: :class:`statsmodels_mixmeta.many.results.Status` codes.
@@ -68,7 +70,7 @@ def _step(ev, tau2):
 
 
 @_jit
-def climb(y, v, x, unit, n, constant, reml, tau2, fit, maxiter, trial):
+def climb(y, v, x, w, unit, n, constant, reml, tau2, fit, maxiter, trial):
     """
     :func:`statsmodels_mixmeta.fitting.many.climb` for one problem from
     ``tau2`` (``fit``: the kernel there, updated in place; ``trial``: work
@@ -90,7 +92,7 @@ def climb(y, v, x, unit, n, constant, reml, tau2, fit, maxiter, trial):
         moved = False
         point = tau2 + step
         for _ in range(MAX_HALVINGS):
-            kc.evaluate(y, v, x, unit, n, point, constant, reml, True, trial)
+            kc.evaluate(y, v, x, w, unit, n, point, constant, reml, True, trial)
             if trial[kc.LLF] >= base - rounding:
                 moved = True
                 break
@@ -148,19 +150,29 @@ def _beyond(y, v, n, reml, constant, logdet_xtx, m, M, v_kth, last, pt):
     T = last
     L = max(0.0, -np.log(T / (v_kth + T)))
     grow = np.exp(L) * T
-    excess = 0.0
+    # sum_i max(0, log(grow / Sigma_i)) as the logarithm of the product of
+    # the ratios above 1 (one logarithm, not one per study), where in range
+    product = 1.0
     for i in range(n):
-        excess += np.log(max(grow / (v[i] + T), 1.0))
+        product *= max(grow / (v[i] + T), 1.0)
+    if product < kc.PRODUCT_HIGH:
+        excess = np.log(product)
+    else:
+        excess = 0.0
+        for i in range(n):
+            excess += np.log(max(grow / (v[i] + T), 1.0))
     return (constant - 0.5 * pt[6] + 0.5 * np.log(M + T)
             - 0.5 * logdet_xtx + 0.5 * L - 0.5 * excess)
 
 
 @_jit
-def certify(y, v, x, unit, n, constant, reml, logdet_xtx, tau2, fit,
-            at_zero, work):
+def certify(y, v, x, w, unit, n, constant, reml, logdet_xtx, tau2, fit,
+            at_zero, work, points, intervals):
     """
-    :func:`statsmodels_mixmeta.fitting.many.certify` for one problem.
-    Returns ``(best_tau2, better, gap, handback)``.
+    :func:`statsmodels_mixmeta.fitting.many.certify` for one problem
+    (``points``, ``(MAX_POINTS, 9)``, and ``intervals``, ``(4,
+    MAX_POINTS)``: work space).  Returns ``(best_tau2, better, gap,
+    handback)``.
     """
     tol = SCAN_TOL
     m, M, mean_v = np.inf, -np.inf, 0.0
@@ -175,16 +187,13 @@ def certify(y, v, x, unit, n, constant, reml, logdet_xtx, tau2, fit,
             v_kth = v[i]
     mean_v /= max(n, 1)
     # points: (8 fields, tau2) rows; intervals: pairs of point indices
-    points = np.empty((MAX_POINTS, 9))
     where = points[:, 8]
-    low = np.empty(MAX_POINTS, np.int64)
-    up = np.empty(MAX_POINTS, np.int64)
-    low2 = np.empty(MAX_POINTS, np.int64)
-    up2 = np.empty(MAX_POINTS, np.int64)
+    low, up, low2, up2 = (intervals[0], intervals[1], intervals[2],
+                          intervals[3])
     far = max(max(1.5 * tau2, M - 2.0 * m), 1e-3 * mean_v)
     _store(points, where, at_zero, 0.0, 0)
     _store(points, where, fit, tau2, 1)
-    kc.evaluate(y, v, x, unit, n, far, constant, reml, True, work)
+    kc.evaluate(y, v, x, w, unit, n, far, constant, reml, True, work)
     _store(points, where, work, far, 2)
     n_points = 3
     fit_llf = fit[kc.LLF]
@@ -201,7 +210,7 @@ def certify(y, v, x, unit, n, constant, reml, logdet_xtx, tau2, fit,
         if not tail > max(best, fit_llf) + tol:
             break
         more = last * 10.0
-        kc.evaluate(y, v, x, unit, n, more, constant, reml, True, work)
+        kc.evaluate(y, v, x, w, unit, n, more, constant, reml, True, work)
         _store(points, where, work, more, n_points)
         low[n_int], up[n_int] = at_last, n_points
         n_int += 1
@@ -241,7 +250,7 @@ def certify(y, v, x, unit, n, constant, reml, logdet_xtx, tau2, fit,
                 split = upper - 0.5 * (upper - lower)
             else:
                 split = 0.5 * (lower + upper)
-            kc.evaluate(y, v, x, unit, n, split, constant, reml, True, work)
+            kc.evaluate(y, v, x, w, unit, n, split, constant, reml, True, work)
             _store(points, where, work, split, n_points + k)
             if work[kc.LLF] > best and work[kc.LLF] >= round_best:
                 round_best, round_tau2 = work[kc.LLF], split
@@ -260,9 +269,11 @@ def certify(y, v, x, unit, n, constant, reml, logdet_xtx, tau2, fit,
 
 
 @_jit
-def _fit_one(y, v, x, unit, n, method, maxiter, rank_rcond, out, j):
+def _fit_one(y, v, x, w, unit, n, method, maxiter, rank_rcond, out, j,
+             evals, points, intervals):
     """Fit one problem (its ``n`` observed studies first in ``y``, ``v``,
-    ``x``) into row ``j`` of ``out`` (see :func:`fit_problems`)."""
+    ``x``) into row ``j`` of ``out`` (see :func:`fit_problems`; ``evals``,
+    ``(4, 15)``, ``points`` and ``intervals``: work space)."""
     params, bse, tau2s, llf, q, gap, status, conv, n_iter, hand = out
     reml = method == REML or method == MM
     xtx = 0.0
@@ -284,10 +295,8 @@ def _fit_one(y, v, x, unit, n, method, maxiter, rank_rcond, out, j):
         constant = -0.5 * (n - 1) * LOG_2PI + 0.5 * logdet_xtx
     else:
         constant = -0.5 * n * LOG_2PI
-    at_zero = np.empty(kc.N_FIELDS)
-    fit = np.empty(kc.N_FIELDS)
-    work = np.empty(kc.N_FIELDS)
-    kc.evaluate(y, v, x, unit, n, 0.0, constant, reml, True, at_zero)
+    at_zero, fit, work, again = evals[0], evals[1], evals[2], evals[3]
+    kc.evaluate(y, v, x, w, unit, n, 0.0, constant, reml, True, at_zero)
     # DerSimonian-Laird (kernels.many.moment_variance)
     denominator = at_zero[kc.SUM_W] - at_zero[kc.TRACE_J]
     excess = at_zero[kc.QUAD] - (n - 1)
@@ -299,29 +308,28 @@ def _fit_one(y, v, x, unit, n, method, maxiter, rank_rcond, out, j):
         fit[:] = at_zero
     elif method == MM:
         tau2 = max(start, PSD_FLOOR)
-        kc.evaluate(y, v, x, unit, n, tau2, constant, reml, False, fit)
+        kc.evaluate(y, v, x, w, unit, n, tau2, constant, reml, False, fit)
         fit[kc.LLF] = np.nan
     else:
         tau2 = start
         if start > 0:
-            kc.evaluate(y, v, x, unit, n, start, constant, reml, True, fit)
+            kc.evaluate(y, v, x, w, unit, n, start, constant, reml, True, fit)
         else:
             fit[:] = at_zero
-        tau2, converged, iters = climb(y, v, x, unit, n, constant, reml,
+        tau2, converged, iters = climb(y, v, x, w, unit, n, constant, reml,
                                        tau2, fit, maxiter, work)
         g = np.nan
         if converged:
-            best, better, g, back = certify(y, v, x, unit, n, constant, reml,
+            best, better, g, back = certify(y, v, x, w, unit, n, constant, reml,
                                             logdet_xtx, tau2, fit, at_zero,
-                                            work)
+                                            work, points, intervals)
             if back:
                 hand[j] = True
                 return
             if better:
-                again = np.empty(kc.N_FIELDS)
-                kc.evaluate(y, v, x, unit, n, best, constant, reml, True,
+                kc.evaluate(y, v, x, w, unit, n, best, constant, reml, True,
                             again)
-                tau2_b, conv_b, iter_b = climb(y, v, x, unit, n, constant,
+                tau2_b, conv_b, iter_b = climb(y, v, x, w, unit, n, constant,
                                                reml, best, again, maxiter,
                                                work)
                 if again[kc.LLF] > fit[kc.LLF]:
@@ -350,16 +358,24 @@ def fit_problems(y, v, x, unit, method, maxiter, rank_rcond, out, n_obs):
     ``n_obs`` receives the observed studies of each problem.
     """
     P, N = y.shape
-    for j in numba.prange(P):
+    n_blocks = (P + BLOCK - 1) // BLOCK
+    for b in numba.prange(n_blocks):
+        # work space for a block of problems
         yo = np.empty(N)
         vo = np.empty(N)
         xo = np.empty(N)
-        n = 0
-        for i in range(N):
-            if not np.isnan(y[j, i]):
-                yo[n] = y[j, i]
-                vo[n] = v[j, i]
-                xo[n] = x[i]
-                n += 1
-        n_obs[j] = n
-        _fit_one(yo, vo, xo, unit, n, method, maxiter, rank_rcond, out, j)
+        wo = np.empty(N)
+        evals = np.empty((4, kc.N_FIELDS))
+        points = np.empty((MAX_POINTS, 9))
+        intervals = np.empty((4, MAX_POINTS), np.int64)
+        for j in range(b * BLOCK, min(P, (b + 1) * BLOCK)):
+            n = 0
+            for i in range(N):
+                if not np.isnan(y[j, i]):
+                    yo[n] = y[j, i]
+                    vo[n] = v[j, i]
+                    xo[n] = x[i]
+                    n += 1
+            n_obs[j] = n
+            _fit_one(yo, vo, xo, wo, unit, n, method, maxiter, rank_rcond, out,
+                     j, evals, points, intervals)

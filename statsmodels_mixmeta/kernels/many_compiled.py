@@ -38,12 +38,14 @@ PRODUCT_LOW, PRODUCT_HIGH = 1e-280, 1e280
 _jit = numba.njit(cache=True, error_model="numpy", fastmath=False)
 
 
-@_jit
-def evaluate(y, v, x, unit, n, tau2, constant, reml, derivatives, ev):
+# the sums over studies may be reassociated (vectorised): they move by
+# rounding only, as numpy's pairwise sums do
+@numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def evaluate(y, v, x, w, unit, n, tau2, constant, reml, derivatives, ev):
     """
     The kernel at ``tau2`` for one problem, its ``n`` observed studies the
     first ``n`` entries of ``y``, ``v`` and ``x`` (``x`` ignored when
-    ``unit``), written into ``ev`` (``(15,)``; the derivatives only when
+    ``unit``; ``w``: work space), written into ``ev`` (``(15,)``; the derivatives only when
     ``derivatives``).
     """
     product = 1.0
@@ -53,13 +55,13 @@ def evaluate(y, v, x, unit, n, tau2, constant, reml, derivatives, ev):
     for i in range(n):
         sigma = v[i] + tau2
         product *= sigma
-        w = 1.0 / sigma
-        sum_w += w
+        wi = w[i] = 1.0 / sigma
+        sum_w += wi
         if unit:
-            xwy += w * y[i]
+            xwy += wi * y[i]
         else:
-            F += w * x[i] * x[i]
-            xwy += w * x[i] * y[i]
+            F += wi * x[i] * x[i]
+            xwy += wi * x[i] * y[i]
     if unit:
         F = sum_w
     if product > PRODUCT_LOW and product < PRODUCT_HIGH:
@@ -77,18 +79,18 @@ def evaluate(y, v, x, unit, n, tau2, constant, reml, derivatives, ev):
     m1 = 0.0
     m2 = 0.0
     for i in range(n):
-        w = 1.0 / (v[i] + tau2)
+        wi = w[i]
         xi = 1.0 if unit else x[i]
         resid = y[i] - xi * beta
-        wr = w * resid
-        wx = w * xi
+        wr = wi * resid
+        wx = wi * xi
         quad += wr * resid
         pull += wr * wr
-        sum_w2 += w * w
+        sum_w2 += wi * wi
         u += wr * wx
-        pull2 += wr * wr * w
+        pull2 += wr * wr * wi
         m1 += wx * wx
-        m2 += wx * wx * w
+        m2 += wx * wx * wi
     minus2 = log_sigma + quad
     if reml:
         minus2 += np.log(F)
@@ -201,9 +203,9 @@ def interval_bound(constant, shift, a, b, A_a, G_a, dG_a, A_b, G_b, dG_b):
     rise = A_b - A_a
     width = b - a
     slope = rise / width if width > 0 else 0.0
-    log_a = np.log(a + shift)
-    log_b = np.log(b + shift)
-    span = log_b - log_a
+    # log(t + shift) - log(a + shift) as one logarithm of the ratio
+    base = a + shift
+    span = np.log((b + shift) / base)
     slope_log = rise / span if span > 0 else 0.0
     turn = dG_a - dG_b
     cross = a
@@ -216,6 +218,7 @@ def interval_bound(constant, shift, a, b, A_a, G_a, dG_a, A_b, G_b, dG_b):
         t = a if k == 0 else (b if k == 1 else cross)
         tangent = max(G_a + dG_a * (t - a), G_b + dG_b * (t - b)) + A_a
         least = min(least, slope * (t - a) + tangent)
-        log_t = log_a if k == 0 else (log_b if k == 1 else np.log(t + shift))
-        least_log = min(least_log, slope_log * (log_t - log_a) + tangent)
+        log_t = 0.0 if k == 0 else (span if k == 1 else np.log(
+            (t + shift) / base))
+        least_log = min(least_log, slope_log * log_t + tangent)
     return constant - 0.5 * max(least, least_log)
