@@ -348,7 +348,8 @@ def _fit_one(y, v, x, w, unit, n, method, maxiter, rank_rcond, out, j,
 @numba.njit(cache=True, error_model="numpy", parallel=True)
 def fit_problems(y, v, x, unit, method, maxiter, rank_rcond, out, n_obs):
     """
-    Fit problems ``j`` of ``y``, ``v`` (``(P, N)``, C-contiguous; NaN in
+    Fit problems ``j`` of ``y``, ``v`` (``(N, P)``, studies by problems,
+    any strides: a thread reads a block of neighbouring problems; NaN in
     ``y`` marks an unobserved study) with the shared column ``x``
     (``(N,)``; ignored when ``unit``, an intercept) in parallel.
 
@@ -357,7 +358,7 @@ def fit_problems(y, v, x, unit, method, maxiter, rank_rcond, out, n_obs):
     problems (``handback`` marks problems left to the numpy engine);
     ``n_obs`` receives the observed studies of each problem.
     """
-    P, N = y.shape
+    N, P = y.shape
     n_blocks = (P + BLOCK - 1) // BLOCK
     for b in numba.prange(n_blocks):
         # work space for a block of problems
@@ -371,9 +372,9 @@ def fit_problems(y, v, x, unit, method, maxiter, rank_rcond, out, n_obs):
         for j in range(b * BLOCK, min(P, (b + 1) * BLOCK)):
             n = 0
             for i in range(N):
-                if not np.isnan(y[j, i]):
-                    yo[n] = y[j, i]
-                    vo[n] = v[j, i]
+                if not np.isnan(y[i, j]):
+                    yo[n] = y[i, j]
+                    vo[n] = v[i, j]
                     xo[n] = x[i]
                     n += 1
             n_obs[j] = n

@@ -12,6 +12,9 @@ numpy engine.
 import numpy as np
 
 ENGINES = ("auto", "numpy", "numba")
+#: Problems per chunk of the compiled engine at least (its work space is a
+#: few kB per thread, its chunk's results about 100 bytes a problem).
+COMPILED_CHUNK = 2 ** 16
 _METHOD_CODES = {"fixed": 0, "ml": 1, "reml": 2, "mm": 3}
 
 
@@ -53,11 +56,9 @@ def fit_chunk_compiled(endog, S, exog, method, maxiter, out, rank_rcond):
     """
     from ..fitting import many_compiled
 
-    y = np.ascontiguousarray(endog.T)
-    v = np.ascontiguousarray(S.T)
     x = np.ascontiguousarray(exog[:, 0], dtype=float)
     unit = bool(np.all(x == 1.0))
-    n = y.shape[0]
+    n = endog.shape[1]
     params = np.full(n, np.nan)
     bse = np.full(n, np.nan)
     handback = np.zeros(n, bool)
@@ -65,7 +66,7 @@ def fit_chunk_compiled(endog, S, exog, method, maxiter, out, rank_rcond):
               np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, np.int8),
               np.zeros(n, bool), np.zeros(n, np.int32), handback)
     n_obs = np.zeros(n, np.int32)
-    many_compiled.fit_problems(y, v, x, unit, _METHOD_CODES[method],
+    many_compiled.fit_problems(endog, S, x, unit, _METHOD_CODES[method],
                                int(maxiter), float(rank_rcond), arrays,
                                n_obs)
     out["params"][:, 0] = params

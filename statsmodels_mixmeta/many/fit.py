@@ -16,7 +16,7 @@ from ..fitting import many as optimiser
 from ..kernels import many as kernel
 from ..progress import chunk_progress
 from ..structures.psd import PSD_FLOOR
-from .engine import compiled_applies, fit_chunk_compiled, resolve_engine
+from .engine import COMPILED_CHUNK, compiled_applies, fit_chunk_compiled, resolve_engine
 from .distributed import (fit_many_dask, fit_many_dask_multivariate,
                           is_dask)
 from .multilevel import fit_many_multilevel
@@ -95,7 +95,8 @@ def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
         DerSimonian-Laird (``tau2`` at least ``sqrt(eps)``, R mixmeta's
         projection of a moment estimate, as the single fit).
     chunk_size : int, optional
-        Problems per chunk.
+        Problems per chunk (default: as ``max_memory`` allows, with the
+        compiled engine at least 65,536).
     max_memory : float, optional
         Bytes of work arrays per chunk (default 256 MiB) when
         ``chunk_size`` is not given; the input and the results come on top.
@@ -201,6 +202,9 @@ def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
     p = exog.shape[1]
     step = chunk_problems(n_studies, p, exog.ndim == 3, chunk_size,
                           max_memory)
+    if engine == "numba" and chunk_size is None and max_memory is None:
+        # no work arrays of the chunk's size: fewer, larger chunks
+        step = max(step, COMPILED_CHUNK)
     out = _allocate(n_problems, p)
     bar = chunk_progress(n_problems, step, progress, "fit_many", "problem")
     try:
