@@ -146,7 +146,7 @@ def test_set_up_has_two_one_line_commands():
                 if line.startswith("    ")]
     assert commands == [
         "python -m pip install . && python -m statsmodels_mixmeta",
-        'python -m pip install -q -e ".[test,formulaic,plot,dask]" '
+        'python -m pip install -q -e ".[test,formulaic,plot,dask,fast]" '
         "&& python -m pytest -q tests",
     ]
     # .ci/run runs exactly the README's test command, extras included
