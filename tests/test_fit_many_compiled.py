@@ -146,3 +146,20 @@ def test_engine_choice_and_validation(monkeypatch):
     with pytest.raises(ImportError, match="'fast' extra"):
         smm.fit_many(y, v, engine="numba")
     assert smm.fit_many(y, v, engine="auto").engine == "numpy"
+
+
+def test_chunks_and_dask_give_bit_identical_numbers(dask_client):
+    # each problem is fitted on its own: no chunk, block or worker changes
+    # its numbers
+    import dask.array as da
+    y, v = _problems(8, 90, n_studies=15)
+    reference = smm.fit_many(y, v, engine="numba")
+    small = smm.fit_many(y, v, engine="numba", chunk_size=7)
+    lazy = smm.fit_many(da.from_array(y, chunks=(15, 30)),
+                        da.from_array(v, chunks=(15, 30)), engine="numba")
+    assert lazy.engine == "numba"
+    for res in (small, lazy):
+        for name in ("params", "bse", "tau2", "llf", "q", "gap",
+                     "converged", "n_iter", "n_obs", "status"):
+            np.testing.assert_array_equal(np.asarray(getattr(res, name)),
+                                          getattr(reference, name))

@@ -36,12 +36,12 @@ def _import_dask_array():
 
 
 def _fit_block(endog, S, exog, method, chunk_size, max_memory, maxiter,
-               block_info=None):
+               engine="numpy", block_info=None):
     from .fit import fit_many
     offset = block_info[0]["array-location"][1][0] if block_info else 0
     res = fit_many(endog, S, exog, method=method, chunk_size=chunk_size,
                    max_memory=max_memory, maxiter=maxiter,
-                   problem_offset=offset)
+                   problem_offset=offset, engine=engine)
     rows = [res.params.T, res.bse.T] + [
         np.asarray(getattr(res, name), dtype=float)[None]
         for name in _SCALARS]
@@ -49,12 +49,14 @@ def _fit_block(endog, S, exog, method, chunk_size, max_memory, maxiter,
 
 
 def fit_many_dask(endog, S, exog, method, chunk_size, max_memory, maxiter,
-                  compute):
+                  compute, engine="numpy"):
     """
     :func:`~statsmodels_mixmeta.many.fit.fit_many` over the chunks of Dask
     arrays ``endog`` and ``S`` (``exog`` a numpy design shared by all
-    problems, or None).  With ``compute=False`` the result's arrays are
-    Dask arrays, computed on access.
+    problems, or None), each chunk with ``engine`` (resolved by the caller,
+    so that every worker runs the engine numpy input would).  With
+    ``compute=False`` the result's arrays are Dask arrays, computed on
+    access.
     """
     da = _import_dask_array()
     endog = da.asarray(endog)
@@ -80,14 +82,16 @@ def fit_many_dask(endog, S, exog, method, chunk_size, max_memory, maxiter,
     packed = da.map_blocks(
         _fit_block, endog, S, exog=exog, method=method,
         chunk_size=chunk_size, max_memory=max_memory, maxiter=maxiter,
-        dtype=float, chunks=((n_fields,), endog.chunks[1]))
+        engine=engine, dtype=float, chunks=((n_fields,), endog.chunks[1]))
     if compute:
         packed = packed.compute()
     fields = {"params": packed[:p].T, "bse": packed[p:2 * p].T}
     for k, name in enumerate(_SCALARS):
         row = packed[2 * p + k]
         fields[name] = row.astype(_TYPES[name]) if name in _TYPES else row
-    return ManyResults(method=method, endog=endog, S=S, exog=exog, **fields)
+    res = ManyResults(method=method, endog=endog, S=S, exog=exog, **fields)
+    res.engine = engine if exog.shape[1] == 1 else "numpy"
+    return res
 
 
 def _fit_block_multivariate(endog, S, where, exog, method, bscov,

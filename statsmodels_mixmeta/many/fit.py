@@ -194,7 +194,7 @@ def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
                                      problem_offset, progress)
     if is_dask(endog) or is_dask(S):
         return fit_many_dask(endog, S, exog, method, chunk_size, max_memory,
-                             maxiter, compute)
+                             maxiter, compute, engine)
     endog, S, exog = check_inputs(endog, S, exog, problem_offset)
     if not compiled_applies(exog):
         engine = "numpy"
