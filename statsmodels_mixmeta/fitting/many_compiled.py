@@ -92,7 +92,8 @@ def climb(y, v, x, w, unit, n, constant, reml, tau2, fit, maxiter, trial):
         moved = False
         point = tau2 + step
         for _ in range(MAX_HALVINGS):
-            kc.evaluate(y, v, x, w, unit, n, point, constant, reml, True, trial)
+            kc.evaluate(y, v, x, w, unit, n, point, constant, reml, True,
+                        trial)
             if trial[kc.LLF] >= base - rounding:
                 moved = True
                 break
@@ -320,9 +321,9 @@ def _fit_one(y, v, x, w, unit, n, method, maxiter, rank_rcond, out, j,
                                        tau2, fit, maxiter, work)
         g = np.nan
         if converged:
-            best, better, g, back = certify(y, v, x, w, unit, n, constant, reml,
-                                            logdet_xtx, tau2, fit, at_zero,
-                                            work, points, intervals)
+            best, better, g, back = certify(
+                y, v, x, w, unit, n, constant, reml, logdet_xtx, tau2, fit,
+                at_zero, work, points, intervals)
             if back:
                 hand[j] = True
                 return

@@ -45,8 +45,8 @@ def evaluate(y, v, x, w, unit, n, tau2, constant, reml, derivatives, ev):
     """
     The kernel at ``tau2`` for one problem, its ``n`` observed studies the
     first ``n`` entries of ``y``, ``v`` and ``x`` (``x`` ignored when
-    ``unit``; ``w``: work space), written into ``ev`` (``(15,)``; the derivatives only when
-    ``derivatives``).
+    ``unit``; ``w``: work space), written into ``ev`` (``(15,)``; the
+    derivatives only when ``derivatives``).
     """
     product = 1.0
     sum_w = 0.0

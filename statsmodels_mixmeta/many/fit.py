@@ -16,7 +16,8 @@ from ..fitting import many as optimiser
 from ..kernels import many as kernel
 from ..progress import chunk_progress
 from ..structures.psd import PSD_FLOOR
-from .engine import COMPILED_CHUNK, compiled_applies, fit_chunk_compiled, resolve_engine
+from .engine import (COMPILED_CHUNK, compiled_applies, fit_chunk_compiled,
+                     resolve_engine)
 from .distributed import (fit_many_dask, fit_many_dask_multivariate,
                           is_dask)
 from .multilevel import fit_many_multilevel
