@@ -65,6 +65,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .likelihood import LOG_2PI
+from .moments import MOMENT_RCOND
 
 
 def vech_units(k):
@@ -241,10 +242,12 @@ def moment_psi(stack, rows, floor):
     method_of_moments_psi` with ``Z_i = D_i``, ``a_i = D_i X_i T``,
     ``c_i = W_i X_i T``, ``F^{-1} = T T'`` of the fixed-effects fit), then
     symmetrised with its eigenvalues below ``floor`` raised to it.
-    Also returns the multivariate Cochran's Q ``sum_i r_i' W_i r_i`` and
-    whether every pair of outcomes is observed together in some study
-    (where not, the moment equations are singular and ``psi`` is their
-    minimum-norm solution, projected).
+    Also returns the multivariate Cochran's Q ``sum_i r_i' W_i r_i``,
+    whether every pair of outcomes is observed together in some study, and
+    whether the moment equations are solvable: every pair together and
+    their coefficient matrix not singular (its singular values within
+    ``MOMENT_RCOND`` of each other, as the single fit requires).  Where
+    not, ``psi`` is their minimum-norm solution, projected.
     """
     k = stack.k
     D = stack.mask[rows].astype(float)
@@ -270,15 +273,19 @@ def moment_psi(stack, rows, floor):
                         _kron_sum(np.swapaxes(c, 2, 3),
                                   np.swapaxes(c, 2, 3))))
     rhs = np.swapaxes(q_stat - expected, 1, 2).reshape(len(rows), k * k)
-    # a pair of outcomes never observed together leaves coef singular: the
-    # minimum-norm solution there (a start for the likelihood; "mm" refuses)
+    # a pair of outcomes never observed together leaves coef singular, and
+    # so do too few observed values: the minimum-norm solution there (a
+    # start for the likelihood, or unused; "mm" refuses such problems)
     counts = np.einsum("rna,rnb->rab", D, D)
     together = (counts > 0).all(axis=(1, 2))
+    singular_values = np.linalg.svd(coef, compute_uv=False)
+    solvable = together & (singular_values[:, -1]
+                           > MOMENT_RCOND * singular_values[:, 0])
     vec = np.empty_like(rhs)
-    vec[together] = np.linalg.solve(coef[together],
-                                    rhs[together, :, None])[..., 0]
-    vec[~together] = np.einsum("rij,rj->ri", np.linalg.pinv(coef[~together]),
-                               rhs[~together])
+    vec[solvable] = np.linalg.solve(coef[solvable],
+                                    rhs[solvable, :, None])[..., 0]
+    vec[~solvable] = np.einsum("rij,rj->ri", np.linalg.pinv(coef[~solvable]),
+                               rhs[~solvable])
     psi = np.swapaxes(vec.reshape(len(rows), k, k), 1, 2)
     psi = (psi + np.swapaxes(psi, 1, 2)) / 2
     values, vectors = np.linalg.eigh(psi)
@@ -286,4 +293,4 @@ def moment_psi(stack, rows, floor):
     projected = np.einsum("rab,rb,rcb->rac", vectors,
                           np.maximum(values, floor), vectors)
     psi = np.where(low[:, None, None], projected, psi)
-    return psi, np.einsum("rna,rna->r", r, u), together
+    return psi, np.einsum("rna,rna->r", r, u), together, solvable

@@ -103,13 +103,16 @@ def _fit_chunk(y, S, exog, method, bscov, maxiter, out):
         Status.RANK_DEFICIENT
     rows = np.flatnonzero(status == Status.FITTED)
     if rows.size:
-        moments, q, together = kernel.moment_psi(stack, rows, PSD_FLOOR)
+        moments, q, together, solvable = kernel.moment_psi(stack, rows,
+                                                           PSD_FLOOR)
         out["q"][rows] = q
-        if method == "mm" and not together.all():
+        if method == "mm" and not solvable.all():
             # as the single fit: the covariance of outcomes never observed
-            # together cannot be estimated by moments
+            # together cannot be estimated by moments, nor Psi from
+            # singular moment equations
             status[rows[~together]] = Status.UNPAIRED
-            rows, moments = rows[together], moments[together]
+            status[rows[together & ~solvable]] = Status.SINGULAR_MOMENTS
+            rows, moments = rows[solvable], moments[solvable]
     if rows.size:
         certified = np.ones(len(rows), bool)
         if method in ("fixed", "mm"):
