@@ -20,7 +20,8 @@ from .distributed import (fit_many_dask, fit_many_dask_multivariate,
                           is_dask)
 from .multivariate import check_structure, fit_many_multivariate
 from .results import ManyResults, Status
-from .validation import check_inputs, checked_chunk_size
+from .validation import (check_inputs, check_options,
+                         checked_chunk_size)
 
 METHODS = ("fixed", "ml", "reml", "mm")
 #: Default budget of work arrays per chunk, in bytes.
@@ -98,9 +99,13 @@ def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
         Newton iterations per problem at most.
     compute : bool
         With Dask arrays ``endog`` and ``S`` (chunked along the problem
-        axis; the fit maps over the chunks with ``map_blocks`` on the active
-        scheduler), whether to compute the results (numpy arrays) or leave
-        them as Dask arrays.  Ignored for numpy input.
+        axis only: a chunking along studies is refused with the
+        ``rechunk`` call that fixes it; the fit maps over the chunks with
+        ``blockwise`` on the active scheduler), whether to compute the
+        results (numpy arrays) or leave them as Dask arrays.  ``exog`` per
+        problem may be a Dask array too.  Bad input is reported when a
+        chunk is fitted (at ``compute``), with the problem numbers of the
+        whole array.  Ignored for numpy input.
     problem_offset : int
         Added to the problem numbers in error messages (the position of a
         block of problems in a larger array).
@@ -139,22 +144,20 @@ def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
     would be (``blockwise``), the results bit-identical to numpy input
     with the same chunks.
     """
-    method = str(method).lower()
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS} for fit_many, "
-                         f"got {method!r}")
+    method = check_options(method, METHODS, bscov, chunk_size, max_memory,
+                           maxiter, problem_offset)
     if np.ndim(endog) == 3:
         if is_dask(endog) or is_dask(S):
             check_structure(bscov, method)
             return fit_many_dask_multivariate(
                 endog, S, exog, method, bscov, chunk_size, max_memory,
-                maxiter, compute)
+                maxiter, compute, problem_offset)
         return fit_many_multivariate(endog, S, exog, method, bscov,
                                      chunk_size, max_memory, maxiter,
                                      problem_offset, progress)
     if is_dask(endog) or is_dask(S):
         return fit_many_dask(endog, S, exog, method, chunk_size, max_memory,
-                             maxiter, compute)
+                             maxiter, compute, problem_offset)
     endog, S, exog = check_inputs(endog, S, exog, problem_offset)
     n_studies, n_problems = endog.shape
     p = exog.shape[1]
