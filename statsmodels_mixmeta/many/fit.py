@@ -123,7 +123,16 @@ def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
     -------
     ManyResults
         One row per problem; problems not fitted have NaN estimates and
-        their reason in ``status``.
+        their reason in ``status`` (``messages`` and ``to_frame()`` say it
+        in words): ``Status.EMPTY`` for a problem with no observed study
+        (all NaN: reported, not an error), ``Status.TOO_FEW``,
+        ``Status.RANK_DEFICIENT`` and, for ``"mm"`` with several outcomes,
+        ``Status.UNPAIRED`` and ``Status.SINGULAR_MOMENTS``; a fitted
+        problem whose maximum is not certified is ``Status.UNCERTIFIED``.
+        Bad input (shapes that do not match, a variance not positive or a
+        ``S`` block not positive definite where a value is observed, a
+        design not finite) is a ValueError naming the problems and studies
+        at fault, and nothing is fitted.
 
 
     Notes
