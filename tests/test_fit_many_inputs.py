@@ -78,16 +78,29 @@ def test_dask_univariate_is_bit_identical(dask_client, design):
     assert abs(single.llf - reference.llf[j]) < 1e-8
 
 
-@pytest.mark.parametrize("method", ["fixed", "mm", "ml"])
-def test_dask_multivariate_is_bit_identical(dask_client, method):
+@pytest.mark.parametrize("method, design", [("fixed", "shared"),
+                                            ("mm", "shared"), ("ml", "per")])
+def test_dask_multivariate_is_bit_identical(dask_client, method, design):
     import dask.array as da
     y, S, X = _multivariate(2, 40)
+    if design == "per":
+        rng = np.random.default_rng(0)
+        X = np.concatenate([np.ones((10, 1, 40)),
+                            rng.normal(size=(10, 1, 40))], axis=1)
     reference = smm.fit_many(y, S, X, method=method, chunk_size=20)
-    res = smm.fit_many(da.from_array(y, chunks=(10, 2, 20)),
-                       da.from_array(S, chunks=(10, 2, 2, 10)), X,
-                       method=method, chunk_size=20)
-    _assert_identical(res, reference, FIELDS[:2] + FIELDS[3:])
-    np.testing.assert_array_equal(res.psi, reference.psi)
+    assert reference.fitted.sum() >= 38
+    designs = [X] if design == "shared" else [
+        X, da.from_array(X, chunks=(10, 2, 8))]
+    for exog in designs:
+        res = smm.fit_many(da.from_array(y, chunks=(10, 2, 20)),
+                           da.from_array(S, chunks=(10, 2, 2, 10)), exog,
+                           method=method, chunk_size=20)
+        _assert_identical(res, reference, FIELDS[:2] + FIELDS[3:])
+        np.testing.assert_array_equal(res.psi, reference.psi)
+    if design == "per":
+        j = int(np.flatnonzero(reference.status == Status.FITTED)[0])
+        single = res.problem(j, tol=1e-12)
+        assert abs(single.llf - reference.llf[j]) < 1e-8
 
 
 def test_dask_chunks_along_studies_are_refused():
@@ -123,9 +136,11 @@ def test_dask_chunks_along_studies_are_refused():
                                          r"2 chunks along axis 1"):
         smm.fit_many(da.from_array(ym), da.from_array(
             Sm[:, rows, cols], chunks=(10, 2, 6)), X)
-    with pytest.raises(ValueError, match=r"a design per problem is "
-                                         r"univariate only"):
-        smm.fit_many(da.from_array(ym), Sm, np.ones((10, 1, 6)))
+    with pytest.raises(ValueError, match=r"exog must be chunked along the "
+                                         r"problem axis \(axis 2\) only, got "
+                                         r"2 chunks along axis 0"):
+        smm.fit_many(da.from_array(ym), Sm, da.ones((10, 1, 6),
+                                                    chunks=(5, 1, 6)))
 
 
 def test_dask_errors_name_the_problems_of_the_whole_array(dask_client):
@@ -183,8 +198,11 @@ def test_shapes_that_do_not_match_name_the_axis_and_both_sizes():
                                          r"10 in endog, 9 in S"):
         smm.fit_many(ym, vech[:9], X)
     with pytest.raises(ValueError, match=r"n_studies = 10 \(axis 0 of endog"
-                                         r"\) for several outcomes"):
+                                         r"\), got \(8, 2\)"):
         smm.fit_many(ym, Sm, X[:8])
+    with pytest.raises(ValueError, match=r"n_problems = 4 \(axis 2 of endog"
+                                         r"\), got \(10, 2, 5\)"):
+        smm.fit_many(ym, Sm, np.ones((10, 2, 5)))
 
 
 def test_s_not_positive_names_problems_and_studies_and_fits_nothing():

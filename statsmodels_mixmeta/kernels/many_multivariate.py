@@ -88,8 +88,9 @@ class MultiStack:
         NaN where an outcome is unobserved.
     S : ndarray, ``(R, N, k, k)``
         Entries of unobserved outcomes are ignored.
-    exog : ndarray, ``(N, p)``
-        Shared design.
+    exog : ndarray, ``(N, p)`` or ``(R, N, p)``
+        Shared design, or one per problem (finite where a problem observes
+        a study).
     reml : bool
     """
 
@@ -97,7 +98,7 @@ class MultiStack:
         self.mask = ~np.isnan(y)
         mask = self.mask.astype(float)
         self.n_problems, self.n_studies, self.k = y.shape
-        k, p = self.k, exog.shape[1]
+        k, p = self.k, exog.shape[-1]
         self.n_fixed = k * p
         self.reml = bool(reml)
         self.y = np.where(self.mask, y, 0.0)
@@ -105,8 +106,8 @@ class MultiStack:
         self.S = np.where(pairs > 0, S, 0.0)
         self.pad = np.eye(k) * (1.0 - mask)[..., None, :]
         # X_i = I_k kron x_i', rows of unobserved outcomes zeroed: (R,N,k,kp)
-        full = np.einsum("ab,nc->nabc", np.eye(k), exog).reshape(
-            self.n_studies, k, k * p)
+        full = np.einsum("ab,...nc->...nabc", np.eye(k), exog).reshape(
+            exog.shape[:-1] + (k, k * p))
         self.X = mask[..., None] * full
         self.n_obs = self.mask.sum(axis=(1, 2))
         self.n_studies_obs = self.mask.any(axis=2).sum(axis=1)

@@ -55,17 +55,41 @@ def _fit_block(endog, S, where, exog, method, chunk_size, max_memory,
     return np.concatenate(rows, axis=0)
 
 
-def _shared_design(exog, n_studies, what):
-    """A numpy design ``(n_studies, p)`` shared by all problems."""
+def _design(da, exog, n_studies, n_problems, problem_chunks):
+    """
+    ``exog`` for the blocks: a numpy design ``(n_studies, p)`` shared by
+    all problems (None for the intercept), or a Dask design per problem
+    ``(n_studies, p, n_problems)`` (from numpy or Dask, chunked along the
+    problem axis only) with ``endog``'s problem chunks.
+    """
+    if np.ndim(exog) == 3:
+        if exog.shape[0] != n_studies or exog.shape[2] != n_problems:
+            raise ValueError(
+                f"exog per problem must be (n_studies, p, n_problems) = "
+                f"({n_studies}, p, {n_problems}), got {exog.shape}")
+        if is_dask(exog):
+            _problem_axis_only(exog, "exog")
+        return da.asarray(exog).astype(float).rechunk(
+            {0: -1, 1: -1, 2: problem_chunks})
     exog = np.ones((n_studies, 1)) if exog is None else np.asarray(
         exog, dtype=float)
     if exog.ndim == 1:
         exog = exog[:, None]
     if exog.ndim != 2 or exog.shape[0] != n_studies:
         raise ValueError(
-            f"with Dask arrays, exog must be {what} with n_studies = "
-            f"{n_studies} (axis 0 of endog), got {exog.shape}")
+            f"with Dask arrays, exog must be a design (n_studies, p) shared "
+            f"by all problems or (n_studies, p, n_problems) per problem, "
+            f"with n_studies = {n_studies} (axis 0 of endog), got "
+            f"{exog.shape}")
     return exog
+
+
+def _design_args(exog):
+    """``blockwise`` arguments: a design per problem is blocked with the
+    problems (passed positionally), a shared one passed whole (keyword)."""
+    if exog.ndim == 3:
+        return [exog, "npr"], {}
+    return [], {"exog": exog}
 
 
 def fit_many_dask(endog, S, exog, method, chunk_size, max_memory, maxiter,
@@ -92,35 +116,16 @@ def fit_many_dask(endog, S, exog, method, chunk_size, max_memory, maxiter,
     _problem_axis_only(endog, "endog")
     _problem_axis_only(S, "S")
     S = S.rechunk({1: endog.chunks[1]})
-    if np.ndim(exog) == 3:
-        if exog.shape[0] != n_studies or exog.shape[2] != n_problems:
-            raise ValueError(
-                f"exog per problem must be (n_studies, p, n_problems) = "
-                f"({n_studies}, p, {n_problems}) for endog {endog.shape}, "
-                f"got {exog.shape}")
-        if is_dask(exog):
-            _problem_axis_only(exog, "exog")
-        exog = da.asarray(exog).astype(float).rechunk(
-            {0: -1, 1: -1, 2: endog.chunks[1]})
-        p = exog.shape[1]
-    else:
-        exog = _shared_design(exog, n_studies, "a design (n_studies, p) "
-                              "shared by all problems or (n_studies, p, "
-                              "n_problems) per problem")
-        p = exog.shape[1]
+    exog = _design(da, exog, n_studies, n_problems, endog.chunks[1])
+    p = exog.shape[1]
     n_fields = 2 * p + len(_SCALARS)
     where = da.arange(n_problems, chunks=endog.chunks[1])
-    arrays = [endog, "nr", S, "nr", where, "r"]
-    kwargs = {}
-    if exog.ndim == 3:
-        arrays += [exog, "npr"]
-    else:
-        kwargs["exog"] = exog
+    arrays, kwargs = _design_args(exog)
     packed = da.blockwise(
-        _fit_block, "fr", *arrays, new_axes={"f": n_fields},
-        concatenate=True, dtype=float, method=method, chunk_size=chunk_size,
-        max_memory=max_memory, maxiter=maxiter,
-        problem_offset=problem_offset, **kwargs)
+        _fit_block, "fr", endog, "nr", S, "nr", where, "r", *arrays,
+        new_axes={"f": n_fields}, concatenate=True, dtype=float,
+        method=method, chunk_size=chunk_size, max_memory=max_memory,
+        maxiter=maxiter, problem_offset=problem_offset, **kwargs)
     if compute:
         packed = packed.compute()
     fields = {"params": packed[:p].T, "bse": packed[p:2 * p].T}
@@ -164,7 +169,8 @@ def fit_many_dask_multivariate(endog, S, exog, method, bscov, chunk_size,
     the chunks of Dask arrays ``endog`` ``(n_studies, k, n_problems)`` and
     ``S`` ``(n_studies, k, k, n_problems)`` or its lower triangles
     ``(n_studies, k(k+1)/2, n_problems)``, chunked along the problem axis
-    only (``S`` is rechunked to ``endog``'s problem chunks).
+    only (``S`` is rechunked to ``endog``'s problem chunks); ``exog`` as
+    in :func:`fit_many_dask`.
     """
     da = _import_dask_array()
     endog, S = da.asarray(endog), da.asarray(S)
@@ -180,19 +186,18 @@ def fit_many_dask_multivariate(endog, S, exog, method, bscov, chunk_size,
     _problem_axis_only(endog, "endog")
     _problem_axis_only(S, "S")
     S = S.rechunk({S.ndim - 1: endog.chunks[2]})
-    exog = _shared_design(exog, n_studies, "a design (n_studies, p) "
-                          "shared by all problems (a design per problem is "
-                          "univariate only)")
+    exog = _design(da, exog, n_studies, n_problems, endog.chunks[2])
     kp = k * exog.shape[1]
     n_fields = 2 * kp + k * k + len(_SCALARS) - 1
     where = da.arange(n_problems, chunks=endog.chunks[2])
+    arrays, kwargs = _design_args(exog)
     packed = da.blockwise(
         _fit_block_multivariate, "fr", endog, "nkr", S,
-        "nabr" if S.ndim == 4 else "nmr", where, "r",
-        new_axes={"f": n_fields}, concatenate=True, dtype=float, exog=exog,
+        "nabr" if S.ndim == 4 else "nmr", where, "r", *arrays,
+        new_axes={"f": n_fields}, concatenate=True, dtype=float,
         method=method, bscov=bscov, chunk_size=chunk_size,
         max_memory=max_memory, maxiter=maxiter,
-        problem_offset=problem_offset)
+        problem_offset=problem_offset, **kwargs)
     if compute:
         packed = packed.compute()
     fields = {"params": packed[:kp].T, "bse": packed[kp:2 * kp].T,

@@ -141,7 +141,9 @@ def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
     ``endog`` ``(n_studies, k, n_problems)`` with NaN for an outcome a
     study does not report, ``S`` ``(n_studies, k, k, n_problems)`` or its
     lower triangles by column ``(n_studies, k(k+1)/2, n_problems)`` and
-    ``exog`` ``(n_studies, p)`` shared; ``params`` and ``bse`` are
+    ``exog`` ``(n_studies, p)`` shared or ``(n_studies, p, n_problems)``
+    per problem (the same ``p`` columns for every outcome, as the single
+    fit's array input); ``params`` and ``bse`` are
     ``(n_problems, k p)`` (outcome by outcome, as the single fit orders
     them) and ``psi`` ``(n_problems, k, k)``.  ML/REML climbs start from
     the method-of-moments estimate and from a distant start; a problem

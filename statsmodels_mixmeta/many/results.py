@@ -162,7 +162,8 @@ class ManyResults:
             y = np.asarray(self._endog[:, :, j])
             S = np.asarray(self._S[..., j])
             keep = ~np.isnan(y).all(axis=1)
-            return y[keep], np.asarray(self._exog)[keep], S[keep]
+            exog = self._exog if self._exog.ndim == 2 else self._exog[:, :, j]
+            return y[keep], np.asarray(exog)[keep], S[keep]
         # np.asarray: a column of Dask input is computed here
         y, S = np.asarray(self._endog[:, j]), np.asarray(self._S[:, j])
         observed = ~np.isnan(y)

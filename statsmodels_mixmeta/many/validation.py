@@ -149,8 +149,10 @@ def check_multivariate(endog, S, exog, offset=0):
     Validate the multivariate form: ``endog`` ``(n_studies, k,
     n_problems)``, ``S`` ``(n_studies, k, k, n_problems)`` or its lower
     triangles by column ``(n_studies, k(k+1)/2, n_problems)``, ``exog``
-    ``(n_studies, p)``.  Returns copies laid out problem first:
-    ``y (R, N, k)``, ``S (R, N, k, k)`` and ``exog (N, p)``.
+    ``(n_studies, p)`` or ``(n_studies, p, n_problems)``.  Returns copies
+    of ``y`` and ``S`` laid out problem first, ``y (R, N, k)`` and
+    ``S (R, N, k, k)``, and ``exog`` (per problem: zero where a problem
+    observes no outcome of a study).
     """
     endog = as_float(endog, "endog")
     S = as_float(S, "S")
@@ -186,15 +188,28 @@ def check_multivariate(endog, S, exog, offset=0):
     exog = as_float(exog, "exog")
     if exog.ndim == 1:
         exog = exog[:, None]
-    if exog.ndim != 2 or exog.shape[0] != n_studies:
+    if exog.ndim not in (2, 3) or exog.shape[0] != n_studies:
         raise ValueError(
-            f"exog must be (n_studies, p) with n_studies = {n_studies} "
-            f"(axis 0 of endog) for several outcomes (a design per problem "
-            f"is univariate only), got {exog.shape}")
+            f"exog must be (n_studies, p) or (n_studies, p, n_problems) with "
+            f"n_studies = {n_studies} (axis 0 of endog), got {exog.shape}")
+    if exog.ndim == 3 and exog.shape[2] != n_problems:
+        raise ValueError(
+            f"exog per problem must be (n_studies, p, n_problems) with "
+            f"n_problems = {n_problems} (axis 2 of endog), got {exog.shape}: "
+            "they differ in axis 2")
     if exog.shape[1] == 0:
         raise ValueError("exog must have at least one column (the "
                          "intercept), got none")
-    _finite_design(exog)
+    if exog.ndim == 2:
+        _finite_design(exog)
+        return np.array(y), np.array(S), exog
+    studies = observed.any(axis=2).T                         # (N, R)
+    bad = studies & ~np.isfinite(exog).all(axis=1)
+    if bad.any():
+        raise ValueError("exog must be finite where endog is observed; "
+                         + _positions(bad, "are not", offset))
+    # unobserved studies enter with no weight: any finite design
+    exog = np.where(studies[:, None, :], exog, 0.0)
     return np.array(y), np.array(S), exog
 
 
