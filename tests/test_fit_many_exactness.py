@@ -412,3 +412,35 @@ def test_the_problems_number_two_thousand():
     # the planted ones are a few per group, the rest random
     planted = [_group(g)[3] for g in range(len(GROUPS))]
     assert [len(p) for p in planted] == [4, 7, 7, 4, 5, 4, 5, 5, 5]
+
+
+def test_singular_moment_equations_are_refused_by_both():
+    """Two outcomes, three studies, two of them with one outcome: 4
+    values for 2 coefficients and 3 entries of Psi.  The moment equations
+    are singular; numpy's solve used to return noise there (a Psi of 1e15,
+    or with a negative eigenvalue) or a LinAlgError.  Both the single fit
+    and fit_many refuse "mm" here; a fixed-effects fit of the same
+    problem is fine."""
+    y = np.array([[0.3, 0.1], [0.5, np.nan], [-0.2, np.nan]])
+    S = np.array([[[0.2, 0.05], [0.05, 0.3]]] * 3)
+    with pytest.raises(ValueError, match="moment equations are singular"):
+        smm.MixMeta(y, None, S=S, method="mm").fit()
+    y6 = np.repeat(y[:, :, None], 2, axis=2)
+    y6[2, 0, 1] = np.nan                     # problem 1: 3 values
+    S6 = np.repeat(S[..., None], 2, axis=3)
+    res = smm.fit_many(y6, S6, method="mm")
+    np.testing.assert_array_equal(res.status, [Status.TOO_FEW] * 2)
+    # enough values in all, too few for one outcome (the singular pattern
+    # of group 4's problem 99): the single fit and fit_many agree
+    y, S, X, planted = _group(4)
+    assert 99 not in planted
+    res = smm.fit_many(y[..., 98:100], S[..., 98:100], X, method="mm",
+                       problem_offset=98)
+    assert res.status[1] == Status.SINGULAR_MOMENTS
+    assert "moment equations for Psi are singular" in res.messages[1]
+    assert res.fitted[0] and res.n_obs[1] >= 2 * 3 + 3
+    with pytest.raises(ValueError, match="moment equations are singular"):
+        smm.MixMeta(*_data(y, S, X, 99)[:2], S=_data(y, S, X, 99)[2],
+                    method="mm").fit()
+    fixed = smm.fit_many(y6, S6, method="fixed")
+    assert fixed.fitted.all()
