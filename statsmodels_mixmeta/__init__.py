@@ -12,8 +12,11 @@ from . import datasets
 from .design.covariance import inputcov, unvech, vech
 from .design.dose_response import (greenland_longnecker,
                                    greenland_longnecker_addS)
+from .effectsize import escalc_correlated
 from .many import ManyResults, fit_many
 from .model import MixMeta
+from .network import (NetworkContrasts, multiarm_contrasts,
+                      network_contrasts)
 from .results import MixMetaResults
 from .results.comparison import compare
 from .simulation import simulate
@@ -26,8 +29,9 @@ if "mixmeta" not in _smf.__all__:
     _smf.__all__.append("mixmeta")
 
 __all__ = ["FirstStageWarning", "MixMeta", "MixMetaResults", "TwoStage",
-           "ManyResults", "compare", "datasets", "fit_many",
-           "greenland_longnecker", "greenland_longnecker_addS", "inputcov",
-           "mixmeta", "side_by_side", "simulate", "two_stage", "unvech",
-           "vech"]
+           "ManyResults", "NetworkContrasts", "compare", "datasets",
+           "escalc_correlated", "fit_many", "greenland_longnecker",
+           "greenland_longnecker_addS", "inputcov", "mixmeta",
+           "multiarm_contrasts", "network_contrasts", "side_by_side",
+           "simulate", "two_stage", "unvech", "vech"]
 __version__ = "0.1.0"

@@ -103,6 +103,16 @@ def test_fit_many_blocks(namespace):
     np.testing.assert_array_equal(np.asarray(lazy.params), pairs.params)
 
 
+def test_network_block(namespace):
+    # "print(consistency.params)      # fits["prop"].params, to 1e-5"
+    net, consistency = namespace["net"], namespace["consistency"]
+    np.testing.assert_allclose(np.asarray(consistency.params),
+                               np.asarray(namespace["fits"]["prop"].params),
+                               rtol=1e-5)
+    assert net.info["augmented"].sum() == 5 and len(net.frame) == 24
+    assert net.design.loc[2] == "BCD" and net.S[1, 0, 0] > 1111
+
+
 def test_simulation_block(namespace):
     draws, same, boot = (namespace["draws"], namespace["same"],
                          namespace["boot"])
@@ -176,3 +186,15 @@ def test_coverage_claims_are_the_benchmark_json():
                  for s in report["scenarios"]]
         claim = f"{label} {min(cover):.3f}–{max(cover):.3f}"
         assert claim in text, claim
+
+
+def test_correlated_outcomes_block(namespace):
+    eff, fit = namespace["corr_eff"], namespace["corr_fit"]
+    text = README.read_text(encoding="utf-8")
+    # "for trial T1, 0.4 x (...) = 0.0472"
+    assert "= 0.0472" in text
+    assert eff.S[0, 0, 1] == pytest.approx(0.0472, abs=5e-5)
+    assert eff.S_columns == ["S_death_death", "S_death_admit",
+                             "S_admit_admit"]
+    assert list(fit.params.index) == ["death:Intercept", "admit:Intercept"]
+    assert fit.nobs == 12

@@ -31,10 +31,14 @@ class NetworkContrasts(MultivariateEffects):
         The reference treatment (``treatments[0]``).
     augmented : Series of bool, optional
         Whether the study's reference arm was added by data augmentation.
+    corrected : Series of bool, optional
+        Whether the study's counts were corrected for zero cells.
+    measure : str, optional
+        The measure of the contrasts (say ``"OR"``).
     """
 
     def __init__(self, y, S, design, treatments, reference,
-                 augmented=None):
+                 augmented=None, corrected=None, measure=None):
         treatments = [str(t) for t in treatments]
         if not treatments or treatments[0] != str(reference):
             raise ValueError("treatments must start with the reference "
@@ -42,9 +46,12 @@ class NetworkContrasts(MultivariateEffects):
         info = pd.DataFrame({"design": pd.Series(design, index=y.index)})
         if augmented is not None:
             info["augmented"] = pd.Series(augmented, index=y.index)
+        if corrected is not None:
+            info["corrected"] = pd.Series(corrected, index=y.index)
         super().__init__(y, S, info=info, labels=treatments[1:])
         self.treatments = treatments
         self.reference = str(reference)
+        self.measure = measure
 
     @property
     def design(self) -> pd.Series:
