@@ -246,9 +246,10 @@ def moment_psi(stack, rows, floor):
     Also returns the multivariate Cochran's Q ``sum_i r_i' W_i r_i``,
     whether every pair of outcomes is observed together in some study, and
     whether the moment equations are solvable: every pair together and
-    their coefficient matrix not singular (its singular values within
-    ``MOMENT_RCOND`` of each other, as the single fit requires).  Where
-    not, ``psi`` is their minimum-norm solution, projected.
+    enough observed values for the fixed coefficients and the entries of
+    Psi, and the coefficient matrix not singular (``MOMENT_RCOND``), as
+    the single fit requires for ``method="mm"``.  Where not, ``psi`` is
+    their minimum-norm solution, projected (a start for the likelihood).
     """
     k = stack.k
     D = stack.mask[rows].astype(float)
@@ -279,9 +280,13 @@ def moment_psi(stack, rows, floor):
     # start for the likelihood, or unused; "mm" refuses such problems)
     counts = np.einsum("rna,rnb->rab", D, D)
     together = (counts > 0).all(axis=(1, 2))
+    # too few values for the coefficients and Psi, or a pattern of missing
+    # outcomes that leaves the equations singular: "mm" refuses them, as
+    # the single fit does
+    enough = stack.n_obs[rows] >= stack.n_fixed + k * (k + 1) // 2
     singular_values = np.linalg.svd(coef, compute_uv=False)
-    solvable = together & (singular_values[:, -1]
-                           > MOMENT_RCOND * singular_values[:, 0])
+    solvable = together & enough & (singular_values[:, -1]
+                                    > MOMENT_RCOND * singular_values[:, 0])
     vec = np.empty_like(rhs)
     vec[solvable] = np.linalg.solve(coef[solvable],
                                     rhs[solvable, :, None])[..., 0]
