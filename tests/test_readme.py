@@ -188,6 +188,33 @@ def test_coverage_claims_are_the_benchmark_json():
         assert claim in text, claim
 
 
+def test_inconsistency_block(namespace):
+    network_test = namespace["network_test"]
+    # "print(network_test)        # chi2(7) = 5.1116, p = 0.6463; ..."
+    assert repr(network_test) == ("<InconsistencyTest: chi2(7) = 5.1116, "
+                                  "p = 0.6463; 8 designs, 10 coefficients>")
+    assert network_test.df == 7 and round(network_test.pvalue, 3) == 0.646
+    assert len(network_test.inconsistency.params) == 10
+    assert "ACD: D vs A" in network_test.designs.deviation_names
+    assert "BCD: D vs B" in network_test.designs.deviation_names
+    # "print(np.allclose(network_test.consistency.params, ...))  # True"
+    np.testing.assert_allclose(network_test.consistency.params,
+                               namespace["consistency"].params, rtol=1e-8)
+
+
+def test_effect_size_block(namespace):
+    # "True: the shipped log risk ratios"; "1/2 added to Ames's four cells"
+    bcg, es = namespace["bcg"], namespace["es"]
+    np.testing.assert_allclose(es["yi"], bcg["logrr"], atol=1e-10)
+    assert namespace["rr_fit"].params.index.tolist() == ["Intercept", "ablat"]
+    es_or = namespace["es_or"]
+    assert list(es_or.index) == ["Ames", "Bern", "Cork"]
+    assert es_or.loc["Ames", "yi"] == pytest.approx(
+        np.log(0.5 * 27.5 / (30.5 * 3.5)), abs=1e-12)
+    assert es_or.loc["Bern", "vi"] == pytest.approx(
+        1 / 4 + 1 / 36 + 1 / 9 + 1 / 32, abs=1e-12)
+
+
 def test_correlated_outcomes_block(namespace):
     eff, fit = namespace["corr_eff"], namespace["corr_fit"]
     text = README.read_text(encoding="utf-8")

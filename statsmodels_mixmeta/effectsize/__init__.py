@@ -4,6 +4,8 @@ Effect sizes and their within-study (co)variances computed from raw data
 MixMeta model, with metafor's measure and argument names.
 """
 from .correlated import escalc_correlated, phi_coefficient
+from .escalc import escalc
 from .multivariate import MultivariateEffects
 
-__all__ = ["MultivariateEffects", "escalc_correlated", "phi_coefficient"]
+__all__ = ["MultivariateEffects", "escalc", "escalc_correlated",
+           "phi_coefficient"]

@@ -10,11 +10,11 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy.special import poch
 
 from ..design.labels import describe_rows
-from .correlated_inputs import (ZERO_RULES, add_to_zero_cells, check_add,
-                                check_keys, check_means, differing_sizes,
+from . import groups, zero_cells
+from .continuous import standardized_mean_difference
+from .correlated_inputs import (check_keys, check_means, differing_sizes,
                                 outcome_specs, read_columns, table_cells)
 from .correlated_rho import check_correlations, correlation_stack
 from .multivariate import MultivariateEffects
@@ -202,9 +202,7 @@ def escalc_correlated(measure, data=None, outcomes=None, rho=None, rho2=None,
     if outcomes is None:
         raise ValueError("outcomes is required: one dict of arguments per "
                          "outcome")
-    if to not in ZERO_RULES:
-        raise ValueError(f"to must be one of {ZERO_RULES}, got {to!r}")
-    add = check_add(add)
+    add, to = zero_cells.check_options(add, to)
     if measure == "SMD" and rho2 is not None:
         raise ValueError("rho2 applies to 'OR' and 'RR' only: for 'SMD' the "
                          "correlation is the same in both groups (give rho)")
@@ -266,17 +264,13 @@ def _tables(measure, columns, names, index, add, to, drop00):
         raw = table_cells(columns[name], name, index)
         sizes1.append(raw[0] + raw[1])
         sizes2.append(raw[2] + raw[3])
-        a, b, c, d = add_to_zero_cells(raw, add, to, drop00)
+        a, b, c, d = zero_cells.adjust_tables(list(raw), add, to, drop00)
         present.append(~np.isnan(a + b + c + d))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if measure == "OR":
-                y.append(np.log(a) - np.log(b) - np.log(c) + np.log(d))
-                group1.append(1 / a + 1 / b)
-                group2.append(1 / c + 1 / d)
-            else:
-                y.append(np.log(a / (a + b)) - np.log(c / (c + d)))
-                group1.append(1 / a - 1 / (a + b))
-                group2.append(1 / c - 1 / (c + d))
+        first = groups.BINARY[measure](a, b, a + b)
+        second = groups.BINARY[measure](c, d, c + d)
+        y.append(groups.difference(first, second)[0])
+        group1.append(first[1])
+        group2.append(second[1])
     y, u1, u2 = (np.column_stack(v) for v in (y, group1, group2))
     finite = np.isfinite(y) & np.isfinite(u1) & np.isfinite(u2)
     lost = ~finite & np.column_stack(present)
@@ -291,17 +285,6 @@ def _tables(measure, columns, names, index, add, to, drop00):
             (np.column_stack(sizes1), np.column_stack(sizes2)))
 
 
-def hedges_correction(df):
-    r"""
-    The exact bias correction :math:`J(\nu) = \Gamma(\nu/2) /
-    (\sqrt{\nu/2}\, \Gamma((\nu - 1)/2))` of Hedges (1981), as the
-    Pochhammer ratio :math:`\Gamma(x + 1/2)/\Gamma(x)`, :math:`x = (\nu -
-    1)/2`, which keeps its digits for large :math:`\nu`.
-    """
-    df = np.asarray(df, dtype=float)
-    return poch((df - 1) / 2, 0.5) / np.sqrt(df / 2)
-
-
 def _means(measure, columns, names, index, add, to, drop00):
     """Hedges' g: ``y``, the mean and scale parts, group sizes."""
     y, mean_part, scale_part, sizes1, sizes2 = [], [], [], [], []
@@ -309,10 +292,8 @@ def _means(measure, columns, names, index, add, to, drop00):
         v = columns[name]
         check_means(v, name, index)
         n1, n2 = v["n1i"], v["n2i"]
-        df = n1 + n2 - 2
-        pooled = np.sqrt(((n1 - 1) * v["sd1i"] ** 2
-                          + (n2 - 1) * v["sd2i"] ** 2) / df)
-        g = hedges_correction(df) * (v["m1i"] - v["m2i"]) / pooled
+        g, _ = standardized_mean_difference(v["m1i"], v["sd1i"], n1,
+                                            v["m2i"], v["sd2i"], n2)
         y.append(g)
         mean_part.append(np.sqrt(1 / n1 + 1 / n2))
         scale_part.append(g / np.sqrt(2 * (n1 + n2)))

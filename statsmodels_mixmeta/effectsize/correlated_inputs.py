@@ -4,8 +4,7 @@ The raw data of several outcomes per study for
 outcome (metafor's names: ``ai, bi, ci, di`` or ``ai, n1i, ci, n2i`` for
 2x2 tables, ``m1i, sd1i, n1i, m2i, sd2i, n2i`` for means) read from the data
 or from arrays, checked (naming the outcome, argument, column and rows at
-fault), and metafor's zero-cell rule (``add``, ``to``, ``drop00``) applied
-to each outcome's tables.
+fault).
 """
 from __future__ import annotations
 
@@ -15,11 +14,13 @@ import numpy as np
 import pandas as pd
 
 from ..design.labels import describe_rows
+from .checks import (MISALIGNED, NO_DATA, NOT_IN_DATA, above, below,
+                     lookup, not_above)
+from .groups import non_events
 
 #: The valid argument sets of each kind of measure, for error messages.
 TABLE_SETS = ("ai, bi, ci, di", "ai, n1i, ci, n2i")
 MEANS_SET = ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")
-ZERO_RULES = ("only0", "all", "if0all", "none")
 
 
 def outcome_specs(outcomes, names):
@@ -89,18 +90,14 @@ def read_columns(spec, outcome, data):
     values, index = {}, None if data is None else data.index
     for key, value in spec.items():
         where = f"outcome {outcome!r}, {key}"
-        if isinstance(value, str):
-            if data is None:
-                raise ValueError(f"{where}: {value!r} names a column but no "
-                                 "data were given")
-            if value not in data.columns:
-                raise ValueError(f"{where}: column {value!r} is not in data; "
-                                 f"data has columns "
-                                 f"{list(map(str, data.columns))}")
-            value, where = data[value], f"{where} (column {value!r})"
-        if isinstance(value, pd.Series) and index is not None \
-                and not value.index.equals(index):
-            raise ValueError(f"{where}: a Series must be indexed like data")
+        value, column = lookup(value, data, {
+            NO_DATA: f"{where}: {{column!r}} names a column but no data "
+                     "were given",
+            NOT_IN_DATA: f"{where}: column {{column!r}} is not in data; "
+                         "data has columns {columns}",
+            MISALIGNED: f"{where}: a Series must be indexed like data"})
+        if column is not None:
+            where = f"{where} (column {column!r})"
         try:
             array = np.asarray(value, dtype=float)
         except (TypeError, ValueError):
@@ -134,56 +131,20 @@ def table_cells(values, outcome, index):
     """
     a, c = values["ai"], values["ci"]
     for key in values:
-        _refuse(values[key] < 0, index,
+        _refuse(below(values[key], 0), index,
                 f"outcome {outcome!r}: {key} is negative")
     if "n1i" in values:
-        _refuse(a > values["n1i"], index,
+        _refuse(above(a, values["n1i"]), index,
                 f"outcome {outcome!r}: ai is larger than n1i")
     if "n2i" in values:
-        _refuse(c > values["n2i"], index,
+        _refuse(above(c, values["n2i"]), index,
                 f"outcome {outcome!r}: ci is larger than n2i")
-    b = values["bi"] if "bi" in values else values["n1i"] - a
-    d = values["di"] if "di" in values else values["n2i"] - c
-    _refuse(a + b < 1, index, f"outcome {outcome!r}: group 1 has no patients")
-    _refuse(c + d < 1, index, f"outcome {outcome!r}: group 2 has no patients")
+    b = non_events(values, "ai", "bi", "n1i")
+    d = non_events(values, "ci", "di", "n2i")
+    for group, size in ((1, a + b), (2, c + d)):
+        _refuse(below(size, 1), index,
+                f"outcome {outcome!r}: group {group} has no patients")
     return a, b, c, d
-
-
-def check_add(add):
-    """``add`` must be a finite number of at least 0."""
-    try:
-        value = float(add)
-    except (TypeError, ValueError):
-        value = np.nan
-    if isinstance(add, bool) or not np.isfinite(value) or value < 0:
-        raise ValueError(f"add must be a finite number >= 0 (default 1/2), "
-                         f"got {add!r}")
-    return value
-
-
-def add_to_zero_cells(cells, add=0.5, to="only0", drop00=False):
-    """
-    metafor's zero-cell rule on one outcome's tables.
-
-    ``to="only0"`` adds ``add`` to the four cells of each table with a zero
-    cell, ``"all"`` to every table, ``"if0all"`` to every table when any
-    table has a zero cell, ``"none"`` to none.  With ``drop00``, a table
-    with no events (or only events) in both groups becomes missing (NaN).
-    Returns new arrays; the inputs are not modified.
-    """
-    a, b, c, d = (np.array(cell, dtype=float) for cell in cells)
-    if drop00:
-        both = ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
-        for cell in (a, b, c, d):
-            cell[both] = np.nan
-    zero = (a == 0) | (b == 0) | (c == 0) | (d == 0)
-    if to == "only0":
-        shift = np.where(zero, add, 0.0)
-    elif to == "all" or (to == "if0all" and zero.any()):
-        shift = np.full(a.shape, float(add))
-    else:
-        shift = np.zeros(a.shape)
-    return a + shift, b + shift, c + shift, d + shift
 
 
 def check_means(values, outcome, index):
@@ -192,13 +153,13 @@ def check_means(values, outcome, index):
     ``n1i + n2i - 2 > 1``) and positive standard deviations.
     """
     for key in ("n1i", "n2i"):
-        _refuse(values[key] < 1, index,
+        _refuse(below(values[key], 1), index,
                 f"outcome {outcome!r}: {key} is smaller than 1")
-    _refuse(values["n1i"] + values["n2i"] < 4, index,
+    _refuse(below(values["n1i"] + values["n2i"], 4), index,
             f"outcome {outcome!r}: n1i + n2i is smaller than 4 (Hedges' "
             "correction needs n1i + n2i - 2 > 1)")
     for key in ("sd1i", "sd2i"):
-        _refuse(values[key] <= 0, index,
+        _refuse(not_above(values[key], 0), index,
                 f"outcome {outcome!r}: {key} is not positive")
 
 

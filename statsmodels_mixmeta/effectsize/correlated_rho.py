@@ -9,9 +9,9 @@ each study's observed outcomes.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from ..design.labels import describe_rows
+from .checks import MISALIGNED, NO_DATA, NOT_IN_DATA, lookup
 
 #: The forms ``rho`` may take, for error messages.
 RHO_FORMS = ("a number, a k x k correlation matrix, a column name of data, "
@@ -33,16 +33,12 @@ def correlation_stack(rho, data, n, k, index, name="rho"):
     if rho is None:
         raise ValueError(f"{name} is required: the correlation of the "
                          f"outcomes within patients, as {RHO_FORMS}")
-    if isinstance(rho, str):
-        if data is None or rho not in data.columns:
-            where = "no data were given" if data is None else (
-                f"data has columns {list(map(str, data.columns))}")
-            raise ValueError(f"{name}={rho!r} names no column of data "
-                             f"({where})")
-        rho = data[rho]
-    if isinstance(rho, pd.Series) and data is not None \
-            and not rho.index.equals(index):
-        raise ValueError(f"{name} as a Series must be indexed like data")
+    rho, _ = lookup(rho, data, {
+        NO_DATA: f"{name}={{column!r}} names no column of data (no data "
+                 "were given)",
+        NOT_IN_DATA: f"{name}={{column!r}} names no column of data (data "
+                     "has columns {columns})",
+        MISALIGNED: f"{name} as a Series must be indexed like data"})
     try:
         values = np.asarray(rho, dtype=float)
     except (TypeError, ValueError):

@@ -18,6 +18,7 @@ from ..progress import chunk_progress
 from ..structures.psd import PSD_FLOOR
 from .distributed import (fit_many_dask, fit_many_dask_multivariate,
                           is_dask)
+from .multilevel import fit_many_multilevel
 from .multivariate import check_structure, fit_many_multivariate
 from .results import ManyResults, Status
 from .validation import (check_inputs, check_options,
@@ -60,7 +61,7 @@ def chunk_problems(n_studies, n_fixed, per_problem_design, chunk_size=None,
 
 def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
              max_memory=None, maxiter=100, compute=True, problem_offset=0,
-             bscov="unstr", progress=None):
+             bscov="unstr", progress=None, groups=None):
     r"""
     Fit one univariate meta-analysis (or meta-regression) to each of many
     independent problems.
@@ -118,6 +119,10 @@ def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
         only when stderr is a terminal and there are several chunks; True
         or False force it.  With Dask input use Dask's own diagnostics
         (``dask.diagnostics.ProgressBar``, ``distributed.progress``).
+    groups : array_like or DataFrame, optional
+        ``(n_rows, 2)`` labels of two nested levels, outermost first (a
+        DataFrame's two columns): one multilevel design refitted to many
+        data sets (see Notes).
 
     Returns
     -------
@@ -154,7 +159,28 @@ def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
     problem axis (the last) only; each chunk is fitted as numpy input
     would be (``blockwise``), the results bit-identical to numpy input
     with the same chunks.
+
+    One multilevel design, many data sets
+    (:mod:`statsmodels_mixmeta.many.multilevel`): with ``groups``, the
+    model of ``MixMeta(y_j, exog, S=S, groups=groups, bscov=bscov,
+    method=method)`` (``random="~ 1 | outer/inner"``) is fitted to every
+    data set ``y_j = endog[:, :, j]``: ``endog`` ``(n_rows, k, n_sets)``
+    without NaN, ``S`` ``(n_rows, k, k)`` or ``(n_rows, k(k+1)/2)`` and
+    ``exog`` ``(n_rows, p)`` shared, each row its own inner group.
+    ``bscov`` is one of "cs", "diag", "id" or one per level (say
+    ``["cs", "cs"]``; "unstr" is not supported there); ``method`` "reml"
+    or "ml".  ``psi`` is
+    ``(n_sets, 2, k, k)``, outer level first.  The fit works in each
+    level's eigen-cone (``Psi >= 0``, its closure), so where the single
+    fit's correlation runs to its limit (a singular ``Psi``) this fit
+    reaches it.
     """
+    if groups is not None:
+        if is_dask(endog) or is_dask(S):
+            raise ValueError("fit_many with groups takes numpy endog and S "
+                             "(not Dask arrays)")
+        return fit_many_multilevel(endog, S, exog, groups, method, bscov,
+                                   chunk_size, maxiter, progress)
     method = check_options(method, METHODS, bscov, chunk_size, max_memory,
                            maxiter, problem_offset)
     if np.ndim(endog) == 3:

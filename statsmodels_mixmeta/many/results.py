@@ -74,12 +74,17 @@ class ManyResults:
     status : ndarray of int8
         :class:`Status` codes; ``messages`` says why a problem was not
         fitted.
+    groups : array_like or DataFrame or None
+        With ``fit_many(..., groups=G)`` (one two-level design refitted to
+        many data sets), ``G``; ``psi`` is then ``(n_problems, n_levels,
+        k, k)``, outermost level first, and :meth:`problem` refits with
+        ``groups=G``.
     """
 
     def __init__(self, method, endog, S, exog, params, bse, tau2, llf, q,
                  gap, converged, n_iter, n_obs, status, psi=None,
-                 bscov="unstr"):
-        self.method, self.bscov = method, bscov
+                 bscov="unstr", groups=None):
+        self.method, self.bscov, self.groups = method, bscov, groups
         self._psi = psi
         self._endog, self._S, self._exog = endog, S, exog
         self.params, self.bse, self.tau2, self.llf = params, bse, tau2, llf
@@ -97,12 +102,13 @@ class ManyResults:
     @property
     def k(self):
         """Outcomes per study."""
-        return 1 if self._psi is None else self._psi.shape[1]
+        return 1 if self._psi is None else self._psi.shape[-1]
 
     @property
     def psi(self):
         """Between-study (co)variance of each problem: ``tau2``, or
-        ``(n_problems, k, k)`` with several outcomes."""
+        ``(n_problems, k, k)`` with several outcomes, or ``(n_problems,
+        n_levels, k, k)`` (outermost level first) with ``groups``."""
         return self.tau2 if self._psi is None else self._psi
 
     @property
@@ -141,6 +147,12 @@ class ManyResults:
             frame[f"se:{name}"] = self.bse[:, a]
         if self._psi is None:
             frame["tau2"] = self.tau2
+        elif self._psi.ndim == 4:
+            for level in range(self._psi.shape[1]):
+                for a in range(self.k):
+                    for b in range(a + 1):
+                        frame[f"psi[{level}][{a},{b}]"] = \
+                            self._psi[:, level, a, b]
         else:
             for a in range(self.k):
                 for b in range(a + 1):
@@ -158,6 +170,9 @@ class ManyResults:
     def problem_data(self, j):
         """``(endog, exog, S)`` of problem ``j``'s observed studies."""
         j = self._index(j)
+        if self.groups is not None:
+            return (np.asarray(self._endog[:, :, j]), np.asarray(self._exog),
+                    np.asarray(self._S))
         if self._psi is not None:
             y = np.asarray(self._endog[:, :, j])
             S = np.asarray(self._S[..., j])
@@ -183,6 +198,8 @@ class ManyResults:
                              f"{MESSAGES[Status(self.status[j])]}")
         y, X, S = self.problem_data(j)
         extra = {} if self._psi is None else {"bscov": self.bscov}
+        if self.groups is not None:
+            extra["groups"] = self.groups
         return MixMeta(y, X, S=S, method=self.method, **extra).fit(
             **fit_kwargs)
 

@@ -5,5 +5,7 @@ inconsistency model with its global Wald test.
 """
 from .container import NetworkContrasts
 from .contrasts import multiarm_contrasts, network_contrasts
+from .inconsistency import InconsistencyTest, network_inconsistency_test
 
-__all__ = ["NetworkContrasts", "multiarm_contrasts", "network_contrasts"]
+__all__ = ["InconsistencyTest", "NetworkContrasts", "multiarm_contrasts",
+           "network_contrasts", "network_inconsistency_test"]

@@ -4,25 +4,14 @@ scale of the contrast (log odds, log risk, risk or mean) with its variance,
 the checks of the arm values, and the continuity correction of studies with
 zero cells.
 
-For an arm with ``d`` events among ``n`` individuals (``p = d / n``):
+An arm's estimate and variance are those of one group in
+:mod:`~statsmodels_mixmeta.effectsize.groups`: the log odds ("OR"), log
+proportion ("RR"), proportion ("RD") or mean ("MD"), so that the contrast of
+two arms of a study, the difference of their estimates, is the log odds
+ratio, log risk ratio, risk difference or mean difference of ``escalc``.
 
-========  ==========================  ===========================
-measure   arm estimate                its variance
-========  ==========================  ===========================
-``OR``    :math:`\log\{d / (n - d)\}` :math:`1/d + 1/(n - d)`
-``RR``    :math:`\log(d / n)`         :math:`1/d - 1/n`
-``RD``    :math:`p`                   :math:`p (1 - p) / n`
-``MD``    the arm's mean ``m``        :math:`s^2 / n`
-``SMD``   :math:`J(\nu)\, m / s_p`    :math:`1 / n`
-========  ==========================  ===========================
-
-(the large-sample variances of the log odds, log proportion and proportion
-of a binomial count, and of a sample mean with standard deviation ``s``).
-The contrast of two arms of the same study is the difference of their
-estimates: the log odds ratio, log risk ratio, risk difference or mean
-difference of metafor's ``escalc`` (measures "OR", "RR", "RD", "MD").
-
-For "SMD" the means are scaled by the standard deviation pooled over all
+For "SMD" (arm estimate :math:`J(\nu)\, m / s_p`, "variance"
+:math:`1 / n`) the means are scaled by the standard deviation pooled over all
 the study's arms, :math:`s_p^2 = \sum_j (n_j - 1) s_j^2 / \nu` with
 :math:`\nu = \sum_j (n_j - 1)`, and Hedges' exact correction
 :math:`J(\nu) = \Gamma(\nu/2) / \{\sqrt{\nu/2}\,\Gamma((\nu-1)/2)\}`;
@@ -41,19 +30,14 @@ same to first order.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import gammaln
 
-BINARY = ("OR", "RR", "RD")
+from ..effectsize import groups, zero_cells
+from ..effectsize.checks import above, below, not_above, row_list
+from ..effectsize.continuous import hedges_correction
+
+BINARY = tuple(groups.BINARY)
 CONTINUOUS = ("MD", "SMD")
 MEASURES = BINARY + CONTINUOUS
-ADD_TO = ("only0", "all", "if0all", "none")
-
-
-def name_rows(labels, mask, limit=10):
-    """The labels where ``mask`` holds, at most ``limit`` of them."""
-    bad = [labels[i] for i in np.flatnonzero(mask)]
-    more = f" and {len(bad) - limit} more" if len(bad) > limit else ""
-    return f"{bad[:limit]}{more}"
 
 
 def check_binary(events, n, labels):
@@ -61,32 +45,36 @@ def check_binary(events, n, labels):
     Refuse negative counts, empty arms and more events than individuals,
     naming the rows (``labels``) at fault.
     """
-    checks = [(events < 0, "negative events"),
-              (n <= 0, "n not positive"),
-              (events > n, "more events than n")]
+    checks = [(below(events, 0), "negative events"),
+              (not_above(n, 0), "n not positive"),
+              (above(events, n), "more events than n")]
     for mask, what in checks:
         if mask.any():
             raise ValueError(f"arm-level data: {what} in rows "
-                             f"{name_rows(labels, mask)}; events must satisfy "
+                             f"{row_list(labels, mask)}; events must satisfy "
                              "0 <= events <= n with n > 0")
 
 
 def check_continuous(sd, n, labels):
     """Refuse non-positive standard deviations and arm sizes."""
     for values, name in ((sd, "sd"), (n, "n")):
-        mask = values <= 0
+        mask = not_above(values, 0)
         if mask.any():
             raise ValueError(f"arm-level data: {name} not positive in rows "
-                             f"{name_rows(labels, mask)}; {name} must be > 0")
+                             f"{row_list(labels, mask)}; {name} must be > 0")
 
 
 def check_correction(add, to):
-    """Refuse an unknown ``to`` and a negative or non-numeric ``add``."""
-    if to not in ADD_TO:
-        raise ValueError(f"to must be one of {list(ADD_TO)}, got {to!r}")
-    if not (isinstance(add, (int, float, np.number)) and np.isfinite(add)
-            and add >= 0):
+    """
+    Refuse an unknown ``to`` and a negative or non-numeric ``add``;
+    return ``add`` as a float.
+    """
+    if to not in zero_cells.TO_OPTIONS:
+        raise ValueError(f"to must be one of {list(zero_cells.TO_OPTIONS)}, "
+                         f"got {to!r}")
+    if np.isnan(zero_cells.add_value(add)):
         raise ValueError(f"add must be a number >= 0, got {add!r}")
+    return zero_cells.add_value(add)
 
 
 def continuity_correction(events, n, study_codes, n_studies, add, to):
@@ -109,14 +97,11 @@ def continuity_correction(events, n, study_codes, n_studies, add, to):
     corrected : ndarray of bool, ``(n_studies,)``
         The studies that were corrected.
     """
-    check_correction(add, to)
+    add = check_correction(add, to)
     zero = (events == 0) | (events == n)
     has_zero = np.bincount(study_codes, weights=zero,
                            minlength=n_studies) > 0
-    corrected = {"only0": has_zero,
-                 "all": np.ones(n_studies, bool),
-                 "if0all": np.full(n_studies, has_zero.any()),
-                 "none": np.zeros(n_studies, bool)}[to]
+    corrected = zero_cells.selected(has_zero, to)
     if add == 0:
         corrected = np.zeros(n_studies, bool)
     shift = np.where(corrected[study_codes], add, 0.0)
@@ -125,17 +110,7 @@ def continuity_correction(events, n, study_codes, n_studies, add, to):
 
 def binary_arms(events, n, measure):
     """Each arm's estimate and variance for a binary ``measure``."""
-    p = events / n
-    if measure == "OR":
-        return np.log(events / (n - events)), 1 / events + 1 / (n - events)
-    if measure == "RR":
-        return np.log(p), 1 / events - 1 / n
-    return p, p * (1 - p) / n
-
-
-def continuous_arms(mean, sd, n):
-    """Each arm's mean and its variance ``sd**2 / n``."""
-    return np.asarray(mean, float), sd ** 2 / n
+    return groups.BINARY[measure](events, n - events, n)
 
 
 def pooled_arm(mean, sd, n, study_codes, n_studies):
@@ -151,17 +126,11 @@ def pooled_arm(mean, sd, n, study_codes, n_studies):
     df = np.bincount(study_codes, weights=n - 1, minlength=n_studies)
     ss = np.bincount(study_codes, weights=(n - 1) * sd ** 2,
                      minlength=n_studies)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        pooled_sd = np.sqrt(np.where(df > 0, ss / df, np.nan))
+    pooled_sd = np.where(df > 0, groups.pooled_sd(ss, df), np.nan)
     # arms of one individual or fewer: the arms' mean sd instead
     mean_sd = np.bincount(study_codes, weights=sd, minlength=n_studies) / \
         np.bincount(study_codes, minlength=n_studies)
     return pooled_mean, np.where(df > 0, pooled_sd, mean_sd)
-
-
-def hedges_j(df):
-    """Hedges' exact small-sample correction ``J(df)`` (df > 1)."""
-    return np.exp(gammaln(df / 2) - gammaln((df - 1) / 2)) / np.sqrt(df / 2)
 
 
 def standardized_arms(mean, sd, n, study_codes, n_studies):
@@ -174,7 +143,8 @@ def standardized_arms(mean, sd, n, study_codes, n_studies):
     _, pooled_sd = pooled_arm(mean, sd, n, study_codes, n_studies)
     df = np.bincount(study_codes, weights=n - 1, minlength=n_studies)
     with np.errstate(invalid="ignore", divide="ignore"):
-        scale = np.where(df > 1, hedges_j(np.maximum(df, 1.5)), np.nan)
+        scale = np.where(df > 1, hedges_correction(np.maximum(df, 1.5)),
+                         np.nan)
     est = mean * (scale / pooled_sd)[study_codes]
     total = np.bincount(study_codes, weights=n, minlength=n_studies)
     return est, 1 / n, 2 * total

@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..effectsize import checks, groups
+from ..effectsize.checks import row_list
 from . import arms
 from .container import NetworkContrasts
 
@@ -31,10 +33,9 @@ DEFAULT_AUGMENT = {"binary": (0.001, 0.01), "continuous": 0.01}
 def _column(data, name, what):
     if name is None:
         return None
-    if name not in data.columns:
-        raise ValueError(f"{what}={name!r} is not a column of data; the "
-                         f"columns are {list(data.columns)}")
-    return data[name]
+    return checks.lookup(name, data, {
+        checks.NOT_IN_DATA: f"{what}={{column!r}} is not a column of data; "
+                            "the columns are {columns}"})[0]
 
 
 def _numeric(column, name, labels):
@@ -45,7 +46,7 @@ def _numeric(column, name, labels):
     bad = ~np.isfinite(values)
     if bad.any():
         raise ValueError(f"column {name!r} is missing or not finite in rows "
-                         f"{arms.name_rows(labels, bad)}; drop those arms (or "
+                         f"{row_list(labels, bad)}; drop those arms (or "
                          "give their values) first")
     return values
 
@@ -73,13 +74,13 @@ def _study_structure(data, study, treatment, reference):
         missing = column.isna().to_numpy()
         if missing.any():
             raise ValueError(f"column {name!r} is missing in rows "
-                             f"{arms.name_rows(labels, missing)}")
+                             f"{row_list(labels, missing)}")
     names = _sorted_labels(treats)
     treats = treats.astype(str)
     dup = pd.DataFrame({"s": studies.to_numpy(), "t": treats.to_numpy()}
                        ).duplicated(keep=False).to_numpy()
     if dup.any():
-        raise ValueError(f"rows {arms.name_rows(labels, dup)} repeat a "
+        raise ValueError(f"rows {row_list(labels, dup)} repeat a "
                          "(study, treatment) pair; each study has one row "
                          "per arm")
     if str(reference) not in names:
@@ -145,8 +146,7 @@ def _arm_estimates(values, measure, codes, n_studies, add, to):
         est, var, two_n = arms.standardized_arms(
             values["mean"], values["sd"], values["n"], codes, n_studies)
         return est, var, corrected, two_n
-    est, var = arms.continuous_arms(values["mean"], values["sd"],
-                                    values["n"])
+    est, var = groups.mean(values["mean"], values["sd"], values["n"])
     return est, var, corrected, None
 
 
@@ -159,7 +159,7 @@ def _augmented_arm(values, measure, augment, codes, n_studies):
         return np.full(n_studies, est[0]), np.full(n_studies, var[0])
     mean, sd = arms.pooled_arm(values["mean"], values["sd"], values["n"],
                                codes, n_studies)
-    return arms.continuous_arms(mean, sd, np.full(n_studies, augment))
+    return groups.mean(mean, sd, np.full(n_studies, augment))
 
 
 def _contrasts(est, var):

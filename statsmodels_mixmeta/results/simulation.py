@@ -39,6 +39,8 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from . import many_refit
+
 from ..kernels.likelihood import marginal_cov
 
 
@@ -125,7 +127,11 @@ def bootstrap(results, nsim=1, seed=None, fit_kwargs=None):
     ``psi_fix``, ``init_psi`` and ``vc_adjust``: nothing is parsed or
     validated again.  ML and REML refits start from the fit's estimate
     (unless it is on the boundary of the parameter space, or
-    ``fit_kwargs`` gives ``start_params``).
+    ``fit_kwargs`` gives ``start_params``).  A two-level fit of random
+    intercepts with one row per inner group ("cs", "diag" or "id" Psi, no
+    missing outcome, no ``fit_kwargs``) is refitted to all draws at once
+    instead (:mod:`statsmodels_mixmeta.results.many_refit`, the machinery of
+    ``fit_many(..., groups=G)``), with the same estimates.
 
     Returns
     -------
@@ -139,6 +145,8 @@ def bootstrap(results, nsim=1, seed=None, fit_kwargs=None):
     """
     model = results.model
     sims = simulate_results(results, nsim, seed)
+    if many_refit.covered(model, fit_kwargs):
+        return _frame_of_many(results, many_refit.refit(model, sims))
     design = _unlabelled(model.design)
     fit_kwargs = dict(fit_kwargs or {})
     if model.method in ("reml", "ml") and results.theta.size \
@@ -177,6 +185,22 @@ def bootstrap(results, nsim=1, seed=None, fit_kwargs=None):
                          + ["llf", "converged", "n_warnings"])
     frame.index.name = "draw"
     frame.attrs["warnings"] = messages
+    return frame
+
+
+def _frame_of_many(results, values):
+    """The bootstrap frame of refits made all at once
+    (:mod:`statsmodels_mixmeta.results.many_refit`); a refit that did not
+    converge counts one warning."""
+    names = list(results.model.data.param_names)
+    frame = pd.DataFrame(values, columns=names + _psi_names(
+        results.model.random) + ["llf", "converged"])
+    frame["converged"] = frame["converged"].astype(bool)
+    frame["n_warnings"] = (~frame["converged"]).astype(int)
+    frame.index.name = "draw"
+    failed = int(frame["n_warnings"].sum())
+    frame.attrs["warnings"] = ({"ConvergenceWarning: refit did not "
+                                "converge": failed} if failed else {})
     return frame
 
 
