@@ -2,15 +2,19 @@
 Many univariate meta-analyses at once (issue 12): ``fit_many`` against
 PyMARE's vectorised REML and a loop of single fits, and its peak memory.
 
-    python benchmarks/many.py [--repeats 3] [--quick]
+    python benchmarks/many.py [--repeats 5] [--quick] [--only speed]
 
 * **speed**: 100,000 problems x 20 studies (intercept only, REML; a third
-  of the problems without heterogeneity), timed as median wall and CPU
-  time over ``--repeats`` runs for ``smm.fit_many`` and
+  of the problems without heterogeneity): ``smm.fit_many`` and
   ``pymare.estimators.VarianceBasedLikelihoodEstimator(method="REML")``
-  (the ``benchmarks`` extra) on the same arrays; the loop of single
-  ``MixMeta(...).fit()`` is timed on a sample of 1,000 problems (once) and
-  extrapolated to all of them (said so in the output).  The answers are
+  (the ``benchmarks`` extra) on the same arrays, timed alternately
+  (``fit_many``, PyMARE, ``fit_many``, ...) over ``--repeats`` rounds in
+  the same run, so that the machine's load falls on both alike; median
+  wall and CPU times, their ratio and the ratio of each round; the loop
+  of single ``MixMeta(...).fit()`` is timed on a sample of 1,000 problems
+  (once, same run; its cost a problem and extrapolated to all of them,
+  said so in the output); a cProfile breakdown of one more ``fit_many``
+  run (``profile_s``: cumulative seconds of its stages).  The answers are
   compared: ``fit_many`` against the single fits of the sample (largest
   log-likelihood difference, relative ``tau2`` and coefficient
   differences) and against PyMARE on all problems.
@@ -78,6 +82,48 @@ def timed(call, repeats):
     return statistics.median(walls), statistics.median(cpus), out
 
 
+def alternating(calls, repeats):
+    """Time ``calls`` (name -> function) in turn, ``repeats`` rounds (A, B,
+    A, B, ...: the machine's load falls on both alike); per name the
+    wall and CPU times of every round and the last output."""
+    times = {name: {"wall_s": [], "cpu_s": []} for name in calls}
+    outs = {}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            outs[name] = call()
+            times[name]["wall_s"].append(time.perf_counter() - wall)
+            times[name]["cpu_s"].append(time.process_time() - cpu)
+    return times, outs
+
+
+def profile_breakdown(y, v):
+    """Cumulative seconds of ``fit_many``'s stages in one profiled run
+    (cProfile; its overhead inflates the small calls)."""
+    import cProfile
+    import pstats
+    profiler = cProfile.Profile()
+    profiler.enable()
+    smm.fit_many(y, v)
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats
+    wanted = {("fit.py", "fit_many"): "fit_many",
+              ("fit.py", "_fit_chunk"): "chunks",
+              ("many.py", "climb"): "climb (with its evaluations)",
+              ("many.py", "certify"): "certify (with its evaluations)",
+              ("many.py", "_points"): "certify's evaluations",
+              ("many_bounds.py", "between"): "certify's interval bounds",
+              ("many.py", "evaluate"): "all kernel evaluations",
+              ("many.py", "__init__"): "Stack (per chunk)",
+              ("validation.py", "check_inputs"): "input checks"}
+    out = {}
+    for (path, _, name), row in stats.items():
+        key = (os.path.basename(path), name)
+        if key in wanted and "statsmodels_mixmeta" in path:
+            out[wanted[key]] = out.get(wanted[key], 0.0) + round(row[3], 4)
+    return out
+
+
 def pymare_reml(y, v):
     from pymare.estimators import VarianceBasedLikelihoodEstimator
     est = VarianceBasedLikelihoodEstimator(method="REML")
@@ -107,19 +153,39 @@ def single_loop(y, v, columns):
 
 
 def speed(n_problems, n_studies, sample, repeats):
+    """``fit_many`` and PyMARE timed alternately in the same run; a loop
+    of single fits timed on a sample in the same run."""
     y, v = problems(n_problems, n_studies)
-    wall, cpu, res = timed(lambda: smm.fit_many(y, v), repeats)
-    out = {"problems": n_problems, "studies": n_studies,
-           "fit_many": {"wall_s": wall, "cpu_s": cpu,
-                        "converged": int(res.converged.sum()),
-                        "max_gap": float(np.nanmax(res.gap))}}
+    calls = {"fit_many": lambda: smm.fit_many(y, v)}
     try:
         import pymare
-        p_wall, p_cpu, (p_beta, p_tau2) = timed(lambda: pymare_reml(y, v),
-                                                repeats)
+        calls["pymare"] = lambda: pymare_reml(y, v)
+    except ImportError:
+        pymare = None
+    times, outs = alternating(calls, repeats)
+    res = outs["fit_many"]
+    ours = times["fit_many"]
+    out = {"problems": n_problems, "studies": n_studies,
+           "fit_many": {"wall_s": statistics.median(ours["wall_s"]),
+                        "cpu_s": statistics.median(ours["cpu_s"]),
+                        "wall_s_each": ours["wall_s"],
+                        "converged": int(res.converged.sum()),
+                        "mean_n_iter": float(res.n_iter.mean()),
+                        "max_gap": float(np.nanmax(res.gap))}}
+    if pymare is not None:
+        p_beta, p_tau2 = outs["pymare"]
+        theirs = times["pymare"]
+        wall, p_wall = out["fit_many"]["wall_s"], statistics.median(
+            theirs["wall_s"])
+        cpu, p_cpu = out["fit_many"]["cpu_s"], statistics.median(
+            theirs["cpu_s"])
         out["pymare"] = {
             "version": pymare.__version__, "wall_s": p_wall, "cpu_s": p_cpu,
+            "wall_s_each": theirs["wall_s"],
             "speedup_wall": p_wall / wall, "speedup_cpu": p_cpu / cpu,
+            "speedup_wall_each_round": [
+                b / a for a, b in zip(ours["wall_s"], theirs["wall_s"])],
+            "target_speedup": TARGET_SPEEDUP,
             "max_abs_diff_tau2": float(np.max(np.abs(p_tau2 - res.tau2))),
             "max_abs_diff_params": float(np.max(np.abs(
                 p_beta - res.params[:, 0]))),
@@ -127,7 +193,7 @@ def speed(n_problems, n_studies, sample, repeats):
                 np.abs(p_tau2 - res.tau2) > 1e-6)),
             # fit_many's REML log-likelihood minus that at PyMARE's tau2
             "llf_minus_pymare_min_max": _llf_gain(y, v, p_tau2, res.llf)}
-    except ImportError:
+    else:
         out["pymare"] = "not installed (pip install pymare: the benchmarks "\
             "extra)"
     columns = np.random.default_rng(1).choice(n_problems, sample,
@@ -135,9 +201,12 @@ def speed(n_problems, n_studies, sample, repeats):
     s_wall, s_cpu, single = timed(lambda: single_loop(y, v, columns), 1)
     scale = n_problems / sample
     tau2, psi = res.tau2[columns], single[:, 2]
+    wall = out["fit_many"]["wall_s"]
     out["single_loop"] = {
         "sample": sample, "extrapolated": True,
         "wall_s_sample": s_wall, "wall_s_all": s_wall * scale,
+        "ms_per_problem": 1e3 * s_wall / sample,
+        "fit_many_us_per_problem": 1e6 * wall / n_problems,
         "cpu_s_all": s_cpu * scale,
         "speedup_wall": s_wall * scale / wall,
         "max_abs_diff_llf": float(np.max(np.abs(single[:, 0]
@@ -148,6 +217,7 @@ def speed(n_problems, n_studies, sample, repeats):
             np.abs(tau2 - psi)[psi > 1e-6] / psi[psi > 1e-6])),
         "max_abs_diff_tau2_zero": float(np.max(
             np.abs(tau2 - psi)[psi <= 1e-6], initial=0.0))}
+    out["profile_s"] = profile_breakdown(y, v)
     return out
 
 
@@ -245,9 +315,9 @@ def memory(n_problems, n_studies):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", choices=("bivariate",),
+    parser.add_argument("--only", choices=("bivariate", "speed"),
                         help="run this part only and update its entry in "
                              "benchmarks/results/many.json")
     parser.add_argument("--memory-child", nargs=2, type=int,
@@ -264,6 +334,17 @@ def main(argv=None):
             path = ROOT / "benchmarks" / "results" / "many.json"
             result = json.loads(path.read_text())
             result["bivariate"] = dict(part, load_average=os.getloadavg())
+            path.write_text(json.dumps(result, indent=2) + "\n")
+        return None
+    if args.only == "speed":
+        part = speed(10_000 if args.quick else 100_000, 20,
+                     200 if args.quick else 1_000,
+                     1 if args.quick else args.repeats)
+        print(json.dumps(part, indent=2))
+        if not args.quick:
+            path = ROOT / "benchmarks" / "results" / "many.json"
+            result = json.loads(path.read_text())
+            result["speed"] = dict(part, load_average=os.getloadavg())
             path.write_text(json.dumps(result, indent=2) + "\n")
         return None
     if args.quick:

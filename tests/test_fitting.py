@@ -364,3 +364,23 @@ def test_nested_levels_are_scale_invariant(c):
     n_free = base.nobs - base.k_fe
     np.testing.assert_allclose(res.llf - base.llf, -n_free * np.log(c),
                                rtol=0, atol=1e-9)
+
+
+def test_negligible_gain_accepts_only_a_concave_point_with_nothing_to_gain():
+    """The second-order test behind certify: True at the REML maximum of
+    bcg, False a little away from it (the quadratic model promises a gain
+    far above 1e-10) and False where the surface is not concave."""
+    from statsmodels_mixmeta.fitting.optimizer import negligible_gain
+    data = datasets.load_bcg()
+    res = smf.mixmeta("logor ~ 1", data=data, S="logorvar").fit()
+    objective = res.model.objective
+    theta = np.asarray(res.theta, dtype=float)
+    assert objective.square_scale * theta[0] ** 2 == pytest.approx(
+        res.psi.iloc[0, 0], rel=1e-12)
+    free = np.ones(1, dtype=bool)
+    assert negligible_gain(objective, theta, free)
+    assert not negligible_gain(objective, theta * 1.01, free)
+    # far out in the tail the REML surface of one variance is convex
+    far = np.array([50.0])
+    assert objective.hessian(far)[0, 0] > 0
+    assert not negligible_gain(objective, far, free)

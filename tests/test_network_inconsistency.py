@@ -5,11 +5,13 @@ Wald test: the smoking network of Higgins et al. (2012) and White et al.
 a network with a known loop inconsistency, other references, and bad input.
 """
 import dataclasses
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 import statsmodels_mixmeta as smm
 from reference_cases import case
@@ -185,7 +187,14 @@ def test_from_arm_level_data_with_any_reference(reference):
     al. 2012)."""
     net = smm.network_contrasts(_smoking_arms(), "study", "treatment",
                                 reference, events="events", n="n")
-    result = smm.network_inconsistency_test(net, **PROP)
+    with warnings.catch_warnings():
+        # with B or C as the reference most studies are augmented: their
+        # within-study variances (~1111) set the variance unit, the score
+        # of the optimum is rounding, and the fit is still certified
+        # (second-order test of fitting.optimizer.negligible_gain)
+        warnings.simplefilter("error", ConvergenceWarning)
+        result = smm.network_inconsistency_test(net, **PROP)
+    assert result.converged
     assert result.df == 7
     assert len(result.inconsistency.params) == 10
     assert round(result.pvalue, 3) == 0.646

@@ -1,35 +1,33 @@
 """
 Maximise many univariate profiled likelihoods in ``tau2`` at once.
 
-Each problem climbs from its DerSimonian-Laird estimate by Newton's method
-in ``tau2`` (Fisher scoring where the curvature is not negative), halving a
-step that lowers the likelihood and projecting onto ``tau2 >= 0``; a
-problem leaves the active set once converged, so that it stops costing.
+Each problem climbs from its DerSimonian-Laird estimate (:func:`climb`):
+each step goes to the maximum of a one-pole model of the profile that
+matches its score and curvature (exact for equal within-study variances;
+Newton's step where the model points against the score), is halved while
+it lowers the likelihood and is projected onto ``tau2 >= 0``; a problem
+leaves the active set once converged, so that it stops costing.
 
 Converged fits are then certified as the global maximum over ``tau2 >= 0``
 to within ``SCAN_TOL`` (the single fit's guarantee,
-:func:`statsmodels_mixmeta.fitting.restarts.check_single_variance`) by the
-interval bounds of :mod:`statsmodels_mixmeta.kernels.variance_scan`
-(:func:`~statsmodels_mixmeta.kernels.variance_scan.interval_bounds`,
-:func:`~statsmodels_mixmeta.kernels.variance_scan.tail_bound`; here
-:func:`_interval_bounds` also bounds ``A`` by its chord in ``log(t + max
-v)``, where it is concave too, and :func:`_tail_bound` works in the
-stack's layout), evaluated by the kernel of
-:mod:`statsmodels_mixmeta.kernels.many` on a grid around each fit (the
-fit's own terms come from the climb's last evaluation): points at ``t +-
-d`` and ``t +- 4d``, where ``d = sqrt(8 tol / (|A''| + |G''|))`` is the
-width over which the bounds (the chord of ``A``, the tangents of ``G``)
-are within about ``tol`` of a smooth maximum, and a few multiples of ``t``
-(for ``t = 0``: ``d``, ``10d``, ``100d``, ``1000d`` and multiples of the
-mean within-study variance); intervals not yet certified are split, all
-problems at once, and the tail extended by decades while its bound is
-open.  A problem whose scan finds a higher point is climbed again from
-there and the better optimum kept.
+:func:`statsmodels_mixmeta.fitting.restarts.check_single_variance`) by
+:func:`certify`: from the kernel at 0, at the fit and at one point beyond
+it (the farther of ``1.5 t`` and ``M - 2m``, ``m`` and ``M`` the smallest
+and largest observed variance), the profile is bounded on ``[0, t]`` and
+``[t, far]`` by its certified shape (monotone or concave,
+:mod:`statsmodels_mixmeta.kernels.variance_shape`) or by the interval
+bounds of its terms (:mod:`statsmodels_mixmeta.fitting.many_bounds`), and
+beyond ``far`` by a certified decrease or the tail bound (extended by
+decades while open).  Intervals whose bound is not below the best value
+plus ``tol`` are split (halfway, or a fifth of the way from a fit at their
+lower end), all problems at once.  A problem where some point beats the
+fit is climbed again from there and the better optimum kept.
 """
 import numpy as np
 
 from ..kernels import many as kernel
-from ..kernels import variance_scan
+from . import many_bounds as bounds
+from .many_bounds import _interval_bounds, _tail_bound  # noqa: F401
 from .restarts import SCAN_TOL
 
 #: A problem has converged when Newton's next step would raise its
@@ -40,22 +38,13 @@ LLF_TOL = 1e-12
 STEP_RTOL = 1e-10
 #: Step halvings before a step counts as unable to raise the likelihood.
 MAX_HALVINGS = 40
-#: Multiples of the fit in the certification grid (of the mean
-#: within-study variance for a fit at 0).
-FIT_MULTIPLES = np.array([0.3, 0.7, 1.4, 3.0])
-#: Steps around the fit, in units of ``d``.
-NEAR_STEPS = np.array([-4.0, -1.0, 1.0, 4.0])
-#: The same for a fit at 0, and its farthest point in units of the mean
-#: within-study variance.
-BOUNDARY_STEPS = np.array([1.0, 10.0, 100.0, 1000.0])
-BOUNDARY_FAR = 0.1
 #: Splitting rounds and tail decades of the certification at most.
 MAX_ROUNDS = 60
-WIDTH = 2.0
 MAX_DECADES = 12
 
 _FIELDS = ("llf", "beta", "cov_beta", "score", "hessian", "information",
-           "quad", "log_sigma", "sum_w", "sum_w2")
+           "quad", "log_sigma", "sum_w", "sum_w2", "penalty", "penalty2",
+           "pull", "pull2", "trace_j")
 
 
 def take(ev, index):
@@ -70,18 +59,51 @@ def put(ev, index, part):
 
 
 def _step(ev, tau2):
-    """Newton's step where the curvature is negative, else scoring's,
-    projected onto ``tau2 >= 0``."""
+    """
+    The step to the maximum of a one-pole model of the profile (else one
+    of the fallbacks below), projected onto ``tau2 >= 0``.
+
+    The model replaces each measure of the Stieltjes form
+    (:mod:`statsmodels_mixmeta.kernels.variance_shape`) by one atom that
+    matches its two pieces at ``t``: ``P' = K / (c + d)``, ``Q = Z / (e +
+    d)`` at ``t + d``, with ``c = penalty / penalty2``, ``K = penalty c``,
+    ``e = pull / pull2``, ``Z = pull e^2``.  It is exact for equal
+    variances, matches ``ell'`` and ``ell''`` at ``t`` (so its steps
+    converge as Newton's), and its maximum, where ``K (e + d)^2 = Z (c +
+    d)``, is the larger root ``d = (Z - 2Ke + sqrt(Z (Z + 4K (c - e)))) /
+    (2K)``; with no real root the model falls from ``t`` down to 0.  The
+    model's step is taken where it points the way of the score; where it
+    does not, Newton's where the curvature is negative, the step to 0
+    where the profile is convex and falls towards 0 (the line search
+    halves it if the profile is not convex all the way), else scoring's.
+    """
     newton = ev.hessian < 0
     curvature = np.where(newton, -ev.hessian, ev.information)
     safe = np.where(curvature > 0, curvature, 1.0)
     step = np.where(curvature > 0, ev.score / safe, 0.0)
+    # convex and falling towards 0: the profile lies above its tangent, so
+    # 0 beats t (scoring's short steps would crawl there)
+    step = np.where(~newton & (ev.score < 0), -tau2, step)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        c = ev.penalty / ev.penalty2
+        e = ev.pull / ev.pull2
+        K = ev.penalty * c
+        Z = ev.pull * e * e
+        root = Z * (Z + 4.0 * K * (c - e))
+        model = (Z - 2.0 * K * e + np.sqrt(root)) / (2.0 * K)
+        model = np.where(root < 0, -tau2, model)
+        # the model's maximum must lie uphill (beyond a minimum of the
+        # model, or against the score, Newton's step is taken)
+        usable = (np.isfinite(model) & (ev.pull2 > 0) & (ev.penalty2 > 0)
+                  & (model * ev.score > 0))
+    step = np.where(usable, model, step)
     return np.maximum(tau2 + step, 0.0) - tau2
 
 
-def climb(stack, tau2, rows, maxiter=100):
+def climb(stack, tau2, rows, maxiter=100, fit=None):
     """
-    Newton ascent of problems ``rows`` from ``tau2``.
+    Newton ascent of problems ``rows`` from ``tau2`` (``fit``, if given,
+    the kernel there).
 
     Returns
     -------
@@ -97,7 +119,8 @@ def climb(stack, tau2, rows, maxiter=100):
     n_iter = np.zeros(n, np.int32)
     scale = (stack.variance[:, rows] * stack.observed[:, rows]).sum(
         axis=0) / np.maximum(stack.n_obs[rows], 1)
-    fit = kernel.evaluate(stack, tau2, rows)
+    if fit is None:
+        fit = kernel.evaluate(stack, tau2, rows)
     active = np.arange(n)
     ev = fit
     for _ in range(maxiter):
@@ -148,78 +171,39 @@ def _line_search(stack, rows, tau2, step, base):
     return trial, out, moved
 
 
-def _tail_bound(stack, rows, last, A_last, v_max, v_kth):
-    """
-    :func:`variance_scan.tail_bound` in the stack's ``(N, R)`` layout, for
-    problems ``rows`` from their last points ``T`` (``last``).
-
-    The ``(p+1)``-th largest ``c_i = log(T / Sigma_i(T))`` belongs to the
-    ``(p+1)``-th smallest observed variance ``v_kth``, and the largest
-    ``Sigma_i(T)`` to the largest, ``v_max`` (unobserved studies carry no
-    random effect and leave ``X'X`` of the observed rows, as in the
-    constant); so, with ``L = max(0, -c_(p+1))``, the bound is
-    ``c - A(T)/2 + p/2 log(v_max + T) - log det X'X / 2 + p L / 2 -
-    sum_i max(0, log(e^L T / Sigma_i(T))) / 2`` (infinite where ``T = 0``
-    or fewer than ``p + 1`` studies are observed).
-    """
-    constant = stack.constant[rows]
-    if not stack.reml:
-        return constant - 0.5 * A_last
-    p = stack.n_fixed
-    open_ = ~((last > 0) & np.isfinite(v_kth))
-    T = np.where(open_, 1.0, last)
-    kth = np.log(T / (v_kth + T))
-    L = np.where(open_, 0.0, np.maximum(0.0, -kth))
-    ratio = (np.exp(L) * T) / (stack.variance[:, rows] + T)
-    excess = np.log(np.maximum(ratio, 1.0, out=ratio), out=ratio)
-    if not stack.complete:
-        excess *= stack.observed[:, rows]
-    bound = (constant - 0.5 * A_last + 0.5 * p * np.log(v_max + T)
-             - 0.5 * stack.logdet_xtx[rows] + 0.5 * p * L
-             - 0.5 * excess.sum(axis=0))
-    return np.where(open_, np.inf, bound)
+def _far_point(tau2, m, M, mean_v):
+    """The certificate's point beyond the fit: the farther of ``3 t / 2``
+    and ``M - 2m`` (from where a negative score certifies the tail), at
+    least ``mean_v / 1000``."""
+    return np.maximum(np.maximum(1.5 * tau2, M - 2.0 * m), 1e-3 * mean_v)
 
 
-def _grid(stack, tau2, fit, rows, tol):
-    """The starting points of the certification, ``(R, G)``, unsorted,
-    the fit last."""
-    o, v = stack.observed[:, rows], stack.variance[:, rows]
-    mean_v = (o * v).sum(axis=0) / np.maximum(stack.n_obs[rows], 1)
-    # the bounds take the chord of A and the tangents of G apart: their
-    # excess over ell on an interval of width d is about (|A''| + |G''|)
-    # d**2 / 8, with A'' = -sum w**2 and G'' = sum w**2 - 2 ell''
-    curvature = fit.sum_w2 + np.abs(fit.sum_w2 - 2.0 * fit.hessian)
-    width = WIDTH * np.sqrt(8.0 * tol / np.maximum(curvature, 1e-300))
-    positive = tau2 > 0
-    near = np.where(positive, np.minimum(width, 0.2 * tau2),
-                    np.minimum(width, 1e-4 * mean_v))
-    near = np.maximum(near, 1e-12 * np.maximum(tau2, mean_v))
-    # a fit at 0 has no left side: its points there (0 and the steps
-    # below it, which would repeat the fit) go further out instead
-    steps = np.where(positive[:, None], NEAR_STEPS, BOUNDARY_STEPS)
-    around = tau2[:, None] + near[:, None] * steps
-    scale = np.where(positive, tau2, mean_v)
-    spread = scale[:, None] * FIT_MULTIPLES
-    first = np.where(positive, 0.0, BOUNDARY_FAR * mean_v)
-    grid = np.concatenate([first[:, None], spread, around,
-                           tau2[:, None]], axis=1)
-    return np.maximum(grid, 0.0)
+def _variance_range(stack, rows):
+    """Per problem: the smallest, largest and mean observed variance."""
+    v = stack.variance[:, rows]
+    n_obs = stack.n_obs[rows]
+    if stack.complete:
+        return v.min(axis=0), v.max(axis=0), v.sum(axis=0) / n_obs
+    o = stack.observed[:, rows]
+    seen = o > 0
+    m = np.where(seen, v, np.inf).min(axis=0)
+    M = np.where(seen, v, -np.inf).max(axis=0)
+    return m, M, (o * v).sum(axis=0) / np.maximum(n_obs, 1)
 
 
-def _fit_terms(stack, fit, rows):
-    """The terms of :func:`_terms` at the fits, from the kernel's output
-    there (``A = sum log Sigma``; ``ell = c - (A + G) / 2``;
-    ``ell' = -(A' + G') / 2`` with ``A' = sum w``): no evaluation."""
-    A = fit.log_sigma
-    G = -2.0 * (fit.llf - stack.constant[rows]) - A
-    return np.stack([A, G, -2.0 * fit.score - fit.sum_w])
+def _split(lower, upper, fit):
+    """Where to split ``[lower, upper]``: a fifth of the way from a fit at
+    its lower end, else halfway."""
+    return np.where(lower == fit, lower + 0.2 * (upper - lower),
+                    np.where(upper == fit, upper - 0.5 * (upper - lower),
+                             0.5 * (lower + upper)))
 
 
-def _terms(stack, tau2, rows):
-    return kernel.profile_terms(stack, tau2, rows)
+def _points(stack, tau2, rows):
+    return bounds.point_data(kernel.evaluate(stack, tau2, rows))
 
 
-def certify(stack, tau2, fit, rows, tol=SCAN_TOL):
+def certify(stack, tau2, fit, rows, tol=SCAN_TOL, at_zero=None):
     """
     The certified global maximum of each problem (the module docstring).
 
@@ -229,88 +213,79 @@ def certify(stack, tau2, fit, rows, tol=SCAN_TOL):
     tau2 : ndarray, ``(R,)``
         The fits.
     fit : Evaluation
-        The kernel at the fits (``llf``, ``hessian``).
+        The kernel at the fits (with derivatives).
     rows : ndarray of int
         Their problems in ``stack``.
+    tol : float
+    at_zero : Evaluation, optional
+        The kernel at ``tau2 = 0`` (with derivatives), if known.
 
     Returns
     -------
     best_tau2 : ndarray
-        Where the scan beats the fit, its best point (else the fit).
+        Where a point beats the fit, the best point (else the fit).
     better : ndarray of bool
-        Problems whose scan beat the fit.
+        Problems where a point beat the fit.
     gap : ndarray
         No ``tau2 >= 0`` has a likelihood above the fit's plus ``gap``.
     """
     n = len(rows)
     index = np.arange(n)
-    grid = _grid(stack, tau2, fit, rows, tol)
-    G = grid.shape[1]
-    terms = np.empty((3, n, G))
-    for g in range(G - 1):
-        terms[:, :, g] = _terms(stack, grid[:, g], rows)
-    # the fit, last, is evaluated already
-    terms[:, :, -1] = _fit_terms(stack, fit, rows)
-    order = np.argsort(grid, axis=1, kind="stable")
-    grid = np.take_along_axis(grid, order, axis=1)
-    terms = np.take_along_axis(terms, order[None], axis=2)
+    m, M, mean_v = _variance_range(stack, rows)
     constant = stack.constant[rows]
-    # the largest and the (p+1)-th smallest observed variance
-    observed_v = np.where(stack.observed[:, rows] > 0,
-                          stack.variance[:, rows], np.inf)
-    p = stack.n_fixed
-    v_kth = np.partition(observed_v, p, axis=0)[p] if \
-        stack.n_values > p else np.full(n, np.inf)
-    observed_v[np.isinf(observed_v)] = -np.inf
-    shift = observed_v.max(axis=0)
-    llf = constant[:, None] - 0.5 * (terms[0] + terms[1])
-    best_at = llf.argmax(axis=1)
-    best, best_tau2 = llf[index, best_at], grid[index, best_at]
+    # the points 0, the fit and one beyond: two intervals a problem (one
+    # for a fit at 0)
+    far = _far_point(tau2, m, M, mean_v)
+    at_fit = bounds.point_data(fit)
+    if at_zero is None:
+        at_zero = _points(stack, np.zeros(n), rows)
+    else:
+        at_zero = bounds.point_data(at_zero)
+    at_far = _points(stack, far, rows)
     fit_llf = fit.llf
+    best = np.maximum(at_zero[0], at_far[0])
+    best_tau2 = np.where(at_far[0] > at_zero[0], far, 0.0)
+    bounds._raise(best, best_tau2, index, fit_llf, tau2)
     # the tail beyond the last point, extended by decades while open
-    last, at_last = grid[:, -1].copy(), terms[:, :, -1].copy()
-    tail = _tail_bound(stack, rows, last, at_last[0], shift, v_kth)
-    extra = []
+    last, at_last = far.copy(), at_far.copy()
+    tail = bounds.beyond(stack, rows, m, M, last, at_last)
+    # [0, fit] (empty for a fit at 0) and [fit, far]
+    owner = np.concatenate([index, index])
+    lower = np.concatenate([np.zeros(n), tau2])
+    upper = np.concatenate([tau2, far])
+    at_lower = np.concatenate([at_zero, at_fit], axis=1)
+    at_upper = np.concatenate([at_fit, at_far], axis=1)
     for _ in range(MAX_DECADES):
         open_tail = np.flatnonzero(tail > np.maximum(best, fit_llf) + tol)
         if not open_tail.size:
             break
         more = last[open_tail] * 10.0
-        t = _terms(stack, more, rows[open_tail])
-        extra.append((open_tail, last[open_tail], more,
-                      at_last[:, open_tail], t))
-        value = constant[open_tail] - 0.5 * (t[0] + t[1])
-        _raise(best, best_tau2, open_tail, value, more)
-        last[open_tail], at_last[:, open_tail] = more, t
-        tail[open_tail] = _tail_bound(stack, rows[open_tail], more, t[0],
-                                      shift[open_tail], v_kth[open_tail])
-    closed = tail.copy()
-    owner = np.repeat(index, G - 1)
-    lower, upper = grid[:, :-1].ravel(), grid[:, 1:].ravel()
-    at_lower = terms[:, :, :-1].reshape(3, -1)
-    at_upper = terms[:, :, 1:].reshape(3, -1)
-    for own, lo, up, t_lo, t_up in extra:
-        owner = np.concatenate([owner, own])
-        lower, upper = np.concatenate([lower, lo]), np.concatenate([upper, up])
-        at_lower = np.concatenate([at_lower, t_lo], axis=1)
-        at_upper = np.concatenate([at_upper, t_up], axis=1)
+        at_more = _points(stack, more, rows[open_tail])
+        owner = np.concatenate([owner, open_tail])
+        lower = np.concatenate([lower, last[open_tail]])
+        upper = np.concatenate([upper, more])
+        at_lower = np.concatenate([at_lower, at_last[:, open_tail]], axis=1)
+        at_upper = np.concatenate([at_upper, at_more], axis=1)
+        bounds._raise(best, best_tau2, open_tail, at_more[0], more)
+        last[open_tail], at_last[:, open_tail] = more, at_more
+        tail[open_tail] = bounds.beyond(
+            stack, rows[open_tail], m[open_tail], M[open_tail], more,
+            at_more)
+    closed = tail
     top = np.maximum(best, fit_llf)
     for round_ in range(MAX_ROUNDS + 1):
-        bound = _interval_bounds(constant[owner], shift[owner], lower,
-                                 upper, at_lower, at_upper)
+        bound = bounds.between(constant[owner], m[owner], M[owner], lower,
+                               upper, at_lower, at_upper,
+                               top[owner] + tol)
         keep = (bound > top[owner] + tol) & (upper > lower)
         np.maximum.at(closed, owner[~keep], bound[~keep])
         owner, lower, upper = owner[keep], lower[keep], upper[keep]
         at_lower, at_upper = at_lower[:, keep], at_upper[:, keep]
         if not owner.size or round_ == MAX_ROUNDS:
             break
-        split = np.where((lower > 0) & (upper <= 2 * lower),
-                         0.5 * (lower + upper),
-                         np.where(lower > 0, np.sqrt(lower * upper),
-                                  upper / 8.0))
-        at_split = _terms(stack, split, rows[owner])
-        value = constant[owner] - 0.5 * (at_split[0] + at_split[1])
-        _raise(best, best_tau2, owner, value, split)
+        split = _split(lower, upper, tau2[owner])
+        at_split = _points(stack, split, rows[owner])
+        bounds._raise(best, best_tau2, owner, at_split[0], split)
         top = np.maximum(best, fit_llf)
         owner = np.concatenate([owner, owner])
         lower, upper = np.concatenate([lower, split]), \
@@ -323,53 +298,3 @@ def certify(stack, tau2, fit, rows, tol=SCAN_TOL):
     better = best > fit_llf + rounding
     gap = np.maximum(closed - np.maximum(fit_llf, best), 0.0)
     return np.where(better, best_tau2, tau2), better, gap
-
-
-def _interval_bounds(constant, shift, lower, upper, at_lower, at_upper):
-    """
-    :func:`variance_scan.interval_bounds`, tightened by a second lower
-    bound of ``A``: with ``c >= max_i v_i`` (``shift``), ``A`` is concave
-    in ``s = log(t + c)`` (each ``log(v_i - c + e^s)`` has second
-    derivative ``e^s (v_i - c) / Sigma_i^2 <= 0``), so on ``[a, b]`` it
-    lies above its chord in ``s``, ``phi(t) = A(a) + (A(b) - A(a))
-    (log(t + c) - log(a + c)) / (log(b + c) - log(a + c))``, a concave
-    function of ``t`` (``A`` increases).  ``phi`` plus the larger tangent
-    of ``G`` is concave on each side of the tangents' crossing, so its
-    minimum over ``[a, b]`` is at ``a``, ``b`` or the crossing, as for the
-    chord in ``t``; the smaller of the two bounds is kept.
-    """
-    A_a, G_a, dG_a = at_lower
-    A_b, G_b, dG_b = at_upper
-    rise = A_b - A_a
-    width = upper - lower
-    slope = np.divide(rise, width, out=np.zeros(width.shape),
-                      where=width > 0)
-    log_a = np.log(lower + shift)
-    log_b = np.log(upper + shift)
-    span = log_b - log_a
-    slope_log = np.divide(rise, span, out=np.zeros(span.shape),
-                          where=span > 0)
-    t = variance_scan.candidate_points(lower, upper, G_a, dG_a, G_b, dG_b)
-    off = t - lower
-    tangent = np.maximum(G_a + dG_a * off, G_b + dG_b * (t - upper))
-    tangent += A_a
-    # each lower bound of A + G is concave between the three points, so
-    # each is least at one of them; the larger least value holds
-    least = (slope * off + tangent).min(axis=0)
-    log_t = np.stack([log_a, log_b, np.log(t[2] + shift)])
-    log_t -= log_a
-    np.maximum(least, (slope_log * log_t + tangent).min(axis=0), out=least)
-    return constant - 0.5 * least
-
-
-def _raise(best, best_tau2, owner, value, tau2):
-    """Raise each problem's best point to a better new one, in place."""
-    better = value > best[owner]
-    if not better.any():
-        return
-    owner, value, tau2 = owner[better], value[better], tau2[better]
-    order = np.lexsort((value, owner))
-    owner, value, tau2 = owner[order], value[order], tau2[order]
-    last = np.r_[owner[1:] != owner[:-1], True]
-    best[owner[last]] = value[last]
-    best_tau2[owner[last]] = tau2[last]

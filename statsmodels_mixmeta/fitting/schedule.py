@@ -246,7 +246,7 @@ def certify(objective, theta, theta0, retvals):
     converged (the steps could not tell where to go).  Also records
     ``"moved"`` and the per-level ``"on_boundary"`` flags.
     """
-    converged = _steps.is_stationary(objective, theta)
+    converged = _steps.is_stationary(objective, theta, second_order=True)
     retvals["moved"] = theta.tobytes() != theta0.tobytes()
     if not retvals["moved"] and retvals.get("start") == "default":
         converged = False
@@ -342,4 +342,5 @@ def improves(objective, theta_opt, theta_start, retvals):
     return (bool(retvals.get("converged", False))
             and np.isfinite(llf_opt)
             and llf_opt >= llf_start - 1e-10 - rounding
-            and _steps.is_stationary(objective, theta_opt))
+            and _steps.is_stationary(objective, theta_opt,
+                                     second_order=True))

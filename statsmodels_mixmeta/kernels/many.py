@@ -152,6 +152,34 @@ class Evaluation:
     log_sigma: np.ndarray = None    # (R,): sum log Sigma
     sum_w: np.ndarray = None        # (R,): sum w
     sum_w2: np.ndarray = None       # (R,): sum w^2
+    # the Stieltjes pieces of the score and curvature (see
+    # :mod:`statsmodels_mixmeta.kernels.variance_shape`):
+    # ell' = (pull - penalty) / 2, ell'' = penalty2 / 2 - pull2
+    penalty: np.ndarray = None      # (R,): d/dt (sum log Sigma [+ D])
+    penalty2: np.ndarray = None     # (R,): -d2/dt2 of the same
+    pull: np.ndarray = None         # (R,): -dQ/dt = sum w^2 r^2
+    pull2: np.ndarray = None        # (R,): d2Q/dt2 / 2
+    trace_j: np.ndarray = None      # (R,): tr(F^{-1} X'W^2X)
+
+
+#: Products of the ``Sigma_ij`` of a problem within these bounds are
+#: exact to ``N`` roundings; outside them the logarithms are summed.
+_PRODUCT_RANGE = (1e-280, 1e280)
+
+
+def log_sum(sigma):
+    """``sum_i log sigma_i`` per column, as the logarithm of the product
+    (one pass, no logarithm per value; within ``N`` roundings, about
+    ``N * 1e-16``, of the sum of logarithms) where that product is in
+    range, else as the sum."""
+    product = sigma.prod(axis=0)
+    low, high = _PRODUCT_RANGE
+    inside = (product > low) & (product < high)
+    out = np.log(np.where(inside, product, 1.0))
+    if not inside.all():
+        outside = np.flatnonzero(~inside)
+        out[outside] = np.log(sigma[:, outside]).sum(axis=0)
+    return out
 
 
 def _colsum(a, b=None):
@@ -181,11 +209,14 @@ def evaluate(stack, tau2, rows=None, derivatives=True):
     y, v, o, X = stack.take(rows, observed=not stack.complete)
     if stack.complete:
         sigma = v + tau2
-        w = 1.0 / sigma
     else:
-        sigma = v + o * tau2
-        w = o / sigma
-    log_sigma = np.log(sigma).sum(axis=0)
+        sigma = np.multiply(o, tau2)
+        sigma += v
+    log_sigma = log_sum(sigma)
+    if stack.complete:
+        w = np.divide(1.0, sigma, out=sigma)
+    else:
+        w = np.divide(o, sigma, out=sigma)
     if stack.n_fixed == 1:
         return _evaluate_one(stack, rows, y, X, w, log_sigma, derivatives)
     F = stack.product(w, rows)
@@ -221,19 +252,33 @@ def evaluate(stack, tau2, rows=None, derivatives=True):
     wwr = w * wr
     u = np.einsum("Np,NR->Rp", X, wwr) if stack.shared else \
         np.einsum("NpR,NR->Rp", X, wwr)
-    hessian = (0.5 * sum_w2 - _colsum(wwr, wr)
-               + np.einsum("Ra,Rab,Rb->R", u, cov, u))
-    information = sum_w2
+    pull = sum_w - score
+    pull2 = _colsum(wwr, wr) - np.einsum("Ra,Rab,Rb->R", u, cov, u)
+    information = penalty2 = sum_w2
+    penalty = sum_w
+    J = cov @ stack.product(w2, rows)
+    trace_J = np.trace(J, axis1=1, axis2=2)
     if stack.reml:
-        J = cov @ stack.product(w2, rows)
         trace_J2 = np.einsum("Rab,Rba->R", J, J)
         trace_M2 = np.einsum("Rab,Rab->R", cov, stack.product(w2 * w, rows))
-        score = score - np.trace(J, axis1=1, axis2=2)
-        hessian = hessian + 0.5 * trace_J2 - trace_M2
+        score = score - trace_J
+        penalty = sum_w - trace_J
+        penalty2 = sum_w2 + trace_J2 - 2.0 * trace_M2
         information = information + trace_J2 - 2.0 * trace_M2
+    out.trace_j = trace_J
+    return _finish(out, score, sum_w, sum_w2, pull, pull2, penalty,
+                   penalty2, information)
+
+
+def _finish(out, score, sum_w, sum_w2, pull, pull2, penalty, penalty2,
+            information):
+    """Fill the derivatives of ``out``: ``ell' = (pull - penalty) / 2``,
+    ``ell'' = penalty2 / 2 - pull2``."""
     out.score = -0.5 * score
     out.sum_w, out.sum_w2 = sum_w, sum_w2
-    out.hessian = hessian
+    out.pull, out.pull2 = pull, pull2
+    out.penalty, out.penalty2 = penalty, penalty2
+    out.hessian = 0.5 * penalty2 - pull2
     out.information = 0.5 * information
     return out
 
@@ -243,12 +288,15 @@ def _constant(stack, rows):
 
 
 def _evaluate_one(stack, rows, y, X, w, log_sigma, derivatives):
-    """:func:`evaluate` for one coefficient: scalar algebra per problem."""
+    """:func:`evaluate` for one coefficient: scalar algebra per problem,
+    each sum one fused pass over the ``(N, R)`` arrays (``einsum``) and
+    two temporaries (the residuals and ``w r``)."""
     unit = stack.unit
     x = None if unit else (np.broadcast_to(X[:, :1], y.shape)
                            if stack.shared else X[:, 0, :])
+    sum_w = w.sum(axis=0)
     wx = w if unit else w * x
-    F = wx.sum(axis=0) if unit else _colsum(wx, x)
+    F = sum_w if unit else _colsum(wx, x)
     beta = _colsum(wx, y) / F
     resid = y - (beta if unit else x * beta)
     wr = w * resid
@@ -261,31 +309,27 @@ def _evaluate_one(stack, rows, y, X, w, log_sigma, derivatives):
                      quad=quad, log_sigma=log_sigma)
     if not derivatives:
         return out
-    sum_w = w.sum(axis=0)
-    score = sum_w - _colsum(wr, wr)
-    w2 = w * w
+    pull = _colsum(wr, wr)
+    score = sum_w - pull
     if derivatives == "score":
         if stack.reml:
-            score = score - (w2 if unit else w2 * (x * x)).sum(axis=0) / F
+            score = score - _colsum(wx, wx) / F
         out.score, out.sum_w = -0.5 * score, sum_w
         return out
-    sum_w2 = w2.sum(axis=0)
-    wwr = w * wr
-    u = _colsum(wwr, None if unit else x)
-    hessian = 0.5 * sum_w2 - _colsum(wwr, wr) + u * u / F
-    information = sum_w2
+    sum_w2 = _colsum(w, w)
+    u = _colsum(wr, wx)
+    pull2 = np.einsum("NR,NR,NR->R", wr, wr, w) - u * u / F
+    information = penalty2 = sum_w2
+    penalty = sum_w
+    out.trace_j = J = sum_w2 / F if unit else _colsum(wx, wx) / F
     if stack.reml:
-        wx2 = w2 if unit else w2 * (x * x)
-        J = wx2.sum(axis=0) / F
-        trace_M2 = _colsum(wx2, w) / F
+        trace_M2 = np.einsum("NR,NR,NR->R", wx, wx, w) / F
         score = score - J
-        hessian = hessian + 0.5 * J * J - trace_M2
+        penalty = sum_w - J
+        penalty2 = sum_w2 + J * J - 2.0 * trace_M2
         information = information + J * J - 2.0 * trace_M2
-    out.score = -0.5 * score
-    out.sum_w, out.sum_w2 = sum_w, sum_w2
-    out.hessian = hessian
-    out.information = 0.5 * information
-    return out
+    return _finish(out, score, sum_w, sum_w2, pull, pull2, penalty,
+                   penalty2, information)
 
 
 def profile_terms(stack, tau2, rows=None):
@@ -336,7 +380,7 @@ def _terms_one(stack, tau2, rows):
     return np.stack([A, G, dG])
 
 
-def moment_variance(stack, rows=None):
+def moment_variance(stack, rows=None, at_zero=None):
     r"""
     DerSimonian-Laird estimates and Cochran's Q of each problem.
 
@@ -345,17 +389,29 @@ def moment_variance(stack, rows=None):
     (DerSimonian & Laird 1986 in its meta-regression form, as
     :meth:`statsmodels_mixmeta.kernels.univariate.UnivariateLikelihood.moment_variance`).
 
+    Parameters
+    ----------
+    stack : Stack
+    rows : ndarray of int, optional
+    at_zero : Evaluation, optional
+        :func:`evaluate` (with derivatives) at ``tau2 = 0`` for ``rows``,
+        when the caller has it: nothing is evaluated again.
+
     Returns
     -------
     tau2, q : ndarray, ``(R,)``
     """
-    _, v, o, _ = stack.take(rows)
     n = stack.n_problems if rows is None else len(rows)
     zero = np.zeros(n)
-    fit = evaluate(stack, zero, rows, derivatives=False)
-    w = o / v
-    denominator = w.sum(axis=0) - np.einsum(
-        "Rab,Rab->R", fit.cov_beta, stack.product(w * w, rows))
+    if at_zero is None:
+        _, v, o, _ = stack.take(rows)
+        fit = evaluate(stack, zero, rows, derivatives=False)
+        w = o / v
+        denominator = w.sum(axis=0) - np.einsum(
+            "Rab,Rab->R", fit.cov_beta, stack.product(w * w, rows))
+    else:
+        fit = at_zero
+        denominator = fit.sum_w - fit.trace_j
     n_obs = stack.n_obs if rows is None else stack.n_obs[rows]
     excess = fit.quad - (n_obs - stack.n_fixed)
     tau2 = np.divide(excess, denominator, out=zero.copy(),
