@@ -110,32 +110,7 @@ def check_inputs(endog, S, exog, offset=0):
         raise ValueError("S must be finite where endog is observed; "
                          + _positions(observed & np.isinf(S), "are not",
                                     offset))
-    if exog is None:
-        exog = np.ones((n_studies, 1))
-    exog = as_float(exog, "exog")
-    if exog.ndim == 1:
-        exog = exog[:, None]
-    if exog.ndim not in (2, 3) or exog.shape[0] != n_studies:
-        raise ValueError(
-            f"exog must be (n_studies, p) or (n_studies, p, n_problems) with "
-            f"n_studies = {n_studies} (axis 0 of endog), got {exog.shape}")
-    if exog.ndim == 3 and exog.shape[2] != n_problems:
-        raise ValueError(
-            f"exog per problem must be (n_studies, p, n_problems) with "
-            f"n_problems = {n_problems} (axis 1 of endog), got {exog.shape}: "
-            "they differ in axis 2")
-    if exog.shape[1] == 0:
-        raise ValueError("exog must have at least one column (the "
-                         "intercept), got none")
-    if exog.ndim == 2:
-        _finite_design(exog)
-    else:
-        bad = observed & ~np.isfinite(exog).all(axis=1)
-        if bad.any():
-            raise ValueError("exog must be finite where endog is observed; "
-                             + _positions(bad, "are not", offset))
-        # unobserved studies enter with no weight: any finite design
-        exog = np.where(observed[:, None, :], exog, 0.0)
+    exog = check_exog(exog, n_studies, n_problems, 1, observed, offset)
     return endog, S, exog
 
 
@@ -183,33 +158,8 @@ def check_multivariate(endog, S, exog, offset=0):
             "S must be positive definite on the observed outcomes of each "
             "study; " + _pairs(bad, "studies are not", offset)
             + " (set endog to NaN for outcomes a study does not report)")
-    if exog is None:
-        exog = np.ones((n_studies, 1))
-    exog = as_float(exog, "exog")
-    if exog.ndim == 1:
-        exog = exog[:, None]
-    if exog.ndim not in (2, 3) or exog.shape[0] != n_studies:
-        raise ValueError(
-            f"exog must be (n_studies, p) or (n_studies, p, n_problems) with "
-            f"n_studies = {n_studies} (axis 0 of endog), got {exog.shape}")
-    if exog.ndim == 3 and exog.shape[2] != n_problems:
-        raise ValueError(
-            f"exog per problem must be (n_studies, p, n_problems) with "
-            f"n_problems = {n_problems} (axis 2 of endog), got {exog.shape}: "
-            "they differ in axis 2")
-    if exog.shape[1] == 0:
-        raise ValueError("exog must have at least one column (the "
-                         "intercept), got none")
-    if exog.ndim == 2:
-        _finite_design(exog)
-        return np.array(y), np.array(S), exog
-    studies = observed.any(axis=2).T                         # (N, R)
-    bad = studies & ~np.isfinite(exog).all(axis=1)
-    if bad.any():
-        raise ValueError("exog must be finite where endog is observed; "
-                         + _positions(bad, "are not", offset))
-    # unobserved studies enter with no weight: any finite design
-    exog = np.where(studies[:, None, :], exog, 0.0)
+    exog = check_exog(exog, n_studies, n_problems, 2,
+                      observed.any(axis=2).T, offset)
     return np.array(y), np.array(S), exog
 
 
@@ -298,3 +248,39 @@ def check_options(method, methods, bscov, chunk_size, max_memory, maxiter,
                          f"(the number of the first problem), got "
                          f"{problem_offset!r}")
     return method
+
+
+def check_exog(exog, n_studies, n_problems, problem_axis, studies, offset):
+    """
+    The design shared by all problems ``(n_studies, p)`` (an intercept when
+    None), or one per problem ``(n_studies, p, n_problems)``, finite where
+    ``studies`` ``(n_studies, n_problems)`` marks a study observed in a
+    problem; a per-problem design is set to 0 elsewhere (those studies
+    enter with no weight).  ``problem_axis`` is the axis of ``endog`` that
+    counts the problems, named in the errors.
+    """
+    if exog is None:
+        return np.ones((n_studies, 1))
+    exog = as_float(exog, "exog")
+    if exog.ndim == 1:
+        exog = exog[:, None]
+    if exog.ndim not in (2, 3) or exog.shape[0] != n_studies:
+        raise ValueError(
+            f"exog must be (n_studies, p) or (n_studies, p, n_problems) with "
+            f"n_studies = {n_studies} (axis 0 of endog), got {exog.shape}")
+    if exog.ndim == 3 and exog.shape[2] != n_problems:
+        raise ValueError(
+            f"exog per problem must be (n_studies, p, n_problems) with "
+            f"n_problems = {n_problems} (axis {problem_axis} of endog), got "
+            f"{exog.shape}: they differ in axis 2")
+    if exog.shape[1] == 0:
+        raise ValueError("exog must have at least one column (the "
+                         "intercept), got none")
+    if exog.ndim == 2:
+        _finite_design(exog)
+        return exog
+    bad = studies & ~np.isfinite(exog).all(axis=1)
+    if bad.any():
+        raise ValueError("exog must be finite where endog is observed; "
+                         + _positions(bad, "are not", offset))
+    return np.where(studies[:, None, :], exog, 0.0)
