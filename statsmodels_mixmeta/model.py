@@ -260,6 +260,15 @@ class MixMeta(LikelihoodModel):
                 f"method={method!r} is available only for single-level "
                 "models (one grouping level): moment estimators of nested "
                 "Psi's are not standard; use 'reml' or 'ml'")
+        n_effects = len(levels.effect_names[0]) if levels.n_levels else 0
+        n_entries = n_effects * (n_effects + 1) // 2
+        if method == "mm" and n_values < n_coef + n_entries:
+            # the moment equations are singular: numpy would return noise
+            raise ValueError(
+                f"method='mm' cannot estimate Psi from {n_values} observed "
+                f"values: {n_coef} fixed coefficients and the {n_entries} "
+                f"entries of Psi need at least {n_coef + n_entries}; use "
+                "method='reml' or 'ml', or more studies")
         self.random = _structures.random_part(
             [] if method == "fixed" else level_names, bscov, psi_fix,
             design.n_outcomes, [list(e) for e in levels.effect_names])
@@ -712,7 +721,8 @@ class MixMeta(LikelihoodModel):
         names = self.random.effect_names[0]
         if self.method == "mm":
             return estimators.method_of_moments_psi(
-                self._batches, self.design.basis, names), {}
+                self._batches, self.design.basis, names,
+                min_rcond=estimators.MOMENT_RCOND), {}
         psi, n_iter, converged = estimators.variance_components_psi(
             self._batches, self.design.basis, adjust=self.vc_adjust,
             n_terms=self.design.n_terms, names=names)

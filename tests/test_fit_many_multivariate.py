@@ -238,8 +238,9 @@ def test_bad_input_names_the_fault():
         smm.fit_many(y, S[..., :3], X)
     with pytest.raises(ValueError, match=r"n_studies = 10 \(axis 0"):
         smm.fit_many(y, S, X[:9])
-    with pytest.raises(ValueError, match="univariate only"):
-        smm.fit_many(y, S, np.ones((10, 1, 4)))
+    with pytest.raises(ValueError, match=r"n_problems = 4 \(axis 2 of "
+                                         r"endog\), got \(10, 1, 3\)"):
+        smm.fit_many(y, S, np.ones((10, 1, 3)))     # a design per problem
     y[4, :, 2] = y[6, :, 3] = 0.1                # observed
     bad = S.copy()
     bad[4, 0, 1, 2] = bad[4, 1, 0, 2] = 5.0      # |corr| > 1

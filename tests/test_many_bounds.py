@@ -16,22 +16,12 @@ import pytest
 from statsmodels_mixmeta.fitting import many as many_fitting
 from statsmodels_mixmeta.kernels import many as many_kernel
 from statsmodels_mixmeta.kernels import variance_scan
+from many_problems import random_stack
 
 
 def _stack(reml, design, seed=4):
-    rng = np.random.default_rng(seed)
-    n, r = 9, 60
-    v = rng.uniform(0.01, 3.0, (n, r)) ** 2
-    x = rng.standard_normal(n)
-    tau2 = rng.choice([0.0, 0.2, 2.0], r)
-    y = 0.5 + 0.8 * x[:, None] + rng.standard_normal((n, r)) * np.sqrt(
-        v + tau2)
-    y[rng.random((n, r)) < 0.15] = np.nan
-    X = np.ones((n, 1)) if design == "intercept" else np.column_stack(
-        [np.ones(n), x])
-    stack = many_kernel.Stack(y, v, X, reml=reml)
-    rows = np.flatnonzero(stack.n_obs >= stack.n_fixed + 2)
-    return stack, rows
+    return random_stack(reml, design, seed, 9, 60, (0.01, 3.0),
+                        [0.0, 0.2, 2.0])
 
 
 def _llf(stack, rows, tau2):

@@ -23,6 +23,7 @@ from statsmodels_mixmeta.fitting import many as many_fitting
 from statsmodels_mixmeta.fitting import many_bounds
 from statsmodels_mixmeta.kernels import many as many_kernel
 from statsmodels_mixmeta.kernels import variance_shape
+from many_problems import random_stack
 
 # from tests/test_fit_many.py: a REML profile with maxima at tau2 = 0.0644
 # (llf -19.102) and 5.325 (llf -17.149)
@@ -33,18 +34,8 @@ TWO_MAXIMA_V = [2.67862, 1.58444, 3.49977, 1.39365, 0.00123, 0.00661,
 
 
 def _stack(reml, design, seed=7, n=12, r=80):
-    rng = np.random.default_rng(seed)
-    v = rng.uniform(0.05, 2.0, (n, r)) ** 2
-    x = rng.standard_normal(n)
-    tau2 = rng.choice([0.0, 0.1, 1.0], r)
-    y = 0.5 + 0.8 * x[:, None] + rng.standard_normal((n, r)) * np.sqrt(
-        v + tau2)
-    y[rng.random((n, r)) < 0.15] = np.nan
-    X = np.ones((n, 1)) if design == "intercept" else np.column_stack(
-        [np.ones(n), x])
-    stack = many_kernel.Stack(y, v, X, reml=reml)
-    rows = np.flatnonzero(stack.n_obs >= stack.n_fixed + 2)
-    return stack, rows
+    return random_stack(reml, design, seed, n, r, (0.05, 2.0),
+                        [0.0, 0.1, 1.0])
 
 
 def _data(stack, rows, tau2):

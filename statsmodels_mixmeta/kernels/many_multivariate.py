@@ -65,6 +65,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .likelihood import LOG_2PI
+from .moments import MOMENT_RCOND
 
 
 def vech_units(k):
@@ -87,8 +88,9 @@ class MultiStack:
         NaN where an outcome is unobserved.
     S : ndarray, ``(R, N, k, k)``
         Entries of unobserved outcomes are ignored.
-    exog : ndarray, ``(N, p)``
-        Shared design.
+    exog : ndarray, ``(N, p)`` or ``(R, N, p)``
+        Shared design, or one per problem (finite where a problem observes
+        a study).
     reml : bool
     """
 
@@ -96,7 +98,7 @@ class MultiStack:
         self.mask = ~np.isnan(y)
         mask = self.mask.astype(float)
         self.n_problems, self.n_studies, self.k = y.shape
-        k, p = self.k, exog.shape[1]
+        k, p = self.k, exog.shape[-1]
         self.n_fixed = k * p
         self.reml = bool(reml)
         self.y = np.where(self.mask, y, 0.0)
@@ -104,8 +106,8 @@ class MultiStack:
         self.S = np.where(pairs > 0, S, 0.0)
         self.pad = np.eye(k) * (1.0 - mask)[..., None, :]
         # X_i = I_k kron x_i', rows of unobserved outcomes zeroed: (R,N,k,kp)
-        full = np.einsum("ab,nc->nabc", np.eye(k), exog).reshape(
-            self.n_studies, k, k * p)
+        full = np.einsum("ab,...nc->...nabc", np.eye(k), exog).reshape(
+            exog.shape[:-1] + (k, k * p))
         self.X = mask[..., None] * full
         self.n_obs = self.mask.sum(axis=(1, 2))
         self.n_studies_obs = self.mask.any(axis=2).sum(axis=1)
@@ -241,10 +243,13 @@ def moment_psi(stack, rows, floor):
     method_of_moments_psi` with ``Z_i = D_i``, ``a_i = D_i X_i T``,
     ``c_i = W_i X_i T``, ``F^{-1} = T T'`` of the fixed-effects fit), then
     symmetrised with its eigenvalues below ``floor`` raised to it.
-    Also returns the multivariate Cochran's Q ``sum_i r_i' W_i r_i`` and
-    whether every pair of outcomes is observed together in some study
-    (where not, the moment equations are singular and ``psi`` is their
-    minimum-norm solution, projected).
+    Also returns the multivariate Cochran's Q ``sum_i r_i' W_i r_i``,
+    whether every pair of outcomes is observed together in some study, and
+    whether the moment equations are solvable: every pair together and
+    enough observed values for the fixed coefficients and the entries of
+    Psi, and the coefficient matrix not singular (``MOMENT_RCOND``), as
+    the single fit requires for ``method="mm"``.  Where not, ``psi`` is
+    their minimum-norm solution, projected (a start for the likelihood).
     """
     k = stack.k
     D = stack.mask[rows].astype(float)
@@ -270,15 +275,23 @@ def moment_psi(stack, rows, floor):
                         _kron_sum(np.swapaxes(c, 2, 3),
                                   np.swapaxes(c, 2, 3))))
     rhs = np.swapaxes(q_stat - expected, 1, 2).reshape(len(rows), k * k)
-    # a pair of outcomes never observed together leaves coef singular: the
-    # minimum-norm solution there (a start for the likelihood; "mm" refuses)
+    # a pair of outcomes never observed together leaves coef singular, and
+    # so do too few observed values: the minimum-norm solution there (a
+    # start for the likelihood, or unused; "mm" refuses such problems)
     counts = np.einsum("rna,rnb->rab", D, D)
     together = (counts > 0).all(axis=(1, 2))
+    # too few values for the coefficients and Psi, or a pattern of missing
+    # outcomes that leaves the equations singular: "mm" refuses them, as
+    # the single fit does
+    enough = stack.n_obs[rows] >= stack.n_fixed + k * (k + 1) // 2
+    singular_values = np.linalg.svd(coef, compute_uv=False)
+    solvable = together & enough & (singular_values[:, -1]
+                                    > MOMENT_RCOND * singular_values[:, 0])
     vec = np.empty_like(rhs)
-    vec[together] = np.linalg.solve(coef[together],
-                                    rhs[together, :, None])[..., 0]
-    vec[~together] = np.einsum("rij,rj->ri", np.linalg.pinv(coef[~together]),
-                               rhs[~together])
+    vec[solvable] = np.linalg.solve(coef[solvable],
+                                    rhs[solvable, :, None])[..., 0]
+    vec[~solvable] = np.einsum("rij,rj->ri", np.linalg.pinv(coef[~solvable]),
+                               rhs[~solvable])
     psi = np.swapaxes(vec.reshape(len(rows), k, k), 1, 2)
     psi = (psi + np.swapaxes(psi, 1, 2)) / 2
     values, vectors = np.linalg.eigh(psi)
@@ -286,4 +299,4 @@ def moment_psi(stack, rows, floor):
     projected = np.einsum("rab,rb,rcb->rac", vectors,
                           np.maximum(values, floor), vectors)
     psi = np.where(low[:, None, None], projected, psi)
-    return psi, np.einsum("rna,rna->r", r, u), together
+    return psi, np.einsum("rna,rna->r", r, u), together, solvable

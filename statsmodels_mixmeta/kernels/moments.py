@@ -80,6 +80,7 @@ from ..structures.psd import PSD_FLOOR, project_psd
 from .batches import study_batches
 from .likelihood import ProfiledLikelihood, marginal_cov
 
+
 __all__ = ["PSD_FLOOR", "method_of_moments", "variance_components",
            "method_of_moments_psi", "variance_components_psi",
            "layout_problem", "pair_counts", "fixed_basis",
@@ -157,7 +158,15 @@ def residuals(batch, beta):
 # method of moments
 # ---------------------------------------------------------------------------
 
-def method_of_moments_psi(batches, basis=None, names=None):
+#: ``method="mm"`` refuses moment equations whose coefficient matrix has a
+#: smallest singular value below this times its largest: singular (a
+#: pattern of missing outcomes that leaves too few values for some entries
+#: of Psi scores about 1e-13 and less) or too badly scaled to solve (700
+#: random well-posed problems: 1e-2 and more).  ``fit_many`` uses it too.
+MOMENT_RCOND = 1e-12
+
+
+def method_of_moments_psi(batches, basis=None, names=None, min_rcond=0.0):
     """
     Multivariate method-of-moments estimate of ``Psi`` (Jackson et al. 2013).
 
@@ -199,6 +208,11 @@ def method_of_moments_psi(batches, basis=None, names=None):
         Conditioning basis of the fixed design (:func:`fixed_basis`).
     names : sequence of str, optional
         Names of the random effects, for messages.
+    min_rcond : float
+        Refuse (ValueError) moment equations whose smallest singular value
+        is below this times the largest (``MOMENT_RCOND`` for
+        ``method="mm"``; 0, the default, only exactly singular ones: a
+        start for the likelihood may come from ill-scaled equations).
 
     Returns
     -------
@@ -227,7 +241,19 @@ def method_of_moments_psi(batches, basis=None, names=None):
         right = right + _sum_kron(_t(c), _t(c))
     coef += left @ right
     rhs = (q_stat - expected_s).ravel(order="F")
-    psi = np.linalg.solve(coef, rhs).reshape(r, r, order="F")
+    try:
+        values = np.linalg.svd(coef, compute_uv=False) if min_rcond else 0
+        if min_rcond and not values[-1] > min_rcond * values[0]:
+            raise np.linalg.LinAlgError("ill-conditioned")
+        psi = np.linalg.solve(coef, rhs).reshape(r, r, order="F")
+    except np.linalg.LinAlgError:
+        raise ValueError(
+            "method='mm' cannot estimate Psi: its moment equations are "
+            "singular (too few observed values for the fixed coefficients "
+            f"and the {r * (r + 1) // 2} entries of Psi, or a pattern of "
+            "missing outcomes that leaves them so, or outcomes on very "
+            "different scales: rescale them); use method='reml' or 'ml', or "
+            "more studies") from None
     return project_psd(psi, PSD_FLOOR)
 
 

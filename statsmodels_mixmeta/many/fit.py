@@ -23,7 +23,8 @@ from .distributed import (fit_many_dask, fit_many_dask_multivariate,
 from .multilevel import fit_many_multilevel
 from .multivariate import check_structure, fit_many_multivariate
 from .results import ManyResults, Status
-from .validation import check_inputs, checked_chunk_size
+from .validation import (check_inputs, check_options,
+                         checked_chunk_size)
 
 METHODS = ("fixed", "ml", "reml", "mm")
 #: Default budget of work arrays per chunk, in bytes.
@@ -105,9 +106,13 @@ def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
         Newton iterations per problem at most.
     compute : bool
         With Dask arrays ``endog`` and ``S`` (chunked along the problem
-        axis; the fit maps over the chunks with ``map_blocks`` on the active
-        scheduler), whether to compute the results (numpy arrays) or leave
-        them as Dask arrays.  Ignored for numpy input.
+        axis only: a chunking along studies is refused with the
+        ``rechunk`` call that fixes it; the fit maps over the chunks with
+        ``blockwise`` on the active scheduler), whether to compute the
+        results (numpy arrays) or leave them as Dask arrays.  ``exog`` per
+        problem may be a Dask array too.  Bad input is reported when a
+        chunk is fitted (at ``compute``), with the problem numbers of the
+        whole array.  Ignored for numpy input.
     problem_offset : int
         Added to the problem numbers in error messages (the position of a
         block of problems in a larger array).
@@ -137,7 +142,16 @@ def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
     -------
     ManyResults
         One row per problem; problems not fitted have NaN estimates and
-        their reason in ``status``.
+        their reason in ``status`` (``messages`` and ``to_frame()`` say it
+        in words): ``Status.EMPTY`` for a problem with no observed study
+        (all NaN: reported, not an error), ``Status.TOO_FEW``,
+        ``Status.RANK_DEFICIENT`` and, for ``"mm"`` with several outcomes,
+        ``Status.UNPAIRED`` and ``Status.SINGULAR_MOMENTS``; a fitted
+        problem whose maximum is not certified is ``Status.UNCERTIFIED``.
+        Bad input (shapes that do not match, a variance not positive or a
+        ``S`` block not positive definite where a value is observed, a
+        design not finite) is a ValueError naming the problems and studies
+        at fault, and nothing is fitted.
 
 
     Notes
@@ -146,7 +160,9 @@ def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
     ``endog`` ``(n_studies, k, n_problems)`` with NaN for an outcome a
     study does not report, ``S`` ``(n_studies, k, k, n_problems)`` or its
     lower triangles by column ``(n_studies, k(k+1)/2, n_problems)`` and
-    ``exog`` ``(n_studies, p)`` shared; ``params`` and ``bse`` are
+    ``exog`` ``(n_studies, p)`` shared or ``(n_studies, p, n_problems)``
+    per problem (the same ``p`` columns for every outcome, as the single
+    fit's array input); ``params`` and ``bse`` are
     ``(n_problems, k p)`` (outcome by outcome, as the single fit orders
     them) and ``psi`` ``(n_problems, k, k)``.  ML/REML climbs start from
     the method-of-moments estimate and from a distant start; a problem
@@ -180,22 +196,20 @@ def fit_many(endog, S, exog=None, method="reml", chunk_size=None,
                              "(not Dask arrays)")
         return fit_many_multilevel(endog, S, exog, groups, method, bscov,
                                    chunk_size, maxiter, progress)
-    method = str(method).lower()
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS} for fit_many, "
-                         f"got {method!r}")
+    method = check_options(method, METHODS, bscov, chunk_size, max_memory,
+                           maxiter, problem_offset)
     if np.ndim(endog) == 3:
         if is_dask(endog) or is_dask(S):
             check_structure(bscov, method)
             return fit_many_dask_multivariate(
                 endog, S, exog, method, bscov, chunk_size, max_memory,
-                maxiter, compute)
+                maxiter, compute, problem_offset)
         return fit_many_multivariate(endog, S, exog, method, bscov,
                                      chunk_size, max_memory, maxiter,
                                      problem_offset, progress)
     if is_dask(endog) or is_dask(S):
         return fit_many_dask(endog, S, exog, method, chunk_size, max_memory,
-                             maxiter, compute, engine)
+                             maxiter, compute, problem_offset, engine)
     endog, S, exog = check_inputs(endog, S, exog, problem_offset)
     if not compiled_applies(exog):
         engine = "numpy"

@@ -1,4 +1,4 @@
-"""
+r"""
 ``fit_many`` for several outcomes per study: chunks of problems through the
 multivariate kernel (:mod:`statsmodels_mixmeta.kernels.many_multivariate`)
 and its Newton climbs (:mod:`statsmodels_mixmeta.fitting.many_multivariate`).
@@ -7,6 +7,8 @@ Missing outcomes are exact: a study informs a problem through its observed
 outcomes only (the observed block of its marginal covariance, inverted and
 embedded with zero rows and columns for the rest), as the single fit drops
 them.  ``bscov`` "unstr", "diag" or "id" (ML/REML; "mm" is unstructured).
+The design is shared by all problems or one per problem (each problem's
+``X_i = I_k \otimes x_ij'`` is built in the kernel's stack either way).
 """
 import numpy as np
 
@@ -64,7 +66,10 @@ def fit_many_multivariate(endog, S, exog, method, bscov="unstr",
     try:
         for start in range(0, n_problems, step):
             part = slice(start, min(start + step, n_problems))
-            _fit_chunk(y[part], S[part], exog, method, bscov, maxiter,
+            _fit_chunk(y[part], S[part],
+                       exog if exog.ndim == 2 else np.moveaxis(
+                           exog[:, :, part], 2, 0),
+                       method, bscov, maxiter,
                        {name: v[part] for name, v in out.items()})
             bar.update(part.stop - part.start)
     finally:
@@ -103,13 +108,16 @@ def _fit_chunk(y, S, exog, method, bscov, maxiter, out):
         Status.RANK_DEFICIENT
     rows = np.flatnonzero(status == Status.FITTED)
     if rows.size:
-        moments, q, together = kernel.moment_psi(stack, rows, PSD_FLOOR)
+        moments, q, together, solvable = kernel.moment_psi(stack, rows,
+                                                           PSD_FLOOR)
         out["q"][rows] = q
-        if method == "mm" and not together.all():
+        if method == "mm" and not solvable.all():
             # as the single fit: the covariance of outcomes never observed
-            # together cannot be estimated by moments
+            # together cannot be estimated by moments, nor Psi from
+            # singular moment equations
             status[rows[~together]] = Status.UNPAIRED
-            rows, moments = rows[together], moments[together]
+            status[rows[together & ~solvable]] = Status.SINGULAR_MOMENTS
+            rows, moments = rows[solvable], moments[solvable]
     if rows.size:
         certified = np.ones(len(rows), bool)
         if method in ("fixed", "mm"):

@@ -22,6 +22,7 @@ class Status(enum.IntEnum):
     RANK_DEFICIENT = 3   # the design on its observed studies
     UNCERTIFIED = 4      # fitted, but the maximum is not certified
     UNPAIRED = 5         # "mm": two outcomes never observed together
+    SINGULAR_MOMENTS = 6  # "mm": the moment equations are singular
 
 
 MESSAGES = {
@@ -37,6 +38,9 @@ MESSAGES = {
                         "another maximum): check it with .problem(j)",
     Status.UNPAIRED: "two outcomes are never observed in the same study: "
                      "their covariance has no moment estimate",
+    Status.SINGULAR_MOMENTS: "the moment equations for Psi are singular "
+                             "(too few observed values, or a pattern of "
+                             "missing outcomes that leaves them so)",
 }
 
 
@@ -176,7 +180,8 @@ class ManyResults:
             y = np.asarray(self._endog[:, :, j])
             S = np.asarray(self._S[..., j])
             keep = ~np.isnan(y).all(axis=1)
-            return y[keep], np.asarray(self._exog)[keep], S[keep]
+            exog = self._exog if self._exog.ndim == 2 else self._exog[:, :, j]
+            return y[keep], np.asarray(exog)[keep], S[keep]
         # np.asarray: a column of Dask input is computed here
         y, S = np.asarray(self._endog[:, j]), np.asarray(self._S[:, j])
         observed = ~np.isnan(y)
