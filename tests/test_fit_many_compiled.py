@@ -163,3 +163,26 @@ def test_chunks_and_dask_give_bit_identical_numbers(dask_client):
                      "converged", "n_iter", "n_obs", "status"):
             np.testing.assert_array_equal(np.asarray(getattr(res, name)),
                                           getattr(reference, name))
+
+
+def test_handed_back_problems_get_the_numpy_answers():
+    # certificates allowed 5 points: problems that need more are handed
+    # back, fitted by the numpy engine, with its numbers exactly
+    from statsmodels_mixmeta.many import engine as many_engine
+    from statsmodels_mixmeta.many import fit as many_fit
+    y, v = _problems(21, 400)
+    ref = smm.fit_many(y, v, method="reml", engine="numpy")
+    out = many_fit._allocate(400, 1)
+    args = (y, v, np.ones((y.shape[0], 1)), "reml", 100)
+    rows = many_engine.fit_chunk_compiled(*args, out, many_fit.RANK_RCOND,
+                                          max_points=5)
+    assert 50 < len(rows) < 350
+    assert np.isnan(out["tau2"][rows]).all()
+    many_fit._hand_back(args, out, rows)
+    for name in ("params", "bse", "tau2", "llf", "gap", "converged",
+                 "n_iter", "status"):
+        np.testing.assert_array_equal(out[name][rows],
+                                      getattr(ref, name)[rows])
+    assert np.nanmax(np.abs(out["llf"] - ref.llf)) <= 1e-10
+    assert np.array_equal(np.isnan(out["llf"]), np.isnan(ref.llf))
+    assert _relative(out["tau2"], ref.tau2) <= 1e-8

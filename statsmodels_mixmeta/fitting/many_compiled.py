@@ -171,8 +171,9 @@ def certify(y, v, x, w, unit, n, constant, reml, logdet_xtx, tau2, fit,
             at_zero, work, points, intervals):
     """
     :func:`statsmodels_mixmeta.fitting.many.certify` for one problem
-    (``points``, ``(MAX_POINTS, 9)``, and ``intervals``, ``(4,
-    MAX_POINTS)``: work space).  Returns ``(best_tau2, better, gap,
+    (``points``, ``(capacity, 9)``, and ``intervals``, ``(4, capacity)``:
+    work space; a problem that needs more points or intervals is handed
+    back).  Returns ``(best_tau2, better, gap,
     handback)``.
     """
     tol = SCAN_TOL
@@ -188,6 +189,9 @@ def certify(y, v, x, w, unit, n, constant, reml, logdet_xtx, tau2, fit,
             v_kth = v[i]
     mean_v /= max(n, 1)
     # points: (8 fields, tau2) rows; intervals: pairs of point indices
+    capacity = min(points.shape[0], intervals.shape[1])
+    if capacity < 3:
+        return tau2, False, np.nan, True
     where = points[:, 8]
     low, up, low2, up2 = (intervals[0], intervals[1], intervals[2],
                           intervals[3])
@@ -210,6 +214,8 @@ def certify(y, v, x, w, unit, n, constant, reml, logdet_xtx, tau2, fit,
     for _ in range(MAX_DECADES):
         if not tail > max(best, fit_llf) + tol:
             break
+        if n_points == capacity or n_int == capacity:
+            return tau2, False, np.nan, True
         more = last * 10.0
         kc.evaluate(y, v, x, w, unit, n, more, constant, reml, True, work)
         _store(points, where, work, more, n_points)
@@ -237,7 +243,7 @@ def certify(y, v, x, w, unit, n, constant, reml, logdet_xtx, tau2, fit,
                 closed = max(closed, bound)
         if n_keep == 0 or round_ == MAX_ROUNDS:
             break
-        if n_points + n_keep > MAX_POINTS or 2 * n_keep > MAX_POINTS:
+        if n_points + n_keep > capacity or 2 * n_keep > capacity:
             return tau2, False, np.nan, True
         # split every kept interval, then raise the best to the best split
         # (ties to the later, as numpy's stable sort)
@@ -347,7 +353,8 @@ def _fit_one(y, v, x, w, unit, n, method, maxiter, rank_rcond, out, j,
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def fit_problems(y, v, x, unit, method, maxiter, rank_rcond, out, n_obs):
+def fit_problems(y, v, x, unit, method, maxiter, rank_rcond, out, n_obs,
+                 max_points=MAX_POINTS):
     """
     Fit problems ``j`` of ``y``, ``v`` (``(N, P)``, studies by problems,
     any strides: a thread reads a block of neighbouring problems; NaN in
@@ -357,7 +364,8 @@ def fit_problems(y, v, x, unit, method, maxiter, rank_rcond, out, n_obs):
     ``out`` is the tuple ``(params, bse, tau2, llf, q, gap, status,
     converged, n_iter, handback)`` of ``(P,)`` arrays, filled for fitted
     problems (``handback`` marks problems left to the numpy engine);
-    ``n_obs`` receives the observed studies of each problem.
+    ``n_obs`` receives the observed studies of each problem;
+    ``max_points`` bounds each certificate's points.
     """
     N, P = y.shape
     n_blocks = (P + BLOCK - 1) // BLOCK
@@ -368,8 +376,8 @@ def fit_problems(y, v, x, unit, method, maxiter, rank_rcond, out, n_obs):
         xo = np.empty(N)
         wo = np.empty(N)
         evals = np.empty((4, kc.N_FIELDS))
-        points = np.empty((MAX_POINTS, 9))
-        intervals = np.empty((4, MAX_POINTS), np.int64)
+        points = np.empty((max_points, 9))
+        intervals = np.empty((4, max_points), np.int64)
         for j in range(b * BLOCK, min(P, (b + 1) * BLOCK)):
             n = 0
             for i in range(N):

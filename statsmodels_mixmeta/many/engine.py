@@ -46,10 +46,13 @@ def compiled_applies(exog):
     return exog.ndim == 2 and exog.shape[1] == 1
 
 
-def fit_chunk_compiled(endog, S, exog, method, maxiter, out, rank_rcond):
+def fit_chunk_compiled(endog, S, exog, method, maxiter, out, rank_rcond,
+                       max_points=None):
     """
     Fit one chunk with the compiled engine into the views ``out`` (the
-    dictionary of :func:`statsmodels_mixmeta.many.fit._allocate`).
+    dictionary of :func:`statsmodels_mixmeta.many.fit._allocate`), each
+    certificate with at most ``max_points`` points (default
+    :data:`statsmodels_mixmeta.fitting.many_compiled.MAX_POINTS`).
 
     Returns the positions of the problems handed back to the numpy engine
     (not written).
@@ -68,7 +71,9 @@ def fit_chunk_compiled(endog, S, exog, method, maxiter, out, rank_rcond):
     n_obs = np.zeros(n, np.int32)
     many_compiled.fit_problems(endog, S, x, unit, _METHOD_CODES[method],
                                int(maxiter), float(rank_rcond), arrays,
-                               n_obs)
+                               n_obs, int(many_compiled.MAX_POINTS
+                                          if max_points is None
+                                          else max_points))
     out["params"][:, 0] = params
     out["bse"][:, 0] = bse
     for name, value in zip(("tau2", "llf", "q", "gap", "status",
