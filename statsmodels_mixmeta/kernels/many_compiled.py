@@ -38,9 +38,9 @@ PRODUCT_LOW, PRODUCT_HIGH = 1e-280, 1e280
 _jit = numba.njit(cache=True, error_model="numpy", fastmath=False)
 
 
-# the sums over studies may be reassociated (vectorised): they move by
-# rounding only, as numpy's pairwise sums do
-@numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+# no fastmath: the sums run in one order however the code is inlined, so
+# that a problem's numbers do not depend on its chunk, block or worker
+@_jit
 def evaluate(y, v, x, w, unit, n, tau2, constant, reml, derivatives, ev):
     """
     The kernel at ``tau2`` for one problem, its ``n`` observed studies the
