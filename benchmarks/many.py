@@ -53,10 +53,6 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                   "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 ROOT = Path(__file__).resolve().parents[1]
-# the script's folder holds a coverage.py of its own, which would shadow
-# the coverage package that numba probes for on import
-sys.path[:] = [p for p in sys.path
-               if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402

@@ -123,3 +123,20 @@ def test_the_reader_sees_a_violation():
         fake.unlink()
     assert "results" in inner and RANK["results"] > RANK["kernels"]
     assert "pandas" in outer & FORBIDDEN["kernels"]
+
+
+
+def test_benchmark_scripts_run_as_scripts(tmp_path):
+    """``python benchmarks/x.py`` puts the script's folder first on
+    ``sys.path``, where a ``benchmarks/coverage.py`` once hid the
+    ``coverage`` module that numba probes for on import: the Table 6 study
+    crashed as a script although its tests, which import it, passed.  Run
+    it as a script, on two data sets a scenario."""
+    import subprocess
+    import sys
+    out = subprocess.run(
+        [sys.executable, str(PACKAGE.parent / "benchmarks" / "table6.py"),
+         "--n-sim", "2", "--output", str(tmp_path / "t6.json")],
+        capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (tmp_path / "t6.json").exists()

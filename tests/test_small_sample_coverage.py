@@ -11,7 +11,7 @@ rates, which allows for their correlation).
 Wald z intervals ignore the uncertainty in Psi and under-cover; Kenward-
 Roger's (adjusted covariance, median df about 13 here) cover within Monte-Carlo
 error of 0.95.  The full study, with 2,000 data sets per scenario, is
-``benchmarks/coverage.py``.
+``benchmarks/small_sample_coverage.py``.
 """
 import warnings
 

@@ -36,9 +36,9 @@ pooled one), plus the median df.  Results go to
 
 Usage::
 
-    python benchmarks/coverage.py               # 2,000 data sets per scenario
-    python benchmarks/coverage.py --quick       # 200
-    python benchmarks/coverage.py --n-sim 500 --jobs 4
+    python benchmarks/small_sample_coverage.py               # 2,000 data sets per scenario
+    python benchmarks/small_sample_coverage.py --quick       # 200
+    python benchmarks/small_sample_coverage.py --n-sim 500 --jobs 4
 """
 import argparse
 import json
