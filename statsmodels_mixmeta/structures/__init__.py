@@ -2,7 +2,8 @@
 Stage 1: parameterisations of the random-effects covariance Psi.
 
 :mod:`.psi` maps structure parameters ``theta`` to Psi with analytic
-derivatives, bounds and scale; :mod:`.levels` concatenates the levels'
+derivatives, bounds and scale (the interface they share is in
+:mod:`.psi_base`); :mod:`.levels` concatenates the levels'
 parameters; :mod:`.psd` is the one projection onto the positive definite
 matrices.  Imports nothing else from the package.
 """
