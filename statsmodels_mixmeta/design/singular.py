@@ -28,7 +28,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .covariance import _smallest_observed_eigenvalues
+from .within_checks import _smallest_observed_eigenvalues
 from .labels import describe_rows
 
 #: The smallest eigenvalue of an observed within-study block counts as zero
