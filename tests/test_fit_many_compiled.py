@@ -14,21 +14,8 @@ import pytest
 
 import statsmodels_mixmeta as smm
 from statsmodels_mixmeta.many import Status
+from many_problems import LOCAL_MAXIMA, TWO_MAXIMA_V, TWO_MAXIMA_Y
 
-# REML profiles with a local maximum near 0 and the global one far from it
-# (tests/test_fit_many.py): a climb from the DerSimonian-Laird estimate
-# stops at the local one, the certificate finds a higher point
-TWO_MAXIMA_Y = [8.0999, -1.8154, 0.0632, 1.9013, 0.0497, -0.3959, 0.1218,
-                -0.0177]
-TWO_MAXIMA_V = [2.67862, 1.58444, 3.49977, 1.39365, 0.00123, 0.00661,
-                0.00971, 0.0026]
-LOCAL_MAXIMA = [
-    ([1.31, 0.0217, 0.1224, 0.0112, -0.067, -0.7079, 0.6674, 4.2422],
-     [0.76854, 0.00913, 3.76556, 0.00742, 4.00251, 1.03351, 1.6105,
-      0.74067]),
-    ([-6.6273, -0.0918, 0.0358, -0.1126, -0.0397, 0.0633],
-     [1.92806, 0.67224, 2.48152, 0.53352, 0.0073, 0.00246]),
-]
 
 
 def _problems(seed, n_problems, n_studies=50):

@@ -23,14 +23,8 @@ from statsmodels_mixmeta.fitting import many as many_fitting
 from statsmodels_mixmeta.fitting import many_bounds
 from statsmodels_mixmeta.kernels import many as many_kernel
 from statsmodels_mixmeta.kernels import variance_shape
-from many_problems import random_stack
+from many_problems import TWO_MAXIMA_V, TWO_MAXIMA_Y, random_stack
 
-# from tests/test_fit_many.py: a REML profile with maxima at tau2 = 0.0644
-# (llf -19.102) and 5.325 (llf -17.149)
-TWO_MAXIMA_Y = [8.0999, -1.8154, 0.0632, 1.9013, 0.0497, -0.3959, 0.1218,
-                -0.0177]
-TWO_MAXIMA_V = [2.67862, 1.58444, 3.49977, 1.39365, 0.00123, 0.00661,
-                0.00971, 0.0026]
 
 
 def _stack(reml, design, seed=7, n=12, r=80):

@@ -412,3 +412,24 @@ def test_repeated_studies_are_refused_and_the_data_are_untouched():
     with pytest.raises(ValueError, match=r"must be unique; repeated: "
                        r"\['0'\]"):
         smm.network_inconsistency_test(twice)
+
+
+def test_unstructured_psi_converges_with_the_default_iterations():
+    """With the default unstructured Psi the smoking inconsistency fit
+    crawls towards a singular Psi: on the contrasts as the data store them
+    100 iterations stop short (llf 1.3e-9 below the optimum,
+    ConvergenceWarning), so the test allows 1000 unless told otherwise; a
+    caller's maxiter is kept."""
+    net = _smoking_contrasts()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        result = smm.network_inconsistency_test(net)
+    assert result.converged
+    assert result.df == 7
+    with pytest.warns(ConvergenceWarning):
+        short = smm.network_inconsistency_test(net,
+                                               fit_kwargs={"maxiter": 100})
+    assert not short.converged
+    assert short.inconsistency.llf <= result.inconsistency.llf + 1e-10
+    assert short.inconsistency.llf == pytest.approx(
+        result.inconsistency.llf, abs=1e-6)

@@ -46,7 +46,7 @@ def chunk_problems(n_studies, n_fixed, per_problem_design, chunk_size=None,
     256) or fewer, as many as fit in ``max_memory`` bytes (default
     ``DEFAULT_MAX_MEMORY``) at about
     ``8 (40 + 3 p(p+1)/2) N`` bytes a problem (``(N,)`` work arrays of the
-    kernel and the scan, the design's column products when per problem).
+    kernel and the certificate, the design's column products when per problem).
     """
     # work arrays of about ELEMENTS values stay in cache and are reused by
     # the allocator: larger chunks are slower, smaller ones pay numpy's

@@ -63,7 +63,9 @@ class ManyResults:
         Newton iterations (0 for ``"fixed"`` and ``"mm"``).
     gap : ndarray
         ML/REML: no ``tau2 >= 0`` has a likelihood above ``llf + gap``
-        (certified by the scan; NaN where not certified).
+        (certified by the bounds of
+        :func:`statsmodels_mixmeta.fitting.many.certify`; NaN where not
+        certified).
     q, q_df, i2 : ndarray
         Cochran's Q of the fixed-effects fit (with several outcomes the
         multivariate ``sum_i r_i' S_i^{-1} r_i``), its degrees of freedom

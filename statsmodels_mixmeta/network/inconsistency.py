@@ -145,7 +145,11 @@ def network_inconsistency_test(contrasts, *, fit_kwargs=None,
     fit_kwargs : dict, optional
         Passed to both fits (``use_t``, ``df_method``, ``cov_type``, ...).
         With ``use_t=True`` the test is the F form on the fit's degrees of
-        freedom rule.
+        freedom rule.  ``maxiter`` is 1000 unless given (100 for a single
+        fit): augmented reference arms leave the likelihood nearly flat
+        along some directions of an unstructured Psi, and the smoking
+        network's inconsistency fit needs more than 100 iterations of the
+        finishing optimiser to reach its optimum.
     **model_kwargs
         The Psi structure and estimator of both models, as for
         :class:`~statsmodels_mixmeta.MixMeta`: ``method``, ``bscov`` (one
@@ -202,6 +206,7 @@ def network_inconsistency_test(contrasts, *, fit_kwargs=None,
                          f"{type(contrasts).__name__}")
     _check_model_kwargs(model_kwargs)
     fit_kwargs = {} if fit_kwargs is None else dict(fit_kwargs)
+    fit_kwargs.setdefault("maxiter", 1000)
     if not contrasts.y.index.is_unique:
         duplicated = contrasts.y.index[contrasts.y.index.duplicated()]
         raise ValueError("the studies (the index of contrasts.y) must be "
