@@ -29,7 +29,7 @@ def design_from_arrays(endog, exog=None, S=None, Scor=None, missing="drop",
 
     Parameters are those of :class:`statsmodels_mixmeta.MixMeta`;
     ``fixed_spec`` (the formula's fitted right-hand side,
-    :class:`~.formula.PredictorFormula`, or a bare model spec),
+    :class:`~.new_data.PredictorFormula`, or a bare model spec),
     ``random_terms`` (the parsed
     ``random=``) and ``formula`` come from the formula interface.
 

@@ -105,7 +105,7 @@ class Design:
         group's observed values in row order.
     fixed_spec : PredictorFormula, optional
         The formula's fitted right-hand side: rebuilds the columns of
-        ``exog`` from new data (:class:`~.formula.PredictorFormula`; a bare
+        ``exog`` from new data (:class:`~.new_data.PredictorFormula`; a bare
         patsy or formulaic spec for a model rebuilt from its init keywords).
     random_terms : tuple of RandomTerm, optional
         The parsed ``random=`` (grouping factor and one-sided formula per
