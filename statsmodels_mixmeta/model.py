@@ -45,8 +45,6 @@ References
 Sera F, Armstrong B, Blangiardo M, Gasparrini A. An extended mixed-effects
 framework for meta-analysis. Statistics in Medicine 2019; 38: 5429-5444.
 """
-import dataclasses
-
 import numpy as np
 import pandas as pd
 from statsmodels.base.model import LikelihoodModel
@@ -54,28 +52,25 @@ from statsmodels.base.model import LikelihoodModel
 from . import structures as _structures
 from .design import builder as _builder
 from .design import core as _design
-from .design import inputs as _inputs
-from .design import formula as _formula
-from .design import random_terms as _terms
 from .design import singular as _singular
+from .fitting import estimator_checks as _checks
 from .fitting import schedule as _schedule
-from .fitting.objective import Objective, psi_on_boundary, psi_units
+from .fitting.objective import psi_on_boundary
 from .fitting import restarts as _restarts
 from .kernels import moments as estimators
-from .kernels.batches import build_batches
-from .kernels.likelihood import ProfiledLikelihood
-from .kernels.univariate import UnivariateLikelihood
+from .model_data import ModelData
+from .model_likelihood import ModelLikelihood
 from .results import MixMetaResults, MixMetaResultsWrapper
 from .results import inference as _inference
 
-METHODS = _schedule.ESTIMATORS
+METHODS = _checks.METHODS
 # what MixMeta(model.endog, model.exog, **model._get_init_kwds()) needs
 INIT_KEYS = ("S", "Scor", "method", "bscov", "psi_fix", "init_psi",
              "missing", "vc_adjust", "groups", "exog_re", "addS",
              "formula_terms", "random_terms")
 
 
-class MixMeta(LikelihoodModel):
+class MixMeta(ModelData, ModelLikelihood, LikelihoodModel):
     """
     Mixed-effects meta-analysis and meta-regression with known within-study
     (co)variances.
@@ -172,7 +167,7 @@ class MixMeta(LikelihoodModel):
             raise TypeError(
                 f"MixMeta got unexpected keyword arguments {unknown}; see "
                 "help(MixMeta) for the valid ones")
-        method, bscov = _check_method(method, bscov)
+        method, bscov = _checks.check_method(method, bscov)
         design, endog, exog = _builder.design_from_arrays(
             endog, exog, S=S, Scor=Scor, missing=missing, groups=groups,
             exog_re=exog_re, addS=addS,
@@ -210,7 +205,7 @@ class MixMeta(LikelihoodModel):
         -------
         MixMeta
         """
-        method, bscov = _check_method(method, bscov)
+        method, bscov = _checks.check_method(method, bscov)
         endog, exog = design.endog, design.exog
         if design.n_outcomes == 1:
             endog = endog[:, 0]
@@ -246,29 +241,10 @@ class MixMeta(LikelihoodModel):
         self.k_constant, self.data.const_idx = _design.constant_term(
             design.exog)
         self.data.k_constant = self.k_constant
+        _checks.check_estimable(design, method)
         n_values, n_coef = design.n_values, design.n_coef
-        if method in ("reml", "mm", "vc") and n_values <= n_coef:
-            raise ValueError(
-                f"method={method!r} cannot estimate Psi from {n_values} "
-                f"observed values and {n_coef} fixed coefficients: no "
-                "residual degrees of freedom are left (the REML likelihood "
-                "does not depend on Psi); use method='fixed' or more studies")
         levels = design.levels
         level_names = list(levels.names)
-        if method in ("mm", "vc") and levels.n_levels > 1:
-            raise ValueError(
-                f"method={method!r} is available only for single-level "
-                "models (one grouping level): moment estimators of nested "
-                "Psi's are not standard; use 'reml' or 'ml'")
-        n_effects = len(levels.effect_names[0]) if levels.n_levels else 0
-        n_entries = n_effects * (n_effects + 1) // 2
-        if method == "mm" and n_values < n_coef + n_entries:
-            # the moment equations are singular: numpy would return noise
-            raise ValueError(
-                f"method='mm' cannot estimate Psi from {n_values} observed "
-                f"values: {n_coef} fixed coefficients and the {n_entries} "
-                f"entries of Psi need at least {n_coef + n_entries}; use "
-                "method='reml' or 'ml', or more studies")
         self.random = _structures.random_part(
             [] if method == "fixed" else level_names, bscov, psi_fix,
             design.n_outcomes, [list(e) for e in levels.effect_names])
@@ -290,315 +266,12 @@ class MixMeta(LikelihoodModel):
                            if key != "hasconst"] + [
             key for key in INIT_KEYS if key not in self._init_keys]
 
-    # ------------------------------------------------ the design, as data
-    @property
-    def n_groups(self):
-        """Number of independent (outer) groups."""
-        return self.design.n_groups
-
-    @property
-    def level_names(self):
-        """Grouping factors, outer to inner (``[None]`` without random=)."""
-        return list(self.design.levels.names)
-
-    @property
-    def model_spec(self):
-        """The formula's model spec (None for array input)."""
-        spec = self.design.fixed_spec
-        if isinstance(spec, _formula.PredictorFormula):
-            return spec.model_spec
-        # a patsy spec is dropped by pickling, and restored on the data
-        return getattr(self.data, "model_spec", None) if spec is None \
-            else spec
-
-    @property
-    def S(self):
-        """Within-study covariances of the rows used, ``(n, k, k)`` (``(n,)``
-        for one outcome); None with ``addS``.  An init keyword."""
-        cov = self.design.within_cov
-        if cov is None or cov.shape[1] > 1:
-            return cov
-        return cov[:, 0, 0]
-
-    Scor = None     # S above is complete
-
-    @property
-    def groups(self):
-        """Grouping labels of the rows used (DataFrame, one column per
-        level); None without random=.  An init keyword."""
-        levels = self.design.levels
-        if levels.implicit:
-            return None
-        return pd.DataFrame(levels.group_labels, columns=list(levels.names),
-                            index=self.design.row_labels)
-
-    @property
-    def exog_re(self):
-        """Random predictors of every level (DataFrames), None without
-        random=.  An init keyword."""
-        levels = self.design.levels
-        if levels.implicit:
-            return None
-        return [pd.DataFrame(z, columns=list(names),
-                             index=self.design.row_labels)
-                for z, names in zip(levels.random_exog, levels.random_names)]
-
-    @property
-    def addS(self):
-        """``addS`` by outer group label; None when S is given.  An init
-        keyword."""
-        cov = self.design.group_cov
-        if cov is None:
-            return None
-        return dict(zip(self.design.levels.outer_labels, cov))
-
-    def _kernel_long(self):
-        """The design's long format with the levels this model estimates
-        (none for fixed effects), as the batches take it."""
-        long, n = self.design.long, self.random.n_levels
-        if n == len(long.Z):
-            return long
-        return dataclasses.replace(long, Z=long.Z[:n],
-                                   level_codes=long.level_codes[:n])
-
     def _check_moment_layout(self):
-        """The moment estimators need one random effect per value, and
-        every pair of effects observed together in some group."""
-        long = self._kernel_long()
-        problem = estimators.layout_problem(long)
-        if problem is not None:
-            raise ValueError(
-                f"method={self.method!r} needs every value of a group to "
-                f"carry its own random effect, but {problem}; use 'reml' or "
-                "'ml'")
-        Z = long.Z[0]
-        if self.method == "vc" and not self.vc_adjust and not (
-                Z.shape[1] == self.n_outcomes
-                and np.array_equal(Z.argmax(axis=1), long.outcome)):
-            # R's unadjusted denominator N - p counts predictors per outcome
-            raise ValueError(
-                "vc_adjust=False needs one random effect per outcome (its "
-                "denominator counts predictors per outcome); use "
-                "vc_adjust=True")
-        estimators.pair_counts(self._batches, self.random.effect_names[0])
-
-    @property
-    def _batches(self):
-        """Groups stacked by size, built on first use."""
-        batches = self.__dict__.get("_batch_cache")
-        if batches is None:
-            design = self.design
-            batches = build_batches(
-                self._kernel_long(), design.n_groups,
-                within_cov=(design.within_cov if design.group_cov is None
-                            else None),
-                group_cov=design.group_cov)
-            self.__dict__["_batch_cache"] = batches
-        return batches
-
-    # ------------------------------------------------------------------
-    @classmethod
-    def from_formula(cls, formula, data, S=None, subset=None, Scor=None,
-                     random=None, missing="drop", eval_env=0, **kwargs):
-        """
-        Create a model from a formula and a data frame.
-
-        Parameters
-        ----------
-        formula : str
-            ``"y ~ x1 + x2"``; several outcomes as ``"y1 + y2 ~ x"``.
-        data : pandas.DataFrame
-        S : str, list of str or array_like
-            Column name(s) of the within-study (co)variances in ``data``
-            (see :class:`MixMeta` for the layouts), or an array with one row
-            per row of ``data`` (a pandas Series or DataFrame is matched to
-            ``data``'s rows by index label).
-        subset : array_like, optional
-            Rows of ``data`` to use (as ``data.loc[subset]``).
-        Scor : float, str or array_like, optional
-            Within-study correlations; a column name gives one per study.
-        random : str, list or dict, optional
-            The random part and its grouping levels, outer to inner:
-            ``"~ z | g"``, ``"~ 1 | g1/g2"`` (nested), a list of one-sided
-            formulas with their groups, or ``{"g1": "~ 1", "g2": "~ z"}``
-            (see :mod:`statsmodels_mixmeta.design.random_terms`).  Without it every row
-            is its own group with one random effect per outcome.
-        missing : {"drop", "raise", "none"}
-            As for :class:`MixMeta`.  The design is built from the rows
-            kept: factor levels (and categories of categorical columns)
-            that occur only in dropped rows are dropped, as R's
-            ``model.frame`` does, for the fixed part, the grouping levels
-            and the random predictors alike.
-        eval_env : int
-            Frames above the caller in which to look up names used in the
-            formula that are not columns of ``data``.
-        **kwargs
-            Other arguments of :class:`MixMeta`.
-        """
-        data = _formula.subset_rows(data, subset)
-        arguments, spec, namespace, frame = _formula.formula_inputs(
-            formula, data, S=S, Scor=Scor, random=random, missing=missing,
-            eval_env=eval_env + 1, groups=kwargs.pop("groups", None),
-            exog_re=kwargs.pop("exog_re", None))
-        if random is not None:
-            kwargs["random_terms"] = _terms.parse_random(random)
-        # the fitted right-hand side, to rebuild columns from new data, is
-        # kept on the design
-        terms_formula = _formula.PredictorFormula(
-            _formula.split_formula(formula)[1], spec, namespace, frame,
-            _formula.FormulaManager().engine)
-        mod = cls(missing=missing, formula=formula, model_spec=spec,
-                  formula_terms=terms_formula, **arguments, **kwargs)
-        mod.data.frame = data
-        return mod
-
-    @property
-    def formula_terms(self):
-        """The fitted right-hand side of a formula model
-        (:class:`~statsmodels_mixmeta.design.formula.PredictorFormula`,
-        kept on the design); None for array input."""
-        spec = self.design.fixed_spec
-        return spec if isinstance(spec, _formula.PredictorFormula) else None
-
-    @property
-    def random_terms(self):
-        """The parsed ``random=`` formulas (kept on the design), to rebuild
-        random predictors from new data; None for array input."""
-        return getattr(self.design, "random_terms", None)
-
-    def __getstate__(self):
-        # statsmodels drops patsy's unpicklable design info from the data
-        # and re-evaluates the formula in guessed stack frames on loading;
-        # formula_terms rebuilds it from what it kept instead
-        state = dict(self.__dict__)
-        if "model_spec" in self.data.__dict__:
-            # a copy that bypasses statsmodels' own pickling of the data
-            data = state["data"] = object.__new__(type(self.data))
-            data.__dict__.update(self.data.__dict__)
-            del data.model_spec
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        if self.formula_terms is not None:
-            self.data.model_spec = self.formula_terms.model_spec
-
-    # ------------------------------------------------------------------
-    @property
-    def n_outcomes(self):
-        return self.design.n_outcomes
-
-    def psis(self, params):
-        """The Psi of every level at structure parameters ``params``."""
-        return self.random.psis(params)
-
-    def psi_jacobians(self, params):
-        """``dPsi_l / dtheta_l`` of every level."""
-        return self.random.jacobians(params)
-
-    def profiled_likelihood(self, reml=None, batched=False):
-        """
-        The profiled objective: an object with ``evaluate(psis)``,
-        ``loglike(psis)``, ``psi_gradient(state)`` and
-        ``information(state, psi_jacobians)``.
-
-        One outcome with one value per group uses the fully vectorised
-        kernel of :mod:`statsmodels_mixmeta.kernels.univariate` unless ``batched``.
-        """
-        if reml is None:
-            reml = self.method == "reml"
-        design = self.design
-        long = design.long
-        Z = long.Z[:self.random.n_levels]
-        scalar = (long.n_values == design.n_groups and self.n_outcomes == 1
-                  and self.random.n_levels <= 1 and design.group_cov is None
-                  and all(z.shape[1] == 1 for z in Z))
-        if scalar and not batched:
-            z = Z[0][:, 0] if Z else None
-            return UnivariateLikelihood(
-                long.y, long.X, design.within_cov[long.row, 0, 0], z,
-                reml, xtx=design.xtx, basis=design.basis)
-        return ProfiledLikelihood(self._batches, reml, basis=self.design.basis)
-
-    def gls_state(self, params):
-        """
-        The GLS fit at structure parameters ``params``: ``beta``,
-        ``cov_beta``, ``llf`` and what the derivatives need (remembered for
-        the last few parameter vectors evaluated).
-        """
-        return self.objective.state(params)
-
-    @property
-    def kernel(self):
-        """The profiled likelihood of the Psi's this model fits (built once;
-        see :meth:`profiled_likelihood`)."""
-        lik = self.__dict__.get("_kernel_cache")
-        if lik is None:
-            lik = self.profiled_likelihood()
-            self.__dict__["_kernel_cache"] = lik
-        return lik
-
-    @property
-    def objective(self):
-        """
-        The profiled objective as a function of the structure parameters
-        (:class:`statsmodels_mixmeta.fitting.objective.Objective`):
-        ``loglike``, ``score``, ``hessian``, ``information``, ``state``,
-        ``bounds``, ... of ``theta``; what the fitting schedule works on.
-        """
-        objective = self.__dict__.get("_objective_cache")
-        if objective is None:
-            objective = Objective(
-                self.kernel, self.random, self.nobs, units=self._psi_units(),
-                explain=self._singular_studies.marginal_error)
-            self.__dict__["_objective_cache"] = objective
-        return objective
-
-    def _psi_units(self):
-        """Variance unit of every level's Psi, from the within-study
-        variances of the observed values and the random designs."""
-        d = self.design
-        if d.group_cov is None:
-            variances = np.diagonal(d.within_cov, axis1=1,
-                                    axis2=2)[d.observed]
-        else:
-            variances = np.concatenate([np.diag(m) for m in d.group_cov])
-        return psi_units(variances, d.long.Z[:self.random.n_levels])
-
-    def loglike(self, params):
-        """Profiled (restricted) log-likelihood at structure parameters."""
-        return self.objective.loglike(params)
-
-    def score(self, params):
-        """Analytic gradient of :meth:`loglike`."""
-        return self.objective.score(params)
-
-    def information(self, params):
-        """Expected (Fisher) information of the structure parameters."""
-        return self.objective.information(params)
-
-    def hessian(self, params):
-        """
-        Analytic Hessian of :meth:`loglike`.
-
-        The kernels give the observed second derivatives through ``Psi``;
-        the curvature of the structure itself (``d2Psi / dtheta2``, which
-        needs no data) is differenced from its analytic Jacobian.
-        """
-        return self.objective.hessian(params)
-
-    # ------------------------------------------------------------------
-    def start_params(self, igls_iter=10):
-        """
-        Starting structure parameters
-        (:func:`statsmodels_mixmeta.fitting.schedule.start_values`).
-
-        From ``init_psi`` (default ``0.001 I`` in the data's variance
-        unit at every level), ``igls_iter`` Fisher-scoring steps on the free
-        entries of the Psi's, then the structures' parameters of the result.
-        """
-        return _schedule.start_values(self.objective, self._start_psis,
-                                      igls_iter)
+        """The layout of values the moment estimators need (see
+        :mod:`statsmodels_mixmeta.fitting.estimator_checks`)."""
+        _checks.check_moment_layout(
+            self._kernel_long(), lambda: self._batches, self.method,
+            self.vc_adjust, self.n_outcomes, self.random.effect_names[0])
 
     def fit(self, start_params=None, method="newton", maxiter=100,
             scoring_iter=50, igls_iter=10, disp=False, full_output=True,
@@ -741,15 +414,3 @@ class MixMeta(LikelihoodModel):
         exog = self.design.exog if exog is None else np.asarray(exog, float)
         k, p = self.n_outcomes, self.design.n_terms
         return exog @ np.asarray(params).reshape(k, p).T
-
-
-def _check_method(method, bscov):
-    """The estimator's and structures' names (case-insensitive), and
-    whether the estimator takes this Psi structure."""
-    method = _inputs.check_option("method", method, METHODS)
-    bscov = _structures.canonical_bscov(bscov)
-    if method in ("mm", "vc") and bscov != "unstr":
-        raise ValueError(
-            f"method={method!r} estimates an unstructured Psi; bscov="
-            f"{bscov!r} needs method='reml' or 'ml'")
-    return method, bscov

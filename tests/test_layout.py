@@ -6,9 +6,11 @@ above it:
 
 (``plots`` draws what a results object hands it and imports no results
 code, so that results methods can call it; ``model.py`` wires the stages
-together and so comes after them, followed only by ``simulation.py``, which
-simulates from a model it wires, ``twostage``, which builds models from
-first-stage fits, and ``many``, which fits many problems and builds a model
+together and so comes after them (its mixins ``model_data``, the formula
+constructor, init keywords and pickling, and ``model_likelihood``, the
+profiled objective of theta, rank just before it), followed only by
+``simulation.py``, which simulates from a model it wires, ``twostage``,
+which builds models from first-stage fits, and ``many``, which fits many problems and builds a model
 for any one of them; both show their progress through ``progress``, a small
 module of its own rank between ``model`` and them; ``network`` builds
 network contrasts and fits the inconsistency model, a workflow of the same
@@ -28,7 +30,9 @@ STAGES = ["structures", "design", "kernels", "fitting", "plots", "results"]
 RANK = {name: rank for rank, name in enumerate(STAGES)}
 RANK.update({"effectsize": RANK["design"] + 0.5,
              "network": len(STAGES) + 1,
-             "model": len(STAGES), "progress": len(STAGES) + 0.5,
+             "model": len(STAGES), "model_data": len(STAGES) - 0.5,
+             "model_likelihood": len(STAGES) - 0.5,
+             "progress": len(STAGES) + 0.5,
              "simulation": len(STAGES) + 1,
              "twostage": len(STAGES) + 1, "many": len(STAGES) + 1,
              "__init__": len(STAGES) + 2, "__main__": len(STAGES) + 2})
