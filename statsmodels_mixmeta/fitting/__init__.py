@@ -10,6 +10,8 @@ statsmodels' optimiser, fallbacks and the verdict);
 :mod:`~statsmodels_mixmeta.fitting.profile` (the profile likelihood of one
 natural-scale Psi parameter, the others re-optimised, over the charts of
 :mod:`~statsmodels_mixmeta.fitting.psi_charts` by the box-constrained
-Newton method of :mod:`~statsmodels_mixmeta.fitting.box_newton`).  Imports only from the
+Newton method of :mod:`~statsmodels_mixmeta.fitting.box_newton`).
+:mod:`~statsmodels_mixmeta.fitting.estimator_checks` says which estimator
+can be fitted to which design, before anything is fitted.  Imports only from the
 stages above (structures, design, kernels).
 """
