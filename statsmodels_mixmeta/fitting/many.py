@@ -26,6 +26,7 @@ fit is climbed again from there and the better optimum kept.
 import numpy as np
 
 from ..kernels import many as kernel
+from .batched import put, take
 from . import many_bounds as bounds
 from .many_bounds import _interval_bounds, _tail_bound  # noqa: F401
 from .restarts import SCAN_TOL
@@ -41,22 +42,6 @@ MAX_HALVINGS = 40
 #: Splitting rounds and tail decades of the certification at most.
 MAX_ROUNDS = 60
 MAX_DECADES = 12
-
-_FIELDS = ("llf", "beta", "cov_beta", "score", "hessian", "information",
-           "quad", "log_sigma", "sum_w", "sum_w2", "penalty", "penalty2",
-           "pull", "pull2", "trace_j")
-
-
-def take(ev, index):
-    """The evaluation of problems ``index``."""
-    return kernel.Evaluation(*(getattr(ev, f)[index] for f in _FIELDS))
-
-
-def put(ev, index, part):
-    """Write ``part`` into the problems ``index`` of ``ev``."""
-    for f in _FIELDS:
-        getattr(ev, f)[index] = getattr(part, f)
-
 
 def _step(ev, tau2):
     """

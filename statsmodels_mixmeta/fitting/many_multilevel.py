@@ -27,6 +27,7 @@ Newton decrement ``g' AI^{-1} g`` on the free coordinates is below
 import numpy as np
 
 from ..kernels import many_multilevel as kernel
+from .batched import put, settled, take
 
 STRUCTURES = ("cs", "diag", "id")
 #: A data set has converged when ``g' AI^{-1} g`` (twice the predicted
@@ -176,12 +177,10 @@ def climb(stack, y, lam, bases, maxiter=100):
         new_lam, new_fit = _line_search(stack, y[active], lam[active], step,
                                         sub.llf, bases)
         n_iter[active] += 1
-        small = (np.abs(new_lam - lam[active])
-                 <= STEP_TOL * (1 + np.abs(lam[active]))).all(axis=1)
-        flat = np.abs(new_fit.llf - sub.llf) <= LLF_TOL * (1 + np.abs(sub.llf))
+        stop = settled(new_lam, lam[active], new_fit.llf, sub.llf,
+                       STEP_TOL, LLF_TOL)
         lam[active] = new_lam
         put(fit, active, new_fit)
-        stop = small & flat
         converged[active[stop]] = True
         active = active[~stop]
     return lam, fit, converged, n_iter
@@ -214,20 +213,6 @@ def _line_search(stack, y, lam, step, base, bases):
     put(out, rest, kernel.evaluate(stack, y[rest], *_split(out_lam[rest],
                                                             bases), bases))
     return out_lam, out
-
-
-FIELDS = ("llf", "beta", "cov_beta", "quad", "grad_outer", "grad_inner",
-          "info")
-
-
-def take(ev, index):
-    return kernel.NestedEvaluation(
-        **{f: getattr(ev, f)[index] for f in FIELDS})
-
-
-def put(ev, index, part):
-    for f in FIELDS:
-        getattr(ev, f)[index] = getattr(part, f)
 
 
 def maximise(stack, y, bscov, maxiter=100):

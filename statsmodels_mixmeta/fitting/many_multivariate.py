@@ -36,6 +36,7 @@ the starts reaches is not excluded.
 import numpy as np
 
 from ..kernels import many_multivariate as kernel
+from .batched import put, settled, take
 from .many_charts import make_chart
 
 #: Convergence: largest step in theta relative to ``1 + |theta|`` and change
@@ -106,12 +107,10 @@ def climb(stack, chart, psi, rows, maxiter=100):
         new_theta, new_fit = _line_search(stack, chart, rows[active],
                                           theta[active], step, sub.llf)
         n_iter[active] += 1
-        small = (np.abs(new_theta - theta[active])
-                 <= STEP_TOL * (1 + np.abs(theta[active]))).all(axis=1)
-        flat = np.abs(new_fit.llf - sub.llf) <= LLF_TOL * (1 + np.abs(sub.llf))
+        done = settled(new_theta, theta[active], new_fit.llf, sub.llf,
+                       STEP_TOL, LLF_TOL)
         theta[active] = new_theta
         put(fit, active, new_fit)
-        done = small & flat
         converged[active[done]] = True
         active = active[~done]
     if (~converged).any():
@@ -145,19 +144,6 @@ def _line_search(stack, chart, rows, theta, step, base):
                          True)
     put(out, pending, ev)
     return out_theta, out
-
-
-FIELDS = ("llf", "beta", "cov_beta", "grad", "hess", "fisher")
-
-
-def take(ev, index):
-    return kernel.MultiEvaluation(
-        **{f: getattr(ev, f)[index] for f in FIELDS})
-
-
-def put(ev, index, part):
-    for f in FIELDS:
-        getattr(ev, f)[index] = getattr(part, f)
 
 
 def starts(stack, moments, rows):
