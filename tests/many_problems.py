@@ -43,3 +43,17 @@ def random_stack(reml, design, seed, n, r, sd_range, tau2_values):
     stack = many_kernel.Stack(y, v, X, reml=reml)
     rows = np.flatnonzero(stack.n_obs >= stack.n_fixed + 2)
     return stack, rows
+
+
+def random_design(rng, design, n_studies, n_problems, n_covariates):
+    """None (``design="none"``), an intercept and one covariate shared by
+    all problems ("shared"), or an intercept and ``n_covariates``
+    covariates per problem ``(n_studies, 1 + n_covariates, n_problems)``."""
+    if design == "none":
+        return None
+    if design == "shared":
+        return np.column_stack([np.ones(n_studies),
+                                rng.normal(size=n_studies)])
+    return np.concatenate(
+        [np.ones((n_studies, 1, n_problems)),
+         rng.normal(size=(n_studies, n_covariates, n_problems))], axis=1)

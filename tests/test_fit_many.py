@@ -17,7 +17,8 @@ import statsmodels_mixmeta as smm
 from statsmodels_mixmeta.fitting import many as many_fitting
 from statsmodels_mixmeta.kernels import many as many_kernel
 from statsmodels_mixmeta.many import Status
-from many_problems import LOCAL_MAXIMA, TWO_MAXIMA_V, TWO_MAXIMA_Y
+from many_problems import (LOCAL_MAXIMA, TWO_MAXIMA_V, TWO_MAXIMA_Y,
+                           random_design)
 
 METHODS = ["fixed", "ml", "reml", "mm"]
 
@@ -38,16 +39,7 @@ def _problems(seed, n_problems, n_studies=50, design="none"):
     for k, (ey, ev) in enumerate(extra):
         y[:, k] = np.nan
         y[:len(ey), k], v[:len(ev), k] = ey, ev
-    if design == "none":
-        exog = None
-    elif design == "shared":
-        exog = np.column_stack([np.ones(n_studies),
-                                rng.normal(size=n_studies)])
-    else:
-        exog = np.concatenate([np.ones((n_studies, 1, n_problems)),
-                               rng.normal(size=(n_studies, 2, n_problems))],
-                              axis=1)
-    return y, v, exog
+    return y, v, random_design(rng, design, n_studies, n_problems, 2)
 
 
 def _single(y, v, exog, j, method):

@@ -12,6 +12,7 @@ import pytest
 
 import statsmodels_mixmeta as smm
 from statsmodels_mixmeta.many import Status
+from many_problems import random_design
 
 FIELDS = ("params", "bse", "tau2", "llf", "q", "gap", "converged", "n_iter",
           "n_obs", "status")
@@ -24,16 +25,7 @@ def _univariate(seed, n_problems, n_studies=12, design="none"):
         v + rng.choice([0.0, 0.3], n_problems))
     y[rng.random(y.shape) < 0.15] = np.nan
     y[:, 3 % n_problems] = np.nan                    # an empty problem
-    if design == "none":
-        exog = None
-    elif design == "shared":
-        exog = np.column_stack([np.ones(n_studies),
-                                rng.normal(size=n_studies)])
-    else:
-        exog = np.concatenate([np.ones((n_studies, 1, n_problems)),
-                               rng.normal(size=(n_studies, 1, n_problems))],
-                              axis=1)
-    return y, v, exog
+    return y, v, random_design(rng, design, n_studies, n_problems, 1)
 
 
 def _multivariate(seed, n_problems, k=2, n_studies=10):
